@@ -1,0 +1,57 @@
+//! Who is calling: tokens, passwords, and the resulting [`Actor`].
+
+pub mod api_token;
+pub mod jwt;
+pub mod password;
+
+use uuid::Uuid;
+
+/// How a change entered the system; recorded on every trace.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Source {
+    /// A person through a frontend (JWT).
+    App,
+    /// An integration through an API token.
+    ApiToken,
+    /// A bulk import.
+    Import,
+    /// The server itself or an operator's CLI command.
+    Workflow,
+}
+
+impl Source {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::App => "APP",
+            Self::ApiToken => "API_TOKEN",
+            Self::Import => "IMPORT",
+            Self::Workflow => "WORKFLOW",
+        }
+    }
+}
+
+/// The authenticated caller. Built only from a verified credential, never from client input.
+#[derive(Clone, Debug)]
+pub struct Actor {
+    pub tenant_id: Uuid,
+    /// The person, when a person is calling (JWT) or created the token.
+    pub user_id: Option<Uuid>,
+    pub api_token_id: Option<Uuid>,
+    pub profile_id: Uuid,
+    pub is_admin: bool,
+    pub source: Source,
+}
+
+impl Actor {
+    /// The server acting inside a tenant (CLI commands, demo data).
+    pub fn system(tenant_id: Uuid, admin_profile_id: Uuid) -> Self {
+        Self {
+            tenant_id,
+            user_id: None,
+            api_token_id: None,
+            profile_id: admin_profile_id,
+            is_admin: true,
+            source: Source::Workflow,
+        }
+    }
+}

@@ -1,0 +1,100 @@
+//! The only module that talks to sea-orm's CRUD API directly.
+//!
+//! Tenant data is reached through [`TenantRead`] and [`TenantTx`], both built
+//! from an authenticated [`Actor`]; `clippy.toml` forbids the raw entity
+//! methods everywhere else. [`system`] holds the few reads that happen before an
+//! actor exists (login, credential lookup) and tenant bootstrap.
+
+#![allow(clippy::disallowed_methods, reason = "db/ is the one place allowed to use raw entity methods")]
+
+mod scope;
+pub mod system;
+pub mod trace;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use migration::{Migrator, MigratorTrait};
+use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
+use sea_orm::{
+    ConnectOptions, Database, DatabaseConnection, DbBackend, DbErr, SqliteTransactionMode, TransactionOptions,
+    TransactionTrait,
+};
+use tokio::sync::Mutex;
+
+pub use scope::{Scope, TenantRead, TenantTx};
+
+use crate::auth::Actor;
+
+/// The database pool, plus what it takes to write safely on SQLite.
+#[derive(Clone)]
+pub struct Db {
+    conn: DatabaseConnection,
+    /// SQLite has one writer at a time. Queueing our writers here, instead of in
+    /// SQLite's busy handler, keeps them fair and off blocking threads.
+    sqlite_writer: Option<Arc<Mutex<()>>>,
+}
+
+impl Db {
+    /// Opens the pool. SQLite files are created when missing, in WAL mode, with foreign keys on.
+    pub async fn connect(url: &str) -> Result<Self, DbErr> {
+        let mut options = ConnectOptions::new(url);
+        options.sqlx_logging(false).acquire_timeout(Duration::from_secs(10));
+        let sqlite = url.starts_with("sqlite:");
+        if sqlite {
+            options.max_connections(8).min_connections(1).map_sqlx_sqlite_opts(|o| {
+                o.create_if_missing(true)
+                    .journal_mode(SqliteJournalMode::Wal)
+                    .synchronous(SqliteSynchronous::Normal)
+                    .foreign_keys(true)
+                    .busy_timeout(Duration::from_secs(10))
+            });
+        } else {
+            options.max_connections(16).min_connections(1);
+        }
+        let conn = Database::connect(options).await?;
+        Ok(Self { conn, sqlite_writer: sqlite.then(|| Arc::new(Mutex::new(()))) })
+    }
+
+    /// Applies pending migrations.
+    pub async fn migrate(&self) -> Result<(), DbErr> {
+        Migrator::up(&self.conn, None).await
+    }
+
+    pub fn backend(&self) -> DbBackend {
+        self.conn.get_database_backend()
+    }
+
+    /// Readiness: the database answers.
+    pub async fn ping(&self) -> Result<(), DbErr> {
+        self.conn.ping().await
+    }
+
+    /// The raw pool, for [`system`] lookups and for tests that count statements.
+    pub fn connection(&self) -> &DatabaseConnection {
+        &self.conn
+    }
+
+    /// Reads scoped to the actor's tenant, outside any transaction.
+    pub fn read(&self, actor: Arc<Actor>) -> TenantRead {
+        TenantRead::new(self.conn.clone(), actor)
+    }
+
+    /// A write transaction scoped to the actor's tenant.
+    pub async fn begin(&self, actor: Arc<Actor>, request_id: Option<Arc<str>>) -> Result<TenantTx, DbErr> {
+        let guard = match &self.sqlite_writer {
+            Some(lock) => Some(lock.clone().lock_owned().await),
+            None => None,
+        };
+        // IMMEDIATE takes SQLite's write lock at BEGIN: a deferred transaction
+        // that reads then writes can fail with SQLITE_BUSY when another process wrote.
+        let txn = self
+            .conn
+            .begin_with_options(TransactionOptions {
+                sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+                ..Default::default()
+            })
+            .await?;
+        Ok(TenantTx::new(txn, actor, request_id, guard))
+    }
+}

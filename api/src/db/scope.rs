@@ -1,0 +1,130 @@
+//! The door to tenant data: every select is filtered by the actor's tenant,
+//! every insert is stamped with it, every update and delete is limited to it.
+
+use std::sync::Arc;
+
+use entity::TenantOwned;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait,
+    IntoActiveModel, QueryFilter, Select,
+};
+use tokio::sync::OwnedMutexGuard;
+
+use super::trace::{self, Change};
+use crate::auth::Actor;
+
+/// What both read and write scopes offer.
+pub trait Scope: Sync {
+    type Conn: ConnectionTrait;
+
+    fn conn(&self) -> &Self::Conn;
+
+    fn actor(&self) -> &Actor;
+
+    /// A query over `E` limited to the actor's tenant.
+    fn select<E: TenantOwned>(&self) -> Select<E> {
+        E::find().filter(E::tenant_column().eq(self.actor().tenant_id))
+    }
+}
+
+/// Tenant-scoped reads on the pool.
+pub struct TenantRead {
+    conn: DatabaseConnection,
+    actor: Arc<Actor>,
+}
+
+impl TenantRead {
+    pub(super) fn new(conn: DatabaseConnection, actor: Arc<Actor>) -> Self {
+        Self { conn, actor }
+    }
+}
+
+impl Scope for TenantRead {
+    type Conn = DatabaseConnection;
+
+    fn conn(&self) -> &DatabaseConnection {
+        &self.conn
+    }
+
+    fn actor(&self) -> &Actor {
+        &self.actor
+    }
+}
+
+/// A tenant-scoped write transaction; the only place a trace can be written.
+pub struct TenantTx {
+    txn: DatabaseTransaction,
+    actor: Arc<Actor>,
+    request_id: Option<Arc<str>>,
+    // Held until commit or drop: the SQLite writer slot.
+    _writer: Option<OwnedMutexGuard<()>>,
+}
+
+type ModelOf<A> = <<A as ActiveModelTrait>::Entity as EntityTrait>::Model;
+
+impl TenantTx {
+    pub(super) fn new(
+        txn: DatabaseTransaction,
+        actor: Arc<Actor>,
+        request_id: Option<Arc<str>>,
+        writer: Option<OwnedMutexGuard<()>>,
+    ) -> Self {
+        Self { txn, actor, request_id, _writer: writer }
+    }
+
+    /// The bare transaction, for the db layer's own statements.
+    pub(super) fn raw(&self) -> &DatabaseTransaction {
+        &self.txn
+    }
+
+    pub fn actor_arc(&self) -> Arc<Actor> {
+        self.actor.clone()
+    }
+
+    /// Inserts a row of the actor's tenant, whatever `tenant_id` the model held.
+    pub async fn insert<A>(&self, mut model: A) -> Result<ModelOf<A>, DbErr>
+    where
+        A: ActiveModelTrait + Send,
+        A::Entity: TenantOwned,
+        ModelOf<A>: IntoActiveModel<A>,
+    {
+        model.set(<A::Entity as TenantOwned>::tenant_column(), self.actor.tenant_id.into());
+        <A::Entity as EntityTrait>::insert(model).exec_with_returning(&self.txn).await
+    }
+
+    /// Updates one row by primary key within the tenant; a row of another tenant is not found.
+    pub async fn update<A>(&self, model: A) -> Result<ModelOf<A>, DbErr>
+    where
+        A: ActiveModelTrait + Send,
+        A::Entity: TenantOwned,
+        ModelOf<A>: IntoActiveModel<A>,
+    {
+        let column = <A::Entity as TenantOwned>::tenant_column();
+        <A::Entity as EntityTrait>::update(model)
+            .validate()?
+            .filter(column.eq(self.actor.tenant_id))
+            .exec(&self.txn)
+            .await
+    }
+
+    /// Appends the trace of a change, in this transaction, as this actor.
+    pub async fn trace(&self, change: Change) -> Result<entity::trace::Model, DbErr> {
+        trace::append(&self.txn, &self.actor, self.request_id.as_deref(), change).await
+    }
+
+    pub async fn commit(self) -> Result<(), DbErr> {
+        self.txn.commit().await
+    }
+}
+
+impl Scope for TenantTx {
+    type Conn = DatabaseTransaction;
+
+    fn conn(&self) -> &DatabaseTransaction {
+        &self.txn
+    }
+
+    fn actor(&self) -> &Actor {
+        &self.actor
+    }
+}

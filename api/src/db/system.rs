@@ -1,0 +1,106 @@
+//! Reads that run before there is an actor (login, credential checks), and
+//! tenant bootstrap. Each is keyed by the tenant named in a verified credential
+//! or by the tenant slug the person typed at login, never by a free id.
+
+use std::sync::Arc;
+
+use chrono::Utc;
+use entity::{api_token, app_user, profile, tenant, trace_head};
+use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, Set};
+use uuid::Uuid;
+
+use super::trace::GENESIS_HASH;
+use super::{Db, TenantTx};
+use crate::auth::Actor;
+
+pub async fn tenant_by_slug<C: ConnectionTrait>(conn: &C, slug: &str) -> Result<Option<tenant::Model>, DbErr> {
+    tenant::Entity::find().filter(tenant::Column::Slug.eq(slug)).one(conn).await
+}
+
+pub async fn tenant_by_id<C: ConnectionTrait>(conn: &C, id: Uuid) -> Result<Option<tenant::Model>, DbErr> {
+    tenant::Entity::find_by_id(id).one(conn).await
+}
+
+/// A user who may sign in: not deleted.
+pub async fn user_by_email<C: ConnectionTrait>(
+    conn: &C,
+    tenant_id: Uuid,
+    email: &str,
+) -> Result<Option<app_user::Model>, DbErr> {
+    app_user::Entity::find()
+        .filter(app_user::Column::TenantId.eq(tenant_id))
+        .filter(app_user::Column::Email.eq(email))
+        .filter(app_user::Column::DeletedAt.is_null())
+        .one(conn)
+        .await
+}
+
+/// The user named by a session token, if still active, with their current profile.
+pub async fn active_user<C: ConnectionTrait>(
+    conn: &C,
+    tenant_id: Uuid,
+    user_id: Uuid,
+) -> Result<Option<(app_user::Model, profile::Model)>, DbErr> {
+    let Some(user) = app_user::Entity::find_by_id((tenant_id, user_id))
+        .filter(app_user::Column::DeletedAt.is_null())
+        .one(conn)
+        .await?
+    else {
+        return Ok(None);
+    };
+    let profile = profile::Entity::find_by_id((tenant_id, user.profile_id)).one(conn).await?;
+    Ok(profile.map(|p| (user, p)))
+}
+
+/// An API token that has not been revoked, with its profile.
+pub async fn live_api_token<C: ConnectionTrait>(
+    conn: &C,
+    tenant_id: Uuid,
+    token_id: Uuid,
+) -> Result<Option<(api_token::Model, profile::Model)>, DbErr> {
+    let Some(token) = api_token::Entity::find_by_id((tenant_id, token_id))
+        .filter(api_token::Column::RevokedAt.is_null())
+        .one(conn)
+        .await?
+    else {
+        return Ok(None);
+    };
+    let profile = profile::Entity::find_by_id((tenant_id, token.profile_id)).one(conn).await?;
+    Ok(profile.map(|p| (token, p)))
+}
+
+/// Starts the transaction that creates a tenant: the tenant row and its trace
+/// head are written here; the caller seeds the rest through the returned
+/// [`TenantTx`], acting as the system with the given admin profile id.
+pub async fn begin_new_tenant(
+    db: &Db,
+    slug: &str,
+    name: &str,
+    admin_profile_id: Uuid,
+) -> Result<(TenantTx, tenant::Model), DbErr> {
+    let tenant_id = Uuid::now_v7();
+    let actor = Arc::new(Actor::system(tenant_id, admin_profile_id));
+    let tx = db.begin(actor, None).await?;
+    let tenant = tenant::Entity::insert(tenant::ActiveModel {
+        id: Set(tenant_id),
+        slug: Set(slug.to_owned()),
+        name: Set(name.to_owned()),
+        time_zone: Set("UTC".to_owned()),
+        created_at: Set(Utc::now()),
+    })
+    .exec_with_returning(tx.raw())
+    .await?;
+    trace_head::Entity::insert(trace_head::ActiveModel {
+        tenant_id: Set(tenant_id),
+        last_seq: Set(0),
+        last_hash: Set(GENESIS_HASH.to_owned()),
+    })
+    .exec(tx.raw())
+    .await?;
+    Ok((tx, tenant))
+}
+
+/// Every tenant, for operator commands (`crm trace verify`).
+pub async fn all_tenants<C: ConnectionTrait>(conn: &C) -> Result<Vec<tenant::Model>, DbErr> {
+    tenant::Entity::find().all(conn).await
+}

@@ -1,0 +1,55 @@
+//! Per-request data every resolver reaches through [`request`].
+
+use std::sync::{Arc, OnceLock};
+
+use async_graphql::{Context, ID};
+use uuid::Uuid;
+
+use crate::auth::Actor;
+use crate::auth::jwt::JwtKeys;
+use crate::db::{Db, TenantRead, TenantTx};
+use crate::error::{ErrorCode, GqlError, GqlResult, ServiceError};
+
+/// Built by the HTTP layer for each request (or WebSocket connection).
+pub struct RequestCtx {
+    pub db: Db,
+    pub keys: Arc<JwtKeys>,
+    /// Empty when no valid credential came with the request; `login` fills it,
+    /// so that the payload of a successful login resolves as the new session.
+    pub actor: OnceLock<Arc<Actor>>,
+    pub request_id: Arc<str>,
+}
+
+impl RequestCtx {
+    pub fn new(db: Db, keys: Arc<JwtKeys>, actor: Option<Actor>, request_id: Arc<str>) -> Self {
+        let cell = OnceLock::new();
+        if let Some(actor) = actor {
+            let _ = cell.set(Arc::new(actor));
+        }
+        Self { db, keys, actor: cell, request_id }
+    }
+
+    pub fn actor(&self) -> GqlResult<&Arc<Actor>> {
+        self.actor.get().ok_or_else(|| ServiceError::Unauthenticated.into())
+    }
+
+    /// Tenant-scoped reads for the caller.
+    pub fn read(&self) -> GqlResult<TenantRead> {
+        Ok(self.db.read(self.actor()?.clone()))
+    }
+
+    /// A tenant-scoped write transaction for the caller.
+    pub async fn begin(&self) -> GqlResult<TenantTx> {
+        let actor = self.actor()?.clone();
+        Ok(self.db.begin(actor, Some(self.request_id.clone())).await?)
+    }
+}
+
+pub fn request<'a>(ctx: &Context<'a>) -> GqlResult<&'a RequestCtx> {
+    ctx.data::<RequestCtx>().map_err(|_| GqlError::new(ErrorCode::Internal, "internal error"))
+}
+
+/// Parses a client-supplied id; a malformed one is a BAD_USER_INPUT on that argument.
+pub fn parse_id(field: &str, id: &ID) -> GqlResult<Uuid> {
+    Uuid::try_parse(id.as_str()).map_err(|_| ServiceError::invalid(field, "is not a valid id").into())
+}

@@ -1,0 +1,72 @@
+//! The CRM API server: one GraphQL API shared by many tenants.
+
+pub mod auth;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod graphql;
+pub mod http;
+pub mod service;
+
+use std::sync::Arc;
+
+use axum::Router;
+
+use crate::auth::jwt::JwtKeys;
+use crate::config::{Config, Limits};
+use crate::db::Db;
+use crate::graphql::CrmSchema;
+
+pub use crate::graphql::schema_builder;
+
+/// Everything a request needs, built once at start-up.
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+struct Inner {
+    db: Db,
+    schema: CrmSchema,
+    keys: Arc<JwtKeys>,
+    limits: Limits,
+}
+
+impl AppState {
+    pub fn new(db: Db, config: &Config) -> Self {
+        Self(Arc::new(Inner {
+            db,
+            schema: schema_builder().finish(),
+            keys: Arc::new(JwtKeys::new(config)),
+            limits: config.limits.clone(),
+        }))
+    }
+
+    pub fn db(&self) -> &Db {
+        &self.0.db
+    }
+
+    pub fn schema(&self) -> &CrmSchema {
+        &self.0.schema
+    }
+
+    pub fn keys(&self) -> &JwtKeys {
+        &self.0.keys
+    }
+
+    pub fn keys_arc(&self) -> Arc<JwtKeys> {
+        self.0.keys.clone()
+    }
+
+    pub fn limits(&self) -> &Limits {
+        &self.0.limits
+    }
+}
+
+/// The HTTP application.
+pub fn app(state: AppState) -> Router {
+    http::router(state)
+}
+
+/// The SDL of the schema, as committed in `schema.graphql`.
+pub fn schema_sdl() -> String {
+    schema_builder().finish().sdl()
+}

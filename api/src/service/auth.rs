@@ -1,0 +1,108 @@
+//! Login and credential resolution.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use entity::app_user;
+
+use crate::auth::jwt::JwtKeys;
+use crate::auth::{Actor, Source, api_token, password};
+use crate::db::trace::Change;
+use crate::db::{Db, system};
+use crate::error::{ServiceError, ServiceResult};
+
+/// A successful login.
+pub struct Session {
+    pub actor: Actor,
+    pub token: String,
+    pub expires_at: DateTime<Utc>,
+    pub user: app_user::Model,
+}
+
+/// Checks a password and issues a session token. Every failure is the same
+/// UNAUTHENTICATED, and an unknown tenant or user still costs one argon2
+/// verification, so neither the answer nor its timing tells which part was wrong.
+pub async fn login(
+    db: &Db,
+    keys: &JwtKeys,
+    tenant_slug: &str,
+    email: &str,
+    password: &str,
+    request_id: Option<Arc<str>>,
+) -> ServiceResult<Session> {
+    let email = email.trim().to_lowercase();
+    let tenant = system::tenant_by_slug(db.connection(), tenant_slug.trim()).await?;
+    let user = match &tenant {
+        Some(t) => system::user_by_email(db.connection(), t.id, &email).await?,
+        None => None,
+    };
+    let stored = user.as_ref().map_or_else(|| password::dummy_hash().to_owned(), |u| u.password_hash.clone());
+    let supplied = password.to_owned();
+    // argon2 takes tens of milliseconds of CPU: keep it off the async workers.
+    let matches = tokio::task::spawn_blocking(move || password::verify(&supplied, &stored))
+        .await
+        .map_err(|e| ServiceError::Internal(format!("password task: {e}")))?;
+    let (Some(user), true) = (user, matches) else {
+        return Err(ServiceError::Unauthenticated);
+    };
+    let Some((user, profile)) = system::active_user(db.connection(), user.tenant_id, user.id).await? else {
+        return Err(ServiceError::Unauthenticated);
+    };
+
+    let actor = Arc::new(Actor {
+        tenant_id: user.tenant_id,
+        user_id: Some(user.id),
+        api_token_id: None,
+        profile_id: profile.id,
+        is_admin: profile.is_admin,
+        source: Source::App,
+    });
+    let tx = db.begin(actor.clone(), request_id).await?;
+    tx.trace(Change::login(user.id)).await?;
+    tx.commit().await?;
+
+    let token = keys.issue(user.id, user.tenant_id, profile.id)?;
+    let expires_at = Utc::now() + keys.ttl();
+    Ok(Session { actor: Arc::unwrap_or_clone(actor), token, expires_at, user })
+}
+
+/// Resolves a bearer credential (session JWT or API token) to an actor.
+///
+/// The user or token is read again on every request, so a deleted user or a
+/// revoked token is refused at once and a profile change applies immediately.
+pub async fn authenticate(db: &Db, keys: &JwtKeys, bearer: &str) -> ServiceResult<Actor> {
+    if bearer.starts_with(api_token::PREFIX) {
+        let presented = api_token::parse(bearer).ok_or(ServiceError::Unauthenticated)?;
+        let (token, profile) = system::live_api_token(db.connection(), presented.tenant_id, presented.token_id)
+            .await?
+            .ok_or(ServiceError::Unauthenticated)?;
+        if api_token::hash_secret(&presented.secret) != token.secret_hash {
+            return Err(ServiceError::Unauthenticated);
+        }
+        return Ok(Actor {
+            tenant_id: token.tenant_id,
+            user_id: None,
+            api_token_id: Some(token.id),
+            profile_id: profile.id,
+            is_admin: profile.is_admin,
+            source: Source::ApiToken,
+        });
+    }
+    let claims = keys.verify(bearer)?;
+    let (user, profile) =
+        system::active_user(db.connection(), claims.tenant, claims.sub).await?.ok_or(ServiceError::Unauthenticated)?;
+    Ok(Actor {
+        tenant_id: user.tenant_id,
+        user_id: Some(user.id),
+        api_token_id: None,
+        profile_id: profile.id,
+        is_admin: profile.is_admin,
+        source: Source::App,
+    })
+}
+
+/// Extracts the credential from an `Authorization: Bearer …` value.
+pub fn bearer(header: &str) -> Option<&str> {
+    let (scheme, token) = header.trim().split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim()).filter(|t| !t.is_empty())
+}

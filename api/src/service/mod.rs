@@ -1,0 +1,20 @@
+//! Domain rules: validation, permissions, transactions and traces live here.
+
+pub mod api_tokens;
+pub mod auth;
+pub mod demo;
+pub mod tenants;
+pub mod users;
+pub mod validate;
+
+use crate::auth::Actor;
+use crate::error::{ServiceError, ServiceResult};
+
+/// Tenant administration is for admin profiles only.
+pub fn require_admin(actor: &Actor) -> ServiceResult<()> {
+    if actor.is_admin {
+        Ok(())
+    } else {
+        Err(ServiceError::Forbidden("this operation requires an admin profile".into()))
+    }
+}

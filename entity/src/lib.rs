@@ -1,0 +1,31 @@
+//! sea-orm entities of the CRM. Nothing here knows about GraphQL or HTTP.
+//!
+//! Every tenant-owned entity implements [`TenantOwned`], which is how the scoping
+//! layer in `crm-api` finds the column it must filter and stamp.
+
+pub mod api_token;
+pub mod app_user;
+pub mod profile;
+pub mod tenant;
+pub mod trace;
+pub mod trace_head;
+
+use sea_orm::EntityTrait;
+
+/// An entity whose rows belong to one tenant.
+pub trait TenantOwned: EntityTrait {
+    /// The `tenant_id` column, leading the entity's primary key.
+    fn tenant_column() -> Self::Column;
+}
+
+macro_rules! tenant_owned {
+    ($($module:ident),* $(,)?) => {
+        $(impl TenantOwned for $module::Entity {
+            fn tenant_column() -> Self::Column {
+                $module::Column::TenantId
+            }
+        })*
+    };
+}
+
+tenant_owned!(api_token, app_user, profile, trace, trace_head);

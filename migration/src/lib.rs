@@ -1,0 +1,17 @@
+//! Schema migrations, shared by SQLite and PostgreSQL. Never imports `entity`.
+pub use sea_orm_migration::prelude::*;
+
+mod m20261122_000001_create_foundation;
+mod m20261122_000002_create_trace;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(m20261122_000001_create_foundation::Migration),
+            Box::new(m20261122_000002_create_trace::Migration),
+        ]
+    }
+}

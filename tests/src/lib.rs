@@ -1,0 +1,264 @@
+//! Black-box test harness: a real server on a random port over a fresh database.
+//!
+//! Every test runs on SQLite, and again on PostgreSQL when
+//! `CRM_TEST_POSTGRES_URL` names a server (an admin connection, e.g.
+//! `postgres://postgres@127.0.0.1:5432/postgres`): each test then gets its own
+//! database, dropped when the test ends.
+#![allow(clippy::unwrap_used, clippy::print_stderr, reason = "test harness: failing loudly is the point")]
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crm_api::config::Config;
+use crm_api::db::Db;
+use crm_api::service::tenants::{self, NewTenant};
+use crm_api::{AppState, app};
+use sea_orm::{ConnectionTrait, Database, DbBackend, Statement};
+use serde_json::{Value, json};
+
+pub use serde_json;
+
+/// The secret the test server signs with, so tests can forge tokens on purpose.
+pub const JWT_SECRET: &str = "test-secret-test-secret-test-secret-0123";
+pub const PASSWORD: &str = "correct horse battery";
+pub const POSTGRES_ENV: &str = "CRM_TEST_POSTGRES_URL";
+
+/// Runs each named `async fn(TestApp)` once on SQLite and once on PostgreSQL.
+#[macro_export]
+macro_rules! db_tests {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$name($crate::TestApp::sqlite().await).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                if let Some(app) = $crate::TestApp::postgres().await {
+                    super::$name(app).await;
+                }
+            }
+        }
+    )*};
+}
+
+/// A running server and its database.
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub db: Db,
+    pub http: reqwest::Client,
+    _cleanup: Cleanup,
+}
+
+enum Cleanup {
+    SqliteDir(PathBuf),
+    PostgresDb { admin_url: String, name: String },
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        match self {
+            Self::SqliteDir(dir) => {
+                let _ = std::fs::remove_dir_all(dir);
+            }
+            Self::PostgresDb { admin_url, name } => {
+                // Drop runs inside the test's runtime: use a thread with its own.
+                let (url, name) = (admin_url.clone(), name.clone());
+                let _ = std::thread::spawn(move || {
+                    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+                    rt.block_on(async {
+                        if let Ok(admin) = Database::connect(&url).await {
+                            let sql = format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)");
+                            let _ = admin.execute_unprepared(&sql).await;
+                        }
+                    });
+                })
+                .join();
+            }
+        }
+    }
+}
+
+pub fn test_config(url: &str) -> Config {
+    let mut config = Config::new(url, JWT_SECRET.as_bytes().to_vec());
+    config.limits.ws_init_timeout = Duration::from_millis(700);
+    config
+}
+
+impl TestApp {
+    pub async fn sqlite() -> Self {
+        let dir = std::env::temp_dir().join(format!("crm-test-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.join("crm.db").display());
+        Self::start(&url, Cleanup::SqliteDir(dir)).await
+    }
+
+    /// `None` (with a notice) when no PostgreSQL server is configured.
+    pub async fn postgres() -> Option<Self> {
+        let Ok(admin_url) = std::env::var(POSTGRES_ENV) else {
+            eprintln!("notice: {POSTGRES_ENV} is not set; skipping the PostgreSQL run of this test");
+            return None;
+        };
+        let name = format!("crm_test_{}", uuid::Uuid::new_v4().simple());
+        let admin = Database::connect(&admin_url).await.unwrap();
+        admin.execute_unprepared(&format!("CREATE DATABASE \"{name}\"")).await.unwrap();
+        admin.close().await.unwrap();
+        let base = admin_url.rsplit_once('/').map_or(admin_url.as_str(), |(base, _)| base);
+        let url = format!("{base}/{name}");
+        Some(Self::start(&url, Cleanup::PostgresDb { admin_url, name }).await)
+    }
+
+    async fn start(url: &str, cleanup: Cleanup) -> Self {
+        let db = Db::connect(url).await.unwrap();
+        db.migrate().await.unwrap();
+        let state = AppState::new(db.clone(), &test_config(url));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            axum::serve(listener, app(state)).await.unwrap();
+        });
+        let http = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap();
+        Self { addr, db, http, _cleanup: cleanup }
+    }
+
+    pub fn backend(&self) -> DbBackend {
+        self.db.backend()
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    pub fn ws_url(&self) -> String {
+        format!("ws://{}/graphql/ws", self.addr)
+    }
+
+    /// POSTs a GraphQL request as a frontend would.
+    pub async fn gql(&self, token: Option<&str>, query: &str, variables: Value) -> Gql {
+        let mut request = self
+            .http
+            .post(self.url("/graphql"))
+            .header("accept", "application/graphql-response+json")
+            .json(&json!({ "query": query, "variables": variables }));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        let body = response.json().await.unwrap_or(Value::Null);
+        Gql { status, body }
+    }
+
+    /// Creates a tenant with an admin `admin@<slug>.test`, signed in.
+    pub async fn tenant(&self, slug: &str) -> TenantFixture {
+        tenants::create(
+            &self.db,
+            NewTenant {
+                slug: slug.into(),
+                name: format!("{slug} Inc."),
+                admin_email: format!("admin@{slug}.test"),
+                admin_password: PASSWORD.into(),
+                admin_name: None,
+            },
+        )
+        .await
+        .unwrap();
+        let admin = self.login(slug, &format!("admin@{slug}.test"), PASSWORD).await;
+        TenantFixture { slug: slug.into(), admin }
+    }
+
+    /// Signs in and returns the session.
+    pub async fn login(&self, tenant: &str, email: &str, password: &str) -> Session {
+        let r = self
+            .gql(
+                None,
+                "mutation($t: String!, $e: String!, $p: String!) { login(tenant: $t, email: $e, password: $p) { token user { id } } }",
+                json!({ "t": tenant, "e": email, "p": password }),
+            )
+            .await;
+        let login = r.data()["login"].clone();
+        Session {
+            token: login["token"].as_str().unwrap().to_owned(),
+            user_id: login["user"]["id"].as_str().unwrap().to_owned(),
+        }
+    }
+
+    /// Creates a user through the API (as the tenant's admin) and signs them in.
+    pub async fn user(&self, tenant: &TenantFixture, name: &str, profile: &str) -> Session {
+        let profiles = self.gql(Some(&tenant.admin.token), "{ profiles { id name } }", json!({})).await;
+        let profile_id = profiles.data()["profiles"].as_array().unwrap().iter().find(|p| p["name"] == profile).unwrap()
+            ["id"]
+            .clone();
+        let email = format!("{}@{}.test", name.to_lowercase(), tenant.slug);
+        let created = self
+            .gql(
+                Some(&tenant.admin.token),
+                "mutation($i: CreateUserInput!) { createUser(input: $i) { id } }",
+                json!({ "i": { "email": email, "displayName": name, "password": PASSWORD, "profileId": profile_id } }),
+            )
+            .await;
+        created.data();
+        self.login(&tenant.slug, &email, PASSWORD).await
+    }
+
+    /// Runs one SQL statement directly (for tests that go behind the API's back).
+    pub async fn sql(&self, sql: &str) -> Result<u64, sea_orm::DbErr> {
+        self.db.connection().execute_unprepared(sql).await.map(|r| r.rows_affected())
+    }
+
+    /// A single integer from a query.
+    pub async fn sql_count(&self, sql: &str) -> i64 {
+        let row = self
+            .db
+            .connection()
+            .query_one_raw(Statement::from_string(self.backend(), sql.to_owned()))
+            .await
+            .unwrap()
+            .unwrap();
+        row.try_get_by_index::<i64>(0).unwrap()
+    }
+}
+
+/// A tenant and its signed-in admin.
+pub struct TenantFixture {
+    pub slug: String,
+    pub admin: Session,
+}
+
+/// A signed-in user.
+#[derive(Clone)]
+pub struct Session {
+    pub token: String,
+    pub user_id: String,
+}
+
+/// A GraphQL response: HTTP status and JSON body.
+#[derive(Debug)]
+pub struct Gql {
+    pub status: u16,
+    pub body: Value,
+}
+
+impl Gql {
+    /// The `data`, asserting there were no errors.
+    pub fn data(&self) -> &Value {
+        assert!(self.body.get("errors").is_none(), "unexpected errors: {}", self.body);
+        &self.body["data"]
+    }
+
+    /// The `extensions.code` of every error.
+    pub fn codes(&self) -> Vec<String> {
+        self.body["errors"]
+            .as_array()
+            .map(|errors| errors.iter().filter_map(|e| e["extensions"]["code"].as_str().map(str::to_owned)).collect())
+            .unwrap_or_default()
+    }
+
+    /// Asserts that the response failed with exactly this code.
+    pub fn assert_code(&self, code: &str) {
+        let codes = self.codes();
+        assert!(!codes.is_empty() && codes.iter().all(|c| c == code), "expected {code}, got {}", self.body);
+    }
+}

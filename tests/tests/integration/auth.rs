@@ -1,0 +1,215 @@
+//! Credentials: every way to be refused, and what a successful login leaves behind.
+
+use crm_tests::{PASSWORD, TestApp, db_tests, serde_json::json};
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+
+const ME: &str = "{ me { user { email } tenant { slug } profile { name } } }";
+
+db_tests!(
+    login_and_me,
+    login_failures_are_indistinguishable,
+    login_is_recorded,
+    bad_tokens_are_unauthenticated,
+    deleted_user_token_is_refused,
+    api_token_lifecycle,
+    same_email_in_two_tenants,
+);
+
+async fn login_and_me(app: TestApp) {
+    let acme = app.tenant("acme").await;
+    let me = app.gql(Some(&acme.admin.token), ME, json!({})).await;
+    assert_eq!(me.status, 200);
+    assert_eq!(me.data()["me"]["user"]["email"], "admin@acme.test");
+    assert_eq!(me.data()["me"]["tenant"]["slug"], "acme");
+    assert_eq!(me.data()["me"]["profile"]["name"], "Admin");
+
+    // The login payload resolves nested fields as the new session.
+    let r = app
+        .gql(
+            None,
+            "mutation { login(tenant: \"acme\", email: \" ADMIN@acme.test \", password: \"correct horse battery\") { token user { email profile { name } } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(r.data()["login"]["user"]["profile"]["name"], "Admin");
+}
+
+async fn login_failures_are_indistinguishable(app: TestApp) {
+    app.tenant("acme").await;
+    let attempts = [
+        ("nope", "admin@acme.test", PASSWORD),
+        ("acme", "nobody@acme.test", PASSWORD),
+        ("acme", "admin@acme.test", "wrong password"),
+    ];
+    let mut messages = Vec::new();
+    for (tenant, email, password) in attempts {
+        let r = app
+            .gql(
+                None,
+                "mutation($t: String!, $e: String!, $p: String!) { login(tenant: $t, email: $e, password: $p) { token } }",
+                json!({ "t": tenant, "e": email, "p": password }),
+            )
+            .await;
+        r.assert_code("UNAUTHENTICATED");
+        messages.push(r.body["errors"][0]["message"].clone());
+    }
+    assert!(messages.windows(2).all(|w| w[0] == w[1]), "messages differ: {messages:?}");
+}
+
+async fn login_is_recorded(app: TestApp) {
+    let acme = app.tenant("acme").await;
+    app.login("acme", "admin@acme.test", PASSWORD).await;
+    let logins = app
+        .sql_count("SELECT COUNT(*) FROM trace WHERE change_type = 'LOGIN' AND source = 'APP' AND entity_type = 'User'")
+        .await;
+    // One from the fixture, one here.
+    assert_eq!(logins, 2, "tenant {}", acme.slug);
+}
+
+fn forge(claims: serde_json::Value, secret: &str) -> String {
+    jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(secret.as_bytes())).unwrap()
+}
+
+fn b64(value: &serde_json::Value) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let bytes = value.to_string().into_bytes();
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let n = chunk.iter().enumerate().fold(0u32, |acc, (i, b)| acc | (u32::from(*b) << (16 - 8 * i)));
+        for i in 0..=chunk.len() {
+            out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
+        }
+    }
+    out
+}
+
+async fn bad_tokens_are_unauthenticated(app: TestApp) {
+    let acme = app.tenant("acme").await;
+    let me = app.gql(Some(&acme.admin.token), "{ me { user { id } tenant { id } profile { id } } }", json!({})).await;
+    let now = chrono::Utc::now().timestamp();
+    let claims = |exp: i64| {
+        json!({
+            "sub": me.data()["me"]["user"]["id"], "tenant": me.data()["me"]["tenant"]["id"],
+            "profile": me.data()["me"]["profile"]["id"], "iat": now, "exp": exp, "iss": "crm-api", "aud": "crm"
+        })
+    };
+    // The forging works: a well-formed token with the right secret is accepted.
+    let good = forge(claims(now + 600), crm_tests::JWT_SECRET);
+    assert_eq!(app.gql(Some(&good), ME, json!({})).await.status, 200);
+    app.gql(Some(&good), ME, json!({})).await.data();
+
+    let mut without_iss = claims(now + 600);
+    without_iss.as_object_mut().unwrap().remove("iss");
+    let mut without_aud = claims(now + 600);
+    without_aud.as_object_mut().unwrap().remove("aud");
+    let mut wrong_aud = claims(now + 600);
+    wrong_aud["aud"] = json!("someone-else");
+    let alg_none = format!("{}.{}.", b64(&json!({"alg": "none", "typ": "JWT"})), b64(&claims(now + 600)));
+    let oversized = format!("{good}{}", "A".repeat(10_000));
+
+    let cases = [
+        ("garbage", "not-a-token".to_owned()),
+        ("other secret", forge(claims(now + 600), "another-secret-another-secret-another-secret")),
+        ("alg none", alg_none),
+        ("expired", forge(claims(now - 3600), crm_tests::JWT_SECRET)),
+        ("no iss", forge(without_iss, crm_tests::JWT_SECRET)),
+        ("no aud", forge(without_aud, crm_tests::JWT_SECRET)),
+        ("wrong aud", forge(wrong_aud, crm_tests::JWT_SECRET)),
+        ("oversized", oversized),
+        ("api token shape", format!("crm_{}", "0".repeat(128))),
+    ];
+    for (what, token) in cases {
+        let r = app.gql(Some(&token), ME, json!({})).await;
+        assert_eq!(r.codes(), vec!["UNAUTHENTICATED"], "{what}: {}", r.body);
+    }
+    app.gql(None, ME, json!({})).await.assert_code("UNAUTHENTICATED");
+}
+
+async fn deleted_user_token_is_refused(app: TestApp) {
+    let acme = app.tenant("acme").await;
+    let sam = app.user(&acme, "Sam", "Sales").await;
+    app.gql(Some(&sam.token), ME, json!({})).await.data();
+    app.gql(Some(&acme.admin.token), "mutation($id: ID!) { deleteUser(id: $id) { id } }", json!({ "id": sam.user_id }))
+        .await
+        .data();
+    app.gql(Some(&sam.token), ME, json!({})).await.assert_code("UNAUTHENTICATED");
+    // And the deleted user cannot sign in again.
+    let r = app
+        .gql(None, "mutation { login(tenant: \"acme\", email: \"sam@acme.test\", password: \"correct horse battery\") { token } }", json!({}))
+        .await;
+    r.assert_code("UNAUTHENTICATED");
+}
+
+async fn api_token_lifecycle(app: TestApp) {
+    let acme = app.tenant("acme").await;
+    let created = app
+        .gql(
+            Some(&acme.admin.token),
+            "mutation { createApiToken(name: \"ERP sync\") { token apiToken { id name profile { name } } } }",
+            json!({}),
+        )
+        .await;
+    let token = created.data()["createApiToken"]["token"].as_str().unwrap().to_owned();
+    let id = created.data()["createApiToken"]["apiToken"]["id"].clone();
+    assert_eq!(created.data()["createApiToken"]["apiToken"]["profile"]["name"], "Admin");
+
+    let me = app.gql(Some(&token), "{ me { user { id } apiToken { name } tenant { slug } } }", json!({})).await;
+    assert_eq!(me.data()["me"]["apiToken"]["name"], "ERP sync");
+    assert!(me.data()["me"]["user"].is_null());
+
+    // Only a hash is stored: the secret appears nowhere in the database.
+    let secret_part = &token[token.len() - 64..];
+    let stored = app.sql_count(&format!("SELECT COUNT(*) FROM api_token WHERE secret_hash = '{secret_part}'")).await;
+    assert_eq!(stored, 0);
+
+    // A tampered secret is refused.
+    let mut tampered = token.clone();
+    tampered.pop();
+    tampered.push(if token.ends_with('0') { '1' } else { '0' });
+    app.gql(Some(&tampered), ME, json!({})).await.assert_code("UNAUTHENTICATED");
+
+    // Tokens cannot mint tokens.
+    app.gql(Some(&token), "mutation { createApiToken(name: \"child\") { token } }", json!({}))
+        .await
+        .assert_code("FORBIDDEN");
+
+    let revoked = app
+        .gql(
+            Some(&acme.admin.token),
+            "mutation($id: ID!) { revokeApiToken(id: $id) { revokedAt } }",
+            json!({ "id": id }),
+        )
+        .await;
+    assert!(revoked.data()["revokeApiToken"]["revokedAt"].is_string());
+    app.gql(Some(&token), ME, json!({})).await.assert_code("UNAUTHENTICATED");
+
+    // A non-admin can neither create nor list tokens.
+    let sam = app.user(&acme, "Sam", "Sales").await;
+    app.gql(Some(&sam.token), "mutation { createApiToken(name: \"x\") { token } }", json!({}))
+        .await
+        .assert_code("FORBIDDEN");
+    app.gql(Some(&sam.token), "{ apiTokens { id } }", json!({})).await.assert_code("FORBIDDEN");
+}
+
+async fn same_email_in_two_tenants(app: TestApp) {
+    let acme = app.tenant("acme").await;
+    let globex = app.tenant("globex").await;
+    for t in [&acme, &globex] {
+        let profiles = app.gql(Some(&t.admin.token), "{ profiles { id name } }", json!({})).await;
+        let sales =
+            profiles.data()["profiles"].as_array().unwrap().iter().find(|p| p["name"] == "Sales").unwrap()["id"]
+                .clone();
+        app.gql(
+            Some(&t.admin.token),
+            "mutation($i: CreateUserInput!) { createUser(input: $i) { id } }",
+            json!({ "i": { "email": "pat@example.com", "displayName": "Pat", "password": PASSWORD, "profileId": sales } }),
+        )
+        .await
+        .data();
+    }
+    let a = app.login("acme", "pat@example.com", PASSWORD).await;
+    let g = app.login("globex", "pat@example.com", PASSWORD).await;
+    assert_ne!(a.user_id, g.user_id);
+    let me = app.gql(Some(&g.token), ME, json!({})).await;
+    assert_eq!(me.data()["me"]["tenant"]["slug"], "globex");
+}

@@ -1,0 +1,58 @@
+//! The trace is append-only in the database itself, and its hash chain catches tampering.
+
+use crm_api::db::system;
+use crm_api::db::trace::{ChainStatus, verify_chain};
+use crm_tests::{TestApp, db_tests};
+use sea_orm::DbBackend;
+
+db_tests!(trace_refuses_update_and_delete, hash_chain_detects_tampering);
+
+async fn trace_refuses_update_and_delete(app: TestApp) {
+    app.tenant("acme").await;
+    assert!(app.sql_count("SELECT COUNT(*) FROM trace").await > 0);
+    assert!(app.sql("UPDATE trace SET entity_type = 'X'").await.is_err(), "UPDATE must be refused");
+    assert!(app.sql("DELETE FROM trace").await.is_err(), "DELETE must be refused");
+    match app.backend() {
+        DbBackend::Sqlite => {
+            // INSERT OR REPLACE would delete the old row without firing a DELETE trigger.
+            let replace = "INSERT OR REPLACE INTO trace SELECT * FROM trace WHERE seq = 1";
+            assert!(app.sql(replace).await.is_err(), "INSERT OR REPLACE must be refused");
+        }
+        _ => {
+            assert!(app.sql("TRUNCATE trace").await.is_err(), "TRUNCATE must be refused");
+            assert!(app.sql("TRUNCATE trace CASCADE").await.is_err(), "TRUNCATE CASCADE must be refused");
+        }
+    }
+    let count = app.sql_count("SELECT COUNT(*) FROM trace").await;
+    assert!(count >= 6, "traces survived: {count}");
+}
+
+async fn hash_chain_detects_tampering(app: TestApp) {
+    app.tenant("acme").await;
+    app.tenant("globex").await;
+    let acme = system::tenant_by_slug(app.db.connection(), "acme").await.unwrap().unwrap();
+    let globex = system::tenant_by_slug(app.db.connection(), "globex").await.unwrap().unwrap();
+    let intact = verify_chain(app.db.connection(), acme.id).await.unwrap();
+    assert!(matches!(intact, ChainStatus::Intact { traces } if traces >= 6), "{intact:?}");
+
+    // Go behind the trigger's back, as someone with database access could.
+    let tamper = match app.backend() {
+        DbBackend::Sqlite => vec![
+            "DROP TRIGGER trace_no_update".to_owned(),
+            "UPDATE trace SET entity_type = 'Forged' WHERE seq = 3 AND tenant_id = (SELECT id FROM tenant WHERE slug = 'acme')".to_owned(),
+        ],
+        _ => vec![
+            "ALTER TABLE trace DISABLE TRIGGER trace_no_update_delete".to_owned(),
+            "UPDATE trace SET entity_type = 'Forged' WHERE seq = 3 AND tenant_id = (SELECT id FROM tenant WHERE slug = 'acme')".to_owned(),
+        ],
+    };
+    for sql in tamper {
+        app.sql(&sql).await.unwrap();
+    }
+    assert_eq!(
+        verify_chain(app.db.connection(), acme.id).await.unwrap(),
+        ChainStatus::Broken { seq: 3, reason: "content does not match its hash".into() }
+    );
+    // The other tenant's chain is independent and intact.
+    assert!(matches!(verify_chain(app.db.connection(), globex.id).await.unwrap(), ChainStatus::Intact { .. }));
+}

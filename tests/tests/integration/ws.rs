@@ -1,0 +1,57 @@
+//! GraphQL over WebSocket: graphql-transport-ws with authentication in connection_init.
+
+use std::time::Duration;
+
+use crm_tests::{TestApp, db_tests, serde_json::json};
+use futures_util::{SinkExt, StreamExt};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+db_tests!(init_with_token_is_acknowledged, socket_without_init_is_closed, bad_credential_is_refused);
+
+type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn connect(app: &TestApp) -> Socket {
+    let mut request = app.ws_url().into_client_request().unwrap();
+    request.headers_mut().insert("sec-websocket-protocol", "graphql-transport-ws".parse().unwrap());
+    let (socket, response) = tokio_tungstenite::connect_async(request).await.unwrap();
+    assert_eq!(response.headers()["sec-websocket-protocol"], "graphql-transport-ws");
+    socket
+}
+
+async fn next_message(socket: &mut Socket) -> Message {
+    tokio::time::timeout(Duration::from_secs(5), socket.next()).await.expect("a message in time").unwrap().unwrap()
+}
+
+async fn init_with_token_is_acknowledged(app: TestApp) {
+    let acme = app.tenant("acme").await;
+    let mut socket = connect(&app).await;
+    let init =
+        json!({ "type": "connection_init", "payload": { "authorization": format!("Bearer {}", acme.admin.token) } });
+    socket.send(Message::Text(init.to_string().into())).await.unwrap();
+    let ack: serde_json::Value = serde_json::from_str(next_message(&mut socket).await.to_text().unwrap()).unwrap();
+    assert_eq!(ack["type"], "connection_ack");
+    // Queries run over the socket too, as the authenticated user.
+    let subscribe = json!({ "id": "1", "type": "subscribe", "payload": { "query": "{ me { user { email } } }" } });
+    socket.send(Message::Text(subscribe.to_string().into())).await.unwrap();
+    let next: serde_json::Value = serde_json::from_str(next_message(&mut socket).await.to_text().unwrap()).unwrap();
+    assert_eq!(next["payload"]["data"]["me"]["user"]["email"], "admin@acme.test");
+}
+
+async fn socket_without_init_is_closed(app: TestApp) {
+    let mut socket = connect(&app).await;
+    match next_message(&mut socket).await {
+        Message::Close(Some(frame)) => assert_eq!(u16::from(frame.code), 4408),
+        other => panic!("expected a 4408 close, got {other:?}"),
+    }
+}
+
+async fn bad_credential_is_refused(app: TestApp) {
+    let mut socket = connect(&app).await;
+    let init = json!({ "type": "connection_init", "payload": { "authorization": "Bearer nonsense" } });
+    socket.send(Message::Text(init.to_string().into())).await.unwrap();
+    match next_message(&mut socket).await {
+        Message::Close(Some(frame)) => assert_eq!(u16::from(frame.code), 4403),
+        other => panic!("expected a 4403 close, got {other:?}"),
+    }
+}
