@@ -3,8 +3,11 @@
 //! Every tenant-owned entity implements [`TenantOwned`], which is how the scoping
 //! layer in `crm-api` finds the column it must filter and stamp.
 
+pub mod account;
 pub mod api_token;
 pub mod app_user;
+pub mod picklist;
+pub mod picklist_option;
 pub mod profile;
 pub mod tenant;
 pub mod trace;
@@ -28,4 +31,4 @@ macro_rules! tenant_owned {
     };
 }
 
-tenant_owned!(api_token, app_user, profile, trace, trace_head);
+tenant_owned!(account, api_token, app_user, picklist, picklist_option, profile, trace, trace_head);

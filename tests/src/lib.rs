@@ -84,6 +84,10 @@ impl Drop for Cleanup {
 pub fn test_config(url: &str) -> Config {
     let mut config = Config::new(url, JWT_SECRET.as_bytes().to_vec());
     config.limits.ws_init_timeout = Duration::from_millis(700);
+    // Small enough that an oversized test body fits in the loopback socket
+    // buffers: the server answers 413 without reading it all, and a client
+    // still writing a multi-megabyte body would see a reset instead.
+    config.limits.max_body_bytes = 256 * 1024;
     config
 }
 

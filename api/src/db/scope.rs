@@ -107,6 +107,27 @@ impl TenantTx {
             .await
     }
 
+    /// Like [`update`](Self::update), with an extra condition (an expected version);
+    /// when it does not hold, nothing is written and the row counts as not found.
+    pub async fn update_where<A>(
+        &self,
+        model: A,
+        condition: impl sea_orm::sea_query::IntoCondition,
+    ) -> Result<ModelOf<A>, DbErr>
+    where
+        A: ActiveModelTrait + Send,
+        A::Entity: TenantOwned,
+        ModelOf<A>: IntoActiveModel<A>,
+    {
+        let column = <A::Entity as TenantOwned>::tenant_column();
+        <A::Entity as EntityTrait>::update(model)
+            .validate()?
+            .filter(column.eq(self.actor.tenant_id))
+            .filter(condition)
+            .exec(&self.txn)
+            .await
+    }
+
     /// Appends the trace of a change, in this transaction, as this actor.
     pub async fn trace(&self, change: Change) -> Result<entity::trace::Model, DbErr> {
         trace::append(&self.txn, &self.actor, self.request_id.as_deref(), change).await

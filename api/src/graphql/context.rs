@@ -5,6 +5,7 @@ use std::sync::{Arc, OnceLock};
 use async_graphql::{Context, ID};
 use uuid::Uuid;
 
+use super::loaders::Loaders;
 use crate::auth::Actor;
 use crate::auth::jwt::JwtKeys;
 use crate::db::{Db, TenantRead, TenantTx};
@@ -18,6 +19,7 @@ pub struct RequestCtx {
     /// so that the payload of a successful login resolves as the new session.
     pub actor: OnceLock<Arc<Actor>>,
     pub request_id: Arc<str>,
+    loaders: OnceLock<Loaders>,
 }
 
 impl RequestCtx {
@@ -26,7 +28,7 @@ impl RequestCtx {
         if let Some(actor) = actor {
             let _ = cell.set(Arc::new(actor));
         }
-        Self { db, keys, actor: cell, request_id }
+        Self { db, keys, actor: cell, request_id, loaders: OnceLock::new() }
     }
 
     pub fn actor(&self) -> GqlResult<&Arc<Actor>> {
@@ -36,6 +38,12 @@ impl RequestCtx {
     /// Tenant-scoped reads for the caller.
     pub fn read(&self) -> GqlResult<TenantRead> {
         Ok(self.db.read(self.actor()?.clone()))
+    }
+
+    /// The request's DataLoaders, bound to the caller's tenant.
+    pub fn loaders(&self) -> GqlResult<&Loaders> {
+        let actor = self.actor()?;
+        Ok(self.loaders.get_or_init(|| Loaders::new(self.db.read(actor.clone()), self.db.read(actor.clone()))))
     }
 
     /// A tenant-scoped write transaction for the caller.

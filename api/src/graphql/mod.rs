@@ -1,9 +1,13 @@
 //! The GraphQL schema: thin resolvers over `service`.
 
+mod accounts;
 mod api_tokens;
 mod auth;
 pub mod context;
 pub mod guards;
+pub mod loaders;
+mod pagination;
+mod traces;
 mod types;
 mod users;
 
@@ -11,11 +15,17 @@ use async_graphql::{EmptySubscription, MergedObject, Schema, SchemaBuilder};
 
 /// Every query.
 #[derive(MergedObject, Default)]
-pub struct Query(auth::AuthQuery, users::UserQuery, api_tokens::ApiTokenQuery);
+pub struct Query(
+    auth::AuthQuery,
+    users::UserQuery,
+    api_tokens::ApiTokenQuery,
+    accounts::AccountQuery,
+    traces::TraceQuery,
+);
 
 /// Every mutation.
 #[derive(MergedObject, Default)]
-pub struct Mutation(auth::AuthMutation, users::UserMutation, api_tokens::ApiTokenMutation);
+pub struct Mutation(auth::AuthMutation, users::UserMutation, api_tokens::ApiTokenMutation, accounts::AccountMutation);
 
 pub type CrmSchema = Schema<Query, Mutation, EmptySubscription>;
 

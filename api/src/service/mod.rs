@@ -1,9 +1,12 @@
 //! Domain rules: validation, permissions, transactions and traces live here.
 
+pub mod accounts;
 pub mod api_tokens;
 pub mod auth;
 pub mod demo;
+pub mod picklists;
 pub mod tenants;
+pub mod traces;
 pub mod users;
 pub mod validate;
 

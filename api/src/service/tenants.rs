@@ -7,7 +7,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::users::{self, NewUser};
-use super::validate;
+use super::{picklists, validate};
 use crate::db::trace::Change;
 use crate::db::{Db, system};
 use crate::error::{ServiceError, ServiceResult};
@@ -45,6 +45,7 @@ pub async fn create(db: &Db, input: NewTenant) -> ServiceResult<tenant::Model> {
             .await?;
         tx.trace(Change::create("Profile", created.id, json!({ "name": created.name, "isAdmin": is_admin }))).await?;
     }
+    picklists::seed_defaults(&tx).await?;
     let admin_name = input.admin_name.unwrap_or_else(|| "Administrator".to_owned());
     users::create(
         &tx,

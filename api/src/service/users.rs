@@ -132,3 +132,12 @@ pub async fn delete(tx: &TenantTx, id: Uuid) -> ServiceResult<app_user::Model> {
     tx.trace(Change::delete(ENTITY, user.id, snapshot(&user))).await?;
     Ok(deleted)
 }
+
+/// Users by id, deleted ones included (traces and owners keep naming them).
+pub async fn by_ids(scope: &impl Scope, ids: &[Uuid]) -> ServiceResult<Vec<app_user::Model>> {
+    Ok(scope
+        .select::<app_user::Entity>()
+        .filter(app_user::Column::Id.is_in(ids.iter().copied()))
+        .all(scope.conn())
+        .await?)
+}

@@ -1,0 +1,202 @@
+//! The trace, as queries.
+
+use async_graphql::{ComplexObject, Context, Enum, ID, InputObject, Json, Object, SimpleObject};
+use chrono::{DateTime, Utc};
+use entity::trace;
+use uuid::Uuid;
+
+use super::context::{parse_id, request};
+use super::pagination::{PageInfo, decode, encode, page_size};
+use super::types::User;
+use crate::error::GqlResult;
+use crate::service;
+use crate::service::traces::{MAX_PAGE, TraceFilter};
+
+/// What a trace records.
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+pub enum ChangeType {
+    Create,
+    Update,
+    Delete,
+    Restore,
+    Convert,
+    Complete,
+    Login,
+}
+
+impl ChangeType {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Create => "CREATE",
+            Self::Update => "UPDATE",
+            Self::Delete => "DELETE",
+            Self::Restore => "RESTORE",
+            Self::Convert => "CONVERT",
+            Self::Complete => "COMPLETE",
+            Self::Login => "LOGIN",
+        }
+    }
+}
+
+/// How a change entered the CRM.
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+pub enum TraceSource {
+    /// A person in a frontend.
+    App,
+    /// An integration with an API token.
+    ApiToken,
+    Import,
+    /// The server or an operator command.
+    Workflow,
+}
+
+impl TraceSource {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::App => "APP",
+            Self::ApiToken => "API_TOKEN",
+            Self::Import => "IMPORT",
+            Self::Workflow => "WORKFLOW",
+        }
+    }
+}
+
+/// One immutable trace entry.
+#[derive(SimpleObject, Clone)]
+#[graphql(complex)]
+pub struct Trace {
+    pub id: ID,
+    /// Per-tenant sequence number, without gaps.
+    pub seq: i64,
+    /// SHA-256 over this entry and the previous entry's hash.
+    pub hash: String,
+    pub at: DateTime<Utc>,
+    /// The string value of the change type (CREATE, UPDATE, …).
+    pub change_type: String,
+    pub entity_type: String,
+    pub entity_id: Option<ID>,
+    /// The changed fields before the change; null on create.
+    pub before: Option<Json<serde_json::Value>>,
+    /// The changed fields after the change; null on delete.
+    pub after: Option<Json<serde_json::Value>>,
+    /// APP, API_TOKEN, IMPORT or WORKFLOW.
+    pub source: String,
+    /// The API token that made the change, if any.
+    pub api_token_id: Option<ID>,
+    pub request_id: Option<String>,
+    #[graphql(skip)]
+    pub user_id: Option<Uuid>,
+}
+
+#[ComplexObject]
+impl Trace {
+    /// The person who made the change (null for tokens and the system).
+    async fn user(&self, ctx: &Context<'_>) -> GqlResult<Option<User>> {
+        let Some(id) = self.user_id else { return Ok(None) };
+        Ok(request(ctx)?.loaders()?.users.load_one(id).await?.map(Into::into))
+    }
+}
+
+fn parse_json(text: Option<String>) -> Option<Json<serde_json::Value>> {
+    text.and_then(|t| serde_json::from_str(&t).ok()).map(Json)
+}
+
+impl From<trace::Model> for Trace {
+    fn from(t: trace::Model) -> Self {
+        Self {
+            id: t.id.into(),
+            seq: t.seq,
+            hash: t.hash,
+            at: t.at,
+            change_type: t.change_type,
+            entity_type: t.entity_type,
+            entity_id: t.entity_id.map(Into::into),
+            before: parse_json(t.before),
+            after: parse_json(t.after),
+            source: t.source,
+            api_token_id: t.api_token_id.map(Into::into),
+            request_id: t.request_id,
+            user_id: t.user_id,
+        }
+    }
+}
+
+#[derive(SimpleObject)]
+pub struct TraceEdge {
+    pub cursor: String,
+    pub node: Trace,
+}
+
+/// A page of traces, newest first.
+#[derive(SimpleObject)]
+pub struct TraceConnection {
+    pub nodes: Vec<Trace>,
+    pub edges: Vec<TraceEdge>,
+    pub page_info: PageInfo,
+}
+
+/// Which traces to list; all conditions must hold.
+#[derive(InputObject, Default)]
+pub struct TraceFilterInput {
+    pub user: Option<ID>,
+    pub entity_type: Option<String>,
+    pub entity_id: Option<ID>,
+    pub change_type: Option<ChangeType>,
+    pub source: Option<TraceSource>,
+    pub from: Option<DateTime<Utc>>,
+    pub to: Option<DateTime<Utc>>,
+}
+
+const CURSOR: &str = "trace";
+
+/// Lists traces (shared by `traces` and every record's `history`).
+pub async fn page(
+    ctx: &Context<'_>,
+    filter: TraceFilter,
+    first: Option<i32>,
+    after: Option<String>,
+) -> GqlResult<TraceConnection> {
+    let first = page_size(first, MAX_PAGE)?;
+    let before_seq = decode(CURSOR, after.as_deref())?;
+    let read = request(ctx)?.read()?;
+    let (rows, more) = service::traces::list(&read, &filter, before_seq, first).await?;
+    let edges: Vec<TraceEdge> =
+        rows.into_iter().map(|t| TraceEdge { cursor: encode(CURSOR, t.seq), node: t.into() }).collect();
+    Ok(TraceConnection {
+        nodes: edges.iter().map(|e| e.node.clone()).collect(),
+        page_info: PageInfo {
+            has_next_page: more,
+            has_previous_page: before_seq.is_some(),
+            start_cursor: edges.first().map(|e| e.cursor.clone()),
+            end_cursor: edges.last().map(|e| e.cursor.clone()),
+        },
+        edges,
+    })
+}
+
+#[derive(Default)]
+pub struct TraceQuery;
+
+#[Object]
+impl TraceQuery {
+    /// The tenant's traces, newest first. Admins see all; others see the traces of CRM records.
+    async fn traces(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<TraceFilterInput>,
+        #[graphql(desc = "Page size, 1 to 500 (default 50)")] first: Option<i32>,
+        after: Option<String>,
+    ) -> GqlResult<TraceConnection> {
+        let f = filter.unwrap_or_default();
+        let filter = TraceFilter {
+            user_id: f.user.as_ref().map(|u| parse_id("filter.user", u)).transpose()?,
+            entity_type: f.entity_type,
+            entity_id: f.entity_id.as_ref().map(|e| parse_id("filter.entityId", e)).transpose()?,
+            change_type: f.change_type.map(ChangeType::as_str),
+            source: f.source.map(TraceSource::as_str),
+            from: f.from,
+            to: f.to,
+        };
+        page(ctx, filter, first, after).await
+    }
+}

@@ -1,0 +1,72 @@
+//! Reading the trace: the tenant-wide list and each record's history.
+
+use chrono::{DateTime, Utc};
+use entity::trace::{self, Column};
+use sea_orm::{ColumnTrait, QueryFilter, QueryOrder, QuerySelect};
+use uuid::Uuid;
+
+use super::accounts;
+use crate::db::Scope;
+use crate::error::{ServiceError, ServiceResult};
+
+/// Entity types whose traces any signed-in user may read; administrative ones
+/// (users, tokens, profiles, picklists) are for admins.
+pub const CRM_ENTITIES: [&str; 1] = [accounts::ENTITY];
+
+/// Largest page of traces.
+pub const MAX_PAGE: u64 = 500;
+
+#[derive(Default)]
+pub struct TraceFilter {
+    pub user_id: Option<Uuid>,
+    pub entity_type: Option<String>,
+    pub entity_id: Option<Uuid>,
+    pub change_type: Option<&'static str>,
+    pub source: Option<&'static str>,
+    pub from: Option<DateTime<Utc>>,
+    pub to: Option<DateTime<Utc>>,
+}
+
+/// Newest first: `first` traces with a sequence below `before_seq`, plus whether more follow.
+pub async fn list(
+    scope: &impl Scope,
+    filter: &TraceFilter,
+    before_seq: Option<i64>,
+    first: u64,
+) -> ServiceResult<(Vec<trace::Model>, bool)> {
+    if first > MAX_PAGE {
+        return Err(ServiceError::invalid("first", format!("must be at most {MAX_PAGE}")));
+    }
+    let mut query = scope.select::<trace::Entity>();
+    if !scope.actor().is_admin {
+        query = query.filter(Column::EntityType.is_in(CRM_ENTITIES));
+    }
+    if let Some(user) = filter.user_id {
+        query = query.filter(Column::UserId.eq(user));
+    }
+    if let Some(entity_type) = &filter.entity_type {
+        query = query.filter(Column::EntityType.eq(entity_type.as_str()));
+    }
+    if let Some(id) = filter.entity_id {
+        query = query.filter(Column::EntityId.eq(id));
+    }
+    if let Some(change_type) = filter.change_type {
+        query = query.filter(Column::ChangeType.eq(change_type));
+    }
+    if let Some(source) = filter.source {
+        query = query.filter(Column::Source.eq(source));
+    }
+    if let Some(from) = filter.from {
+        query = query.filter(Column::At.gte(from));
+    }
+    if let Some(to) = filter.to {
+        query = query.filter(Column::At.lte(to));
+    }
+    if let Some(seq) = before_seq {
+        query = query.filter(Column::Seq.lt(seq));
+    }
+    let mut rows = query.order_by_desc(Column::Seq).limit(first + 1).all(scope.conn()).await?;
+    let more = rows.len() as u64 > first;
+    rows.truncate(usize::try_from(first).unwrap_or(usize::MAX));
+    Ok((rows, more))
+}
