@@ -43,6 +43,11 @@ pub struct Actor {
 }
 
 impl Actor {
+    /// A signed-in person acting through a frontend.
+    pub fn person(tenant_id: Uuid, user_id: Uuid, profile_id: Uuid, is_admin: bool) -> Self {
+        Self { tenant_id, user_id: Some(user_id), api_token_id: None, profile_id, is_admin, source: Source::App }
+    }
+
     /// The server acting inside a tenant (CLI commands, demo data).
     pub fn system(tenant_id: Uuid, admin_profile_id: Uuid) -> Self {
         Self {

@@ -8,6 +8,8 @@ use uuid::Uuid;
 use super::context::{parse_id, request};
 use super::pagination::{PageInfo, decode, encode, page_size};
 use super::types::User;
+use crate::auth::Source;
+use crate::db::trace::ChangeType as DbChangeType;
 use crate::error::GqlResult;
 use crate::service;
 use crate::service::traces::{MAX_PAGE, TraceFilter};
@@ -24,16 +26,16 @@ pub enum ChangeType {
     Login,
 }
 
-impl ChangeType {
-    fn as_str(self) -> &'static str {
-        match self {
-            Self::Create => "CREATE",
-            Self::Update => "UPDATE",
-            Self::Delete => "DELETE",
-            Self::Restore => "RESTORE",
-            Self::Convert => "CONVERT",
-            Self::Complete => "COMPLETE",
-            Self::Login => "LOGIN",
+impl From<ChangeType> for DbChangeType {
+    fn from(c: ChangeType) -> Self {
+        match c {
+            ChangeType::Create => Self::Create,
+            ChangeType::Update => Self::Update,
+            ChangeType::Delete => Self::Delete,
+            ChangeType::Restore => Self::Restore,
+            ChangeType::Convert => Self::Convert,
+            ChangeType::Complete => Self::Complete,
+            ChangeType::Login => Self::Login,
         }
     }
 }
@@ -50,13 +52,13 @@ pub enum TraceSource {
     Workflow,
 }
 
-impl TraceSource {
-    fn as_str(self) -> &'static str {
-        match self {
-            Self::App => "APP",
-            Self::ApiToken => "API_TOKEN",
-            Self::Import => "IMPORT",
-            Self::Workflow => "WORKFLOW",
+impl From<TraceSource> for Source {
+    fn from(s: TraceSource) -> Self {
+        match s {
+            TraceSource::App => Self::App,
+            TraceSource::ApiToken => Self::ApiToken,
+            TraceSource::Import => Self::Import,
+            TraceSource::Workflow => Self::Workflow,
         }
     }
 }
@@ -192,8 +194,8 @@ impl TraceQuery {
             user_id: f.user.as_ref().map(|u| parse_id("filter.user", u)).transpose()?,
             entity_type: f.entity_type,
             entity_id: f.entity_id.as_ref().map(|e| parse_id("filter.entityId", e)).transpose()?,
-            change_type: f.change_type.map(ChangeType::as_str),
-            source: f.source.map(TraceSource::as_str),
+            change_type: f.change_type.map(|c| DbChangeType::from(c).as_str()),
+            source: f.source.map(|s| Source::from(s).as_str()),
             from: f.from,
             to: f.to,
         };

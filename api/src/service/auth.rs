@@ -49,14 +49,7 @@ pub async fn login(
         return Err(ServiceError::Unauthenticated);
     };
 
-    let actor = Arc::new(Actor {
-        tenant_id: user.tenant_id,
-        user_id: Some(user.id),
-        api_token_id: None,
-        profile_id: profile.id,
-        is_admin: profile.is_admin,
-        source: Source::App,
-    });
+    let actor = Arc::new(Actor::person(user.tenant_id, user.id, profile.id, profile.is_admin));
     let tx = db.begin(actor.clone(), request_id).await?;
     tx.trace(Change::login(user.id)).await?;
     tx.commit().await?;
@@ -91,14 +84,7 @@ pub async fn authenticate(db: &Db, keys: &JwtKeys, bearer: &str) -> ServiceResul
     let claims = keys.verify(bearer)?;
     let (user, profile) =
         system::active_user(db.connection(), claims.tenant, claims.sub).await?.ok_or(ServiceError::Unauthenticated)?;
-    Ok(Actor {
-        tenant_id: user.tenant_id,
-        user_id: Some(user.id),
-        api_token_id: None,
-        profile_id: profile.id,
-        is_admin: profile.is_admin,
-        source: Source::App,
-    })
+    Ok(Actor::person(user.tenant_id, user.id, profile.id, profile.is_admin))
 }
 
 /// Extracts the credential from an `Authorization: Bearer …` value.
