@@ -84,9 +84,7 @@ impl Drop for Cleanup {
 pub fn test_config(url: &str) -> Config {
     let mut config = Config::new(url, JWT_SECRET.as_bytes().to_vec());
     config.limits.ws_init_timeout = Duration::from_millis(700);
-    // Small enough that an oversized test body fits in the loopback socket
-    // buffers: the server answers 413 without reading it all, and a client
-    // still writing a multi-megabyte body would see a reset instead.
+    // Small, so that the oversized-body tests need to send little.
     config.limits.max_body_bytes = 256 * 1024;
     config
 }
