@@ -99,12 +99,7 @@ impl TenantTx {
         A::Entity: TenantOwned,
         ModelOf<A>: IntoActiveModel<A>,
     {
-        let column = <A::Entity as TenantOwned>::tenant_column();
-        <A::Entity as EntityTrait>::update(model)
-            .validate()?
-            .filter(column.eq(self.actor.tenant_id))
-            .exec(&self.txn)
-            .await
+        self.update_where(model, sea_orm::Condition::all()).await
     }
 
     /// Like [`update`](Self::update), with an extra condition (an expected version);
