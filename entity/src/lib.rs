@@ -4,8 +4,12 @@
 //! layer in `crm-api` finds the column it must filter and stamp.
 
 pub mod account;
+pub mod activity;
 pub mod api_token;
 pub mod app_user;
+pub mod contact;
+pub mod lead;
+pub mod opportunity;
 pub mod picklist;
 pub mod picklist_option;
 pub mod profile;
@@ -31,4 +35,17 @@ macro_rules! tenant_owned {
     };
 }
 
-tenant_owned!(account, api_token, app_user, picklist, picklist_option, profile, trace, trace_head);
+tenant_owned!(
+    account,
+    activity,
+    api_token,
+    app_user,
+    contact,
+    lead,
+    opportunity,
+    picklist,
+    picklist_option,
+    profile,
+    trace,
+    trace_head
+);

@@ -1,9 +1,11 @@
 //! Schema migrations, shared by SQLite and PostgreSQL. Never imports `entity`.
 pub use sea_orm_migration::prelude::*;
 
+mod common;
 mod m20261122_000001_create_foundation;
 mod m20261122_000002_create_trace;
 mod m20261122_000003_create_picklists_accounts;
+mod m20261122_000004_create_contacts_leads_opportunities_activities;
 
 pub struct Migrator;
 
@@ -14,6 +16,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000001_create_foundation::Migration),
             Box::new(m20261122_000002_create_trace::Migration),
             Box::new(m20261122_000003_create_picklists_accounts::Migration),
+            Box::new(m20261122_000004_create_contacts_leads_opportunities_activities::Migration),
         ]
     }
 }

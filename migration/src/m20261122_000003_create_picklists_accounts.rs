@@ -1,6 +1,8 @@
 //! Per-tenant picklists (values are data, not enums) and accounts.
 use sea_orm_migration::prelude::*;
 
+use crate::common::index;
+
 #[derive(DeriveMigrationName)]
 pub struct Migration;
 
@@ -69,18 +71,6 @@ enum Account {
     Version,
     ExternalId,
     DeletedAt,
-}
-
-fn index(name: &str, table: impl IntoIden, cols: Vec<DynIden>, unique: bool) -> IndexCreateStatement {
-    let mut index = Index::create();
-    index.name(name).table(table);
-    for col in cols {
-        index.col(col);
-    }
-    if unique {
-        index.unique();
-    }
-    index.to_owned()
 }
 
 #[async_trait::async_trait]

@@ -4,40 +4,21 @@ use std::sync::Arc;
 
 use async_graphql::{ComplexObject, Context, Enum, ID, InputObject, MaybeUndefined, Object, SimpleObject};
 use chrono::{DateTime, Utc};
-use entity::{account, picklist_option};
-use uuid::Uuid;
+use entity::account::{self, Column};
 
-use super::context::{parse_id, request};
-use super::pagination::{PageInfo, decode, encode, page_size};
-use super::traces::{self, TraceConnection};
+use super::activities::Activity;
+use super::contacts::Contact;
+use super::context::request;
+use super::opportunities::Opportunity;
+use super::records::{
+    self, OrderDirection, PicklistValue, connection, create_input, given, option, optional_id, patch, related,
+    update_input, user,
+};
+use super::traces::TraceConnection;
 use super::types::User;
-use crate::error::{GqlError, GqlResult};
-use crate::service;
-use crate::service::accounts::{AccountFilter, AccountInput, AccountOrder, MAX_PAGE};
-use crate::service::traces::TraceFilter;
-use crate::service::validate::Patch;
-
-/// A value of a picklist field.
-#[derive(SimpleObject, Clone)]
-pub struct PicklistValue {
-    pub id: ID,
-    /// Stable key, for filters and integrations.
-    pub key: String,
-    pub label: String,
-    /// False once an admin deactivates it; records keep it.
-    pub active: bool,
-}
-
-impl From<picklist_option::Model> for PicklistValue {
-    fn from(o: picklist_option::Model) -> Self {
-        Self { id: o.id.into(), key: o.key, label: o.label, active: o.active }
-    }
-}
-
-async fn option(ctx: &Context<'_>, id: Option<Uuid>) -> GqlResult<Option<PicklistValue>> {
-    let Some(id) = id else { return Ok(None) };
-    Ok(request(ctx)?.loaders()?.options.load_one(id).await?.map(Into::into))
-}
+use crate::error::GqlResult;
+use crate::service::accounts::{AccountFields, ENTITY};
+use crate::service::records::Criteria;
 
 /// A customer company.
 #[derive(SimpleObject, Clone)]
@@ -83,17 +64,42 @@ impl Account {
 
     /// The user responsible for the account.
     async fn owner(&self, ctx: &Context<'_>) -> GqlResult<Option<User>> {
-        Ok(request(ctx)?.loaders()?.users.load_one(self.model.owner_id).await?.map(Into::into))
+        user(ctx, Some(self.model.owner_id)).await
     }
 
     async fn created_by(&self, ctx: &Context<'_>) -> GqlResult<Option<User>> {
-        let Some(id) = self.model.created_by else { return Ok(None) };
-        Ok(request(ctx)?.loaders()?.users.load_one(id).await?.map(Into::into))
+        user(ctx, self.model.created_by).await
     }
 
     async fn updated_by(&self, ctx: &Context<'_>) -> GqlResult<Option<User>> {
-        let Some(id) = self.model.updated_by else { return Ok(None) };
-        Ok(request(ctx)?.loaders()?.users.load_one(id).await?.map(Into::into))
+        user(ctx, self.model.updated_by).await
+    }
+
+    /// The account's contacts, by last name.
+    async fn contacts(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "At most this many (1 to 500, default 50)")] first: Option<i32>,
+    ) -> GqlResult<Vec<Contact>> {
+        related(&request(ctx)?.loaders()?.contacts_of_account, self.model.id, first).await
+    }
+
+    /// The account's opportunities, by close date.
+    async fn opportunities(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "At most this many (1 to 500, default 50)")] first: Option<i32>,
+    ) -> GqlResult<Vec<Opportunity>> {
+        related(&request(ctx)?.loaders()?.opportunities_of_account, self.model.id, first).await
+    }
+
+    /// Activities concerning the account itself, by due date.
+    async fn activities(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "At most this many (1 to 500, default 50)")] first: Option<i32>,
+    ) -> GqlResult<Vec<Activity>> {
+        related(&request(ctx)?.loaders()?.activities_of_account, self.model.id, first).await
     }
 
     /// This account's traces, newest first.
@@ -103,12 +109,7 @@ impl Account {
         first: Option<i32>,
         after: Option<String>,
     ) -> GqlResult<TraceConnection> {
-        let filter = TraceFilter {
-            entity_type: Some(service::accounts::ENTITY.into()),
-            entity_id: Some(self.model.id),
-            ..Default::default()
-        };
-        traces::page(ctx, filter, first, after).await
+        super::traces::history(ctx, ENTITY, self.model.id, first, after).await
     }
 }
 
@@ -137,31 +138,7 @@ impl From<account::Model> for Account {
     }
 }
 
-#[derive(SimpleObject)]
-pub struct AccountEdge {
-    pub cursor: String,
-    pub node: Account,
-}
-
-/// A page of accounts.
-#[derive(SimpleObject)]
-#[graphql(complex)]
-pub struct AccountConnection {
-    pub nodes: Vec<Account>,
-    pub edges: Vec<AccountEdge>,
-    pub page_info: PageInfo,
-    #[graphql(skip)]
-    pub filter: Arc<AccountFilter>,
-}
-
-#[ComplexObject]
-impl AccountConnection {
-    /// How many accounts match the filter (counted only when asked for).
-    async fn total_count(&self, ctx: &Context<'_>) -> GqlResult<u64> {
-        let read = request(ctx)?.read()?;
-        Ok(service::accounts::count(&read, &self.filter).await?)
-    }
-}
+connection!(AccountConnection, AccountEdge, Account, account::Entity);
 
 /// A new account. Picklist fields take an option's key or label.
 #[derive(InputObject)]
@@ -208,73 +185,6 @@ pub struct UpdateAccountInput {
     pub external_id: MaybeUndefined<String>,
 }
 
-fn patch<T>(value: MaybeUndefined<T>) -> Patch<T> {
-    match value {
-        MaybeUndefined::Undefined => Patch::Keep,
-        MaybeUndefined::Null => Patch::Clear,
-        MaybeUndefined::Value(v) => Patch::Set(v),
-    }
-}
-
-fn given<T>(value: Option<T>) -> Patch<T> {
-    value.map_or(Patch::Keep, Patch::Set)
-}
-
-impl TryFrom<CreateAccountInput> for AccountInput {
-    type Error = GqlError;
-
-    fn try_from(i: CreateAccountInput) -> GqlResult<Self> {
-        Ok(Self {
-            name: Patch::Set(i.name),
-            account_type: given(i.account_type),
-            sector: given(i.sector),
-            origin: given(i.origin),
-            purchase_potential: given(i.purchase_potential),
-            region: given(i.region),
-            phone: given(i.phone),
-            email: given(i.email),
-            website: given(i.website),
-            street: given(i.street),
-            city: given(i.city),
-            state: given(i.state),
-            postal_code: given(i.postal_code),
-            country: given(i.country),
-            owner_id: given(i.owner_id.as_ref().map(|o| parse_id("ownerId", o)).transpose()?),
-            external_id: given(i.external_id),
-        })
-    }
-}
-
-impl TryFrom<UpdateAccountInput> for AccountInput {
-    type Error = GqlError;
-
-    fn try_from(i: UpdateAccountInput) -> GqlResult<Self> {
-        let owner_id = match i.owner_id {
-            MaybeUndefined::Value(id) => MaybeUndefined::Value(parse_id("ownerId", &id)?),
-            MaybeUndefined::Null => MaybeUndefined::Null,
-            MaybeUndefined::Undefined => MaybeUndefined::Undefined,
-        };
-        Ok(Self {
-            name: patch(i.name),
-            account_type: patch(i.account_type),
-            sector: patch(i.sector),
-            origin: patch(i.origin),
-            purchase_potential: patch(i.purchase_potential),
-            region: patch(i.region),
-            phone: patch(i.phone),
-            email: patch(i.email),
-            website: patch(i.website),
-            street: patch(i.street),
-            city: patch(i.city),
-            state: patch(i.state),
-            postal_code: patch(i.postal_code),
-            country: patch(i.country),
-            owner_id: patch(owner_id),
-            external_id: patch(i.external_id),
-        })
-    }
-}
-
 /// Which accounts to list; all conditions must hold.
 #[derive(InputObject, Default)]
 pub struct AccountFilterInput {
@@ -288,8 +198,10 @@ pub struct AccountFilterInput {
     pub account_type: Option<String>,
     pub purchase_potential: Option<String>,
     pub sector: Option<String>,
+    pub origin: Option<String>,
     pub region: Option<String>,
     pub city: Option<String>,
+    pub state: Option<String>,
     pub country: Option<String>,
     pub owner: Option<ID>,
     /// Only the caller's accounts.
@@ -301,22 +213,60 @@ pub struct AccountFilterInput {
     pub updated_to: Option<DateTime<Utc>>,
 }
 
+impl AccountFilterInput {
+    fn criteria(self) -> GqlResult<Criteria<Column>> {
+        let mut c = Criteria::default();
+        c.equals(Column::Name, self.name)
+            .contains(Column::Name, self.name_contains)
+            .contains(Column::Email, self.email_contains)
+            .picklist(Column::TypeId, "type", self.account_type)
+            .picklist(Column::PurchasePotentialId, "purchasePotential", self.purchase_potential)
+            .equals(Column::Sector, self.sector)
+            .equals(Column::Origin, self.origin)
+            .equals(Column::Region, self.region)
+            .equals(Column::City, self.city)
+            .equals(Column::State, self.state)
+            .equals(Column::Country, self.country)
+            .is(Column::OwnerId, optional_id("filter.owner", self.owner.as_ref())?)
+            .mine(self.mine)
+            .equals(Column::ExternalId, self.external_id)
+            .range(Column::CreatedAt, self.created_from, self.created_to)
+            .range(Column::UpdatedAt, self.updated_from, self.updated_to);
+        Ok(c)
+    }
+}
+
 #[derive(Enum, Clone, Copy, PartialEq, Eq)]
 pub enum AccountOrderField {
     Name,
     CreatedAt,
     UpdatedAt,
     Sector,
+    Origin,
     Region,
     City,
+    State,
+    PostalCode,
     Country,
+    Email,
 }
 
-#[derive(Enum, Clone, Copy, PartialEq, Eq, Default)]
-pub enum OrderDirection {
-    #[default]
-    Asc,
-    Desc,
+impl From<AccountOrderField> for Column {
+    fn from(field: AccountOrderField) -> Self {
+        match field {
+            AccountOrderField::Name => Column::Name,
+            AccountOrderField::CreatedAt => Column::CreatedAt,
+            AccountOrderField::UpdatedAt => Column::UpdatedAt,
+            AccountOrderField::Sector => Column::Sector,
+            AccountOrderField::Origin => Column::Origin,
+            AccountOrderField::Region => Column::Region,
+            AccountOrderField::City => Column::City,
+            AccountOrderField::State => Column::State,
+            AccountOrderField::PostalCode => Column::PostalCode,
+            AccountOrderField::Country => Column::Country,
+            AccountOrderField::Email => Column::Email,
+        }
+    }
 }
 
 /// Sort order; ties are broken by id, so pages are stable.
@@ -327,31 +277,6 @@ pub struct AccountOrderBy {
     pub direction: OrderDirection,
 }
 
-impl AccountFilterInput {
-    fn into_filter(self) -> GqlResult<AccountFilter> {
-        Ok(AccountFilter {
-            name: self.name,
-            name_contains: self.name_contains,
-            email_contains: self.email_contains,
-            account_type: self.account_type,
-            purchase_potential: self.purchase_potential,
-            sector: self.sector,
-            region: self.region,
-            city: self.city,
-            country: self.country,
-            owner_id: self.owner.as_ref().map(|o| parse_id("filter.owner", o)).transpose()?,
-            mine: self.mine.unwrap_or(false),
-            external_id: self.external_id,
-            created_from: self.created_from,
-            created_to: self.created_to,
-            updated_from: self.updated_from,
-            updated_to: self.updated_to,
-        })
-    }
-}
-
-const CURSOR: &str = "account";
-
 #[derive(Default)]
 pub struct AccountQuery;
 
@@ -359,8 +284,7 @@ pub struct AccountQuery;
 impl AccountQuery {
     /// One account.
     async fn account(&self, ctx: &Context<'_>, id: ID) -> GqlResult<Account> {
-        let read = request(ctx)?.read()?;
-        Ok(service::accounts::get(&read, parse_id("id", &id)?).await?.into())
+        records::get::<account::Entity, _>(ctx, &id).await
     }
 
     /// Accounts, filtered, ordered and paged (default by name).
@@ -372,43 +296,10 @@ impl AccountQuery {
         filter: Option<AccountFilterInput>,
         order_by: Option<AccountOrderBy>,
     ) -> GqlResult<AccountConnection> {
-        let first = page_size(first, MAX_PAGE)?;
-        let offset = decode(CURSOR, after.as_deref())?.map_or(0, |last| last + 1);
-        let filter = Arc::new(filter.unwrap_or_default().into_filter()?);
-        let (field, descending) = order_by.map_or((AccountOrder::Name, false), |o| {
-            let field = match o.field {
-                AccountOrderField::Name => AccountOrder::Name,
-                AccountOrderField::CreatedAt => AccountOrder::CreatedAt,
-                AccountOrderField::UpdatedAt => AccountOrder::UpdatedAt,
-                AccountOrderField::Sector => AccountOrder::Sector,
-                AccountOrderField::Region => AccountOrder::Region,
-                AccountOrderField::City => AccountOrder::City,
-                AccountOrderField::Country => AccountOrder::Country,
-            };
-            (field, o.direction == OrderDirection::Desc)
-        });
-        let read = request(ctx)?.read()?;
-        let start = u64::try_from(offset).unwrap_or(0);
-        let (rows, more) = service::accounts::list(&read, &filter, field, descending, start, first).await?;
-        let edges: Vec<AccountEdge> = rows
-            .into_iter()
-            .enumerate()
-            .map(|(i, a)| AccountEdge {
-                cursor: encode(CURSOR, offset + i64::try_from(i).unwrap_or(0)),
-                node: a.into(),
-            })
-            .collect();
-        Ok(AccountConnection {
-            nodes: edges.iter().map(|e| e.node.clone()).collect(),
-            page_info: PageInfo {
-                has_next_page: more,
-                has_previous_page: offset > 0,
-                start_cursor: edges.first().map(|e| e.cursor.clone()),
-                end_cursor: edges.last().map(|e| e.cursor.clone()),
-            },
-            edges,
-            filter,
-        })
+        let criteria = filter.unwrap_or_default().criteria()?.0;
+        let (field, direction) =
+            order_by.map_or((AccountOrderField::Name, OrderDirection::Asc), |o| (o.field, o.direction));
+        AccountConnection::load(ctx, "account", first, after, criteria, field.into(), direction).await
     }
 }
 
@@ -419,11 +310,24 @@ pub struct AccountMutation;
 impl AccountMutation {
     /// Creates an account owned by the caller (or `ownerId`).
     async fn create_account(&self, ctx: &Context<'_>, input: CreateAccountInput) -> GqlResult<Account> {
-        let input = input.try_into()?;
-        let tx = request(ctx)?.begin().await?;
-        let account = service::accounts::create(&tx, input).await?;
-        tx.commit().await?;
-        Ok(account.into())
+        let fields = AccountFields {
+            name: given(Some(input.name)),
+            account_type: given(input.account_type),
+            sector: given(input.sector),
+            origin: given(input.origin),
+            purchase_potential: given(input.purchase_potential),
+            region: given(input.region),
+            phone: given(input.phone),
+            email: given(input.email),
+            website: given(input.website),
+            street: given(input.street),
+            city: given(input.city),
+            state: given(input.state),
+            postal_code: given(input.postal_code),
+            country: given(input.country),
+        };
+        let input = create_input(input.owner_id.as_ref(), input.external_id, fields)?;
+        records::create::<account::Entity, _>(ctx, input).await
     }
 
     /// Changes the given fields. With `expectedVersion`, a stale version is a CONFLICT.
@@ -434,29 +338,33 @@ impl AccountMutation {
         input: UpdateAccountInput,
         expected_version: Option<i32>,
     ) -> GqlResult<Account> {
-        let id = parse_id("id", &id)?;
-        let input = input.try_into()?;
-        let tx = request(ctx)?.begin().await?;
-        let account = service::accounts::update(&tx, id, input, expected_version).await?;
-        tx.commit().await?;
-        Ok(account.into())
+        let fields = AccountFields {
+            name: patch(input.name),
+            account_type: patch(input.account_type),
+            sector: patch(input.sector),
+            origin: patch(input.origin),
+            purchase_potential: patch(input.purchase_potential),
+            region: patch(input.region),
+            phone: patch(input.phone),
+            email: patch(input.email),
+            website: patch(input.website),
+            street: patch(input.street),
+            city: patch(input.city),
+            state: patch(input.state),
+            postal_code: patch(input.postal_code),
+            country: patch(input.country),
+        };
+        let input = update_input(input.owner_id, input.external_id, fields)?;
+        records::update::<account::Entity, _>(ctx, &id, input, expected_version).await
     }
 
     /// Deletes an account (softly: an admin can restore it).
     async fn delete_account(&self, ctx: &Context<'_>, id: ID) -> GqlResult<Account> {
-        let id = parse_id("id", &id)?;
-        let tx = request(ctx)?.begin().await?;
-        let account = service::accounts::delete(&tx, id).await?;
-        tx.commit().await?;
-        Ok(account.into())
+        records::delete::<account::Entity, _>(ctx, &id).await
     }
 
     /// Restores a deleted account (admins only).
     async fn restore_account(&self, ctx: &Context<'_>, id: ID) -> GqlResult<Account> {
-        let id = parse_id("id", &id)?;
-        let tx = request(ctx)?.begin().await?;
-        let account = service::accounts::restore(&tx, id).await?;
-        tx.commit().await?;
-        Ok(account.into())
+        records::restore::<account::Entity, _>(ctx, &id).await
     }
 }

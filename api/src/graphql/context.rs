@@ -43,7 +43,7 @@ impl RequestCtx {
     /// The request's DataLoaders, bound to the caller's tenant.
     pub fn loaders(&self) -> GqlResult<&Loaders> {
         let actor = self.actor()?;
-        Ok(self.loaders.get_or_init(|| Loaders::new(self.db.read(actor.clone()), self.db.read(actor.clone()))))
+        Ok(self.loaders.get_or_init(|| Loaders::new(|| self.db.read(actor.clone()))))
     }
 
     /// A tenant-scoped write transaction for the caller.

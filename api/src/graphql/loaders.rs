@@ -2,25 +2,57 @@
 //! registered on the schema, where one cache would serve every tenant).
 
 use std::collections::HashMap;
+use std::marker::PhantomData;
 
 use async_graphql::dataloader::{DataLoader, Loader};
-use entity::{app_user, picklist_option};
+use entity::{account, activity, app_user, contact, lead, opportunity, picklist_option};
 use uuid::Uuid;
 
 use crate::db::TenantRead;
 use crate::error::GqlError;
 use crate::service;
+use crate::service::records::{self, Record};
 
 pub struct Loaders {
     pub users: DataLoader<UserLoader>,
     pub options: DataLoader<OptionLoader>,
+    pub accounts: DataLoader<ById<account::Entity>>,
+    pub contacts: DataLoader<ById<contact::Entity>>,
+    pub leads: DataLoader<ById<lead::Entity>>,
+    pub opportunities: DataLoader<ById<opportunity::Entity>>,
+    pub contacts_of_account: DataLoader<Children<contact::Entity>>,
+    pub opportunities_of_account: DataLoader<Children<opportunity::Entity>>,
+    pub activities_of_account: DataLoader<Children<activity::Entity>>,
+    pub activities_of_contact: DataLoader<Children<activity::Entity>>,
+    pub activities_of_lead: DataLoader<Children<activity::Entity>>,
+    pub activities_of_opportunity: DataLoader<Children<activity::Entity>>,
+}
+
+fn load<L: Loader<Uuid>>(loader: L) -> DataLoader<L> {
+    DataLoader::new(loader, tokio::spawn)
 }
 
 impl Loaders {
-    pub fn new(users: TenantRead, options: TenantRead) -> Self {
+    /// `read` makes a tenant-scoped reader for each loader.
+    pub fn new(read: impl Fn() -> TenantRead) -> Self {
+        let activities = |column| load(Children::<activity::Entity>::new(read(), column, activity::Column::DueAt));
         Self {
-            users: DataLoader::new(UserLoader(users), tokio::spawn),
-            options: DataLoader::new(OptionLoader(options), tokio::spawn),
+            users: load(UserLoader(read())),
+            options: load(OptionLoader(read())),
+            accounts: load(ById(read(), PhantomData)),
+            contacts: load(ById(read(), PhantomData)),
+            leads: load(ById(read(), PhantomData)),
+            opportunities: load(ById(read(), PhantomData)),
+            contacts_of_account: load(Children::new(read(), contact::Column::AccountId, contact::Column::LastName)),
+            opportunities_of_account: load(Children::new(
+                read(),
+                opportunity::Column::AccountId,
+                opportunity::Column::CloseDate,
+            )),
+            activities_of_account: activities(activity::Column::AccountId),
+            activities_of_contact: activities(activity::Column::ContactId),
+            activities_of_lead: activities(activity::Column::LeadId),
+            activities_of_opportunity: activities(activity::Column::OpportunityId),
         }
     }
 }
@@ -44,5 +76,53 @@ impl Loader<Uuid> for OptionLoader {
 
     async fn load(&self, keys: &[Uuid]) -> Result<HashMap<Uuid, Self::Value>, Self::Error> {
         Ok(service::picklists::by_ids(&self.0, keys).await?)
+    }
+}
+
+/// Live records by id; deleted ones resolve to null.
+pub struct ById<R>(TenantRead, PhantomData<R>);
+
+impl<R: Record> Loader<Uuid> for ById<R>
+where
+    R::Model: Clone + Send + Sync + 'static,
+{
+    type Value = R::Model;
+    type Error = GqlError;
+
+    async fn load(&self, keys: &[Uuid]) -> Result<HashMap<Uuid, Self::Value>, Self::Error> {
+        Ok(records::by_ids::<R>(&self.0, keys).await?.into_iter().map(|m| (R::id(&m), m)).collect())
+    }
+}
+
+/// The live records pointing at each key through `column`, in `order`.
+pub struct Children<R: Record> {
+    read: TenantRead,
+    column: R::Column,
+    order: R::Column,
+}
+
+impl<R: Record> Children<R> {
+    fn new(read: TenantRead, column: R::Column, order: R::Column) -> Self {
+        Self { read, column, order }
+    }
+}
+
+impl<R: Record> Loader<Uuid> for Children<R>
+where
+    R::Model: Clone + Send + Sync + 'static,
+    R::Column: Send + Sync,
+{
+    type Value = Vec<R::Model>;
+    type Error = GqlError;
+
+    async fn load(&self, keys: &[Uuid]) -> Result<HashMap<Uuid, Self::Value>, Self::Error> {
+        let rows = records::children::<R>(&self.read, self.column, keys, self.order).await?;
+        let mut grouped: HashMap<Uuid, Vec<R::Model>> = keys.iter().map(|k| (*k, Vec::new())).collect();
+        for row in rows {
+            if let sea_orm::Value::Uuid(Some(parent)) = sea_orm::ModelTrait::get(&row, self.column) {
+                grouped.entry(parent).or_default().push(row);
+            }
+        }
+        Ok(grouped)
     }
 }

@@ -1,12 +1,17 @@
 //! The GraphQL schema: thin resolvers over `service`.
 
 mod accounts;
+mod activities;
 mod api_tokens;
 mod auth;
+mod contacts;
 pub mod context;
 pub mod guards;
+mod leads;
 pub mod loaders;
+mod opportunities;
 mod pagination;
+mod records;
 mod traces;
 mod types;
 mod users;
@@ -20,12 +25,25 @@ pub struct Query(
     users::UserQuery,
     api_tokens::ApiTokenQuery,
     accounts::AccountQuery,
+    contacts::ContactQuery,
+    leads::LeadQuery,
+    opportunities::OpportunityQuery,
+    activities::ActivityQuery,
     traces::TraceQuery,
 );
 
 /// Every mutation.
 #[derive(MergedObject, Default)]
-pub struct Mutation(auth::AuthMutation, users::UserMutation, api_tokens::ApiTokenMutation, accounts::AccountMutation);
+pub struct Mutation(
+    auth::AuthMutation,
+    users::UserMutation,
+    api_tokens::ApiTokenMutation,
+    accounts::AccountMutation,
+    contacts::ContactMutation,
+    leads::LeadMutation,
+    opportunities::OpportunityMutation,
+    activities::ActivityMutation,
+);
 
 pub type CrmSchema = Schema<Query, Mutation, EmptySubscription>;
 

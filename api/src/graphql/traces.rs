@@ -176,6 +176,18 @@ pub async fn page(
     })
 }
 
+/// A record's own traces, newest first (its `history` field).
+pub async fn history(
+    ctx: &Context<'_>,
+    entity: &str,
+    id: uuid::Uuid,
+    first: Option<i32>,
+    after: Option<String>,
+) -> GqlResult<TraceConnection> {
+    let filter = TraceFilter { entity_type: Some(entity.into()), entity_id: Some(id), ..Default::default() };
+    page(ctx, filter, first, after).await
+}
+
 #[derive(Default)]
 pub struct TraceQuery;
 

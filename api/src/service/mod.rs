@@ -1,10 +1,15 @@
 //! Domain rules: validation, permissions, transactions and traces live here.
 
 pub mod accounts;
+pub mod activities;
 pub mod api_tokens;
 pub mod auth;
+pub mod contacts;
 pub mod demo;
+pub mod leads;
+pub mod opportunities;
 pub mod picklists;
+pub mod records;
 pub mod tenants;
 pub mod traces;
 pub mod users;

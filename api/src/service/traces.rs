@@ -5,13 +5,14 @@ use entity::trace::{self, Column};
 use sea_orm::{ColumnTrait, QueryFilter, QueryOrder, QuerySelect};
 use uuid::Uuid;
 
-use super::accounts;
+use super::{accounts, activities, contacts, leads, opportunities};
 use crate::db::Scope;
 use crate::error::{ServiceError, ServiceResult};
 
 /// Entity types whose traces any signed-in user may read; administrative ones
 /// (users, tokens, profiles, picklists) are for admins.
-pub const CRM_ENTITIES: [&str; 1] = [accounts::ENTITY];
+pub const CRM_ENTITIES: [&str; 5] =
+    [accounts::ENTITY, contacts::ENTITY, leads::ENTITY, opportunities::ENTITY, activities::ENTITY];
 
 /// Largest page of traces.
 pub const MAX_PAGE: u64 = 500;

@@ -122,3 +122,20 @@ pub fn optional_url(field: &str, value: Option<&str>) -> ServiceResult<Option<St
     let path = &rest[host.len()..];
     Ok(Some(format!("{scheme}://{host}{path}")))
 }
+
+/// Dates and times a CRM can mean: years 1900 to 2999 (typos like 20255 are refused).
+pub fn year_in_range(field: &str, year: i32) -> ServiceResult<()> {
+    if (1900..=2999).contains(&year) {
+        Ok(())
+    } else {
+        Err(ServiceError::invalid(field, "must be between the years 1900 and 2999"))
+    }
+}
+
+pub fn date(field: &str, date: chrono::NaiveDate) -> ServiceResult<()> {
+    year_in_range(field, chrono::Datelike::year(&date))
+}
+
+pub fn datetime(field: &str, at: chrono::DateTime<chrono::Utc>) -> ServiceResult<()> {
+    year_in_range(field, chrono::Datelike::year(&at))
+}

@@ -1,0 +1,351 @@
+//! Activities: types, inputs and thin resolvers.
+
+use std::sync::Arc;
+
+use async_graphql::{
+    ComplexObject, Context, Enum, ID, InputObject, MaybeUndefined, Object, OneofObject, SimpleObject, Union,
+};
+use chrono::{DateTime, Utc};
+use entity::activity::{self, Column};
+
+use super::accounts::Account;
+use super::contacts::Contact;
+use super::context::{parse_id, request};
+use super::leads::Lead;
+use super::opportunities::Opportunity;
+use super::records::{
+    self, OrderDirection, PicklistValue, connection, create_input, given, one, option, optional_id, patch,
+    update_input, user,
+};
+use super::traces::TraceConnection;
+use super::types::User;
+use crate::error::GqlResult;
+use crate::service::activities::{self as service, ActivityFields, ENTITY, Target};
+use crate::service::records::Criteria;
+
+/// A commercial action: a call, meeting, email, visit or task.
+#[derive(SimpleObject, Clone)]
+#[graphql(complex)]
+pub struct Activity {
+    pub id: ID,
+    pub subject: String,
+    pub due_at: Option<DateTime<Utc>>,
+    /// Set by `completeActivity`.
+    pub completed_at: Option<DateTime<Utc>>,
+    pub notes: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    /// Incremented by every change; send it back as `expectedVersion` to detect conflicts.
+    pub version: i32,
+    pub external_id: Option<String>,
+    #[graphql(skip)]
+    pub model: Arc<activity::Model>,
+}
+
+/// The record an activity concerns.
+#[derive(Union)]
+pub enum ActivityTarget {
+    Account(Account),
+    Contact(Contact),
+    Lead(Lead),
+    Opportunity(Opportunity),
+}
+
+#[ComplexObject]
+impl Activity {
+    /// call, meeting, email, visit or task (tenant-editable).
+    async fn kind(&self, ctx: &Context<'_>) -> GqlResult<Option<PicklistValue>> {
+        option(ctx, Some(self.model.kind_id)).await
+    }
+
+    async fn objective(&self, ctx: &Context<'_>) -> GqlResult<Option<PicklistValue>> {
+        option(ctx, self.model.objective_id).await
+    }
+
+    async fn result(&self, ctx: &Context<'_>) -> GqlResult<Option<PicklistValue>> {
+        option(ctx, self.model.result_id).await
+    }
+
+    /// Due, not completed, and the due time has passed.
+    async fn overdue(&self) -> bool {
+        self.model.completed_at.is_none() && self.model.due_at.is_some_and(|due| due < Utc::now())
+    }
+
+    /// The account, contact, lead or opportunity it concerns (null when that record was deleted).
+    async fn target(&self, ctx: &Context<'_>) -> GqlResult<Option<ActivityTarget>> {
+        let loaders = request(ctx)?.loaders()?;
+        Ok(match Target::of(&self.model) {
+            Some(Target::Account(id)) => one(&loaders.accounts, Some(id)).await?.map(ActivityTarget::Account),
+            Some(Target::Contact(id)) => one(&loaders.contacts, Some(id)).await?.map(ActivityTarget::Contact),
+            Some(Target::Lead(id)) => one(&loaders.leads, Some(id)).await?.map(ActivityTarget::Lead),
+            Some(Target::Opportunity(id)) => {
+                one(&loaders.opportunities, Some(id)).await?.map(ActivityTarget::Opportunity)
+            }
+            None => None,
+        })
+    }
+
+    async fn owner(&self, ctx: &Context<'_>) -> GqlResult<Option<User>> {
+        user(ctx, Some(self.model.owner_id)).await
+    }
+
+    async fn created_by(&self, ctx: &Context<'_>) -> GqlResult<Option<User>> {
+        user(ctx, self.model.created_by).await
+    }
+
+    async fn updated_by(&self, ctx: &Context<'_>) -> GqlResult<Option<User>> {
+        user(ctx, self.model.updated_by).await
+    }
+
+    /// This activity's traces, newest first.
+    async fn history(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> GqlResult<TraceConnection> {
+        super::traces::history(ctx, ENTITY, self.model.id, first, after).await
+    }
+}
+
+impl From<activity::Model> for Activity {
+    fn from(a: activity::Model) -> Self {
+        Self {
+            id: a.id.into(),
+            subject: a.subject.clone(),
+            due_at: a.due_at,
+            completed_at: a.completed_at,
+            notes: a.notes.clone(),
+            created_at: a.created_at,
+            updated_at: a.updated_at,
+            version: a.version,
+            external_id: a.external_id.clone(),
+            model: Arc::new(a),
+        }
+    }
+}
+
+connection!(ActivityConnection, ActivityEdge, Activity, activity::Entity);
+
+/// Exactly one record an activity concerns.
+#[derive(OneofObject)]
+pub enum ActivityTargetInput {
+    #[graphql(name = "accountId")]
+    Account(ID),
+    #[graphql(name = "contactId")]
+    Contact(ID),
+    #[graphql(name = "leadId")]
+    Lead(ID),
+    #[graphql(name = "opportunityId")]
+    Opportunity(ID),
+}
+
+impl ActivityTargetInput {
+    fn parse(self) -> GqlResult<Target> {
+        Ok(match self {
+            Self::Account(id) => Target::Account(parse_id("target.accountId", &id)?),
+            Self::Contact(id) => Target::Contact(parse_id("target.contactId", &id)?),
+            Self::Lead(id) => Target::Lead(parse_id("target.leadId", &id)?),
+            Self::Opportunity(id) => Target::Opportunity(parse_id("target.opportunityId", &id)?),
+        })
+    }
+}
+
+/// A new activity. Picklist fields take an option's key or label.
+#[derive(InputObject)]
+pub struct CreateActivityInput {
+    pub kind: String,
+    pub subject: String,
+    pub objective: Option<String>,
+    pub due_at: Option<DateTime<Utc>>,
+    pub notes: Option<String>,
+    pub target: ActivityTargetInput,
+    /// Defaults to the caller (required for API tokens).
+    pub owner_id: Option<ID>,
+    pub external_id: Option<String>,
+}
+
+/// Changes to an activity: omitted fields stay, `null` clears.
+#[derive(InputObject, Default)]
+pub struct UpdateActivityInput {
+    pub kind: MaybeUndefined<String>,
+    pub subject: MaybeUndefined<String>,
+    pub objective: MaybeUndefined<String>,
+    pub result: MaybeUndefined<String>,
+    pub due_at: MaybeUndefined<DateTime<Utc>>,
+    pub notes: MaybeUndefined<String>,
+    /// Moves the activity to another record.
+    pub target: Option<ActivityTargetInput>,
+    pub owner_id: MaybeUndefined<ID>,
+    pub external_id: MaybeUndefined<String>,
+}
+
+/// Which activities to list; all conditions must hold.
+#[derive(InputObject, Default)]
+pub struct ActivityFilterInput {
+    /// Option key or label.
+    pub kind: Option<String>,
+    pub objective: Option<String>,
+    pub result: Option<String>,
+    /// Case-insensitive substring of the subject.
+    pub subject_contains: Option<String>,
+    pub account: Option<ID>,
+    pub contact: Option<ID>,
+    pub lead: Option<ID>,
+    pub opportunity: Option<ID>,
+    /// Only completed (true) or open (false) activities.
+    pub completed: Option<bool>,
+    /// Only open activities whose due time has passed.
+    pub overdue: Option<bool>,
+    pub due_from: Option<DateTime<Utc>>,
+    pub due_to: Option<DateTime<Utc>>,
+    pub completed_from: Option<DateTime<Utc>>,
+    pub completed_to: Option<DateTime<Utc>>,
+    pub owner: Option<ID>,
+    /// Only the caller's activities.
+    pub mine: Option<bool>,
+    pub external_id: Option<String>,
+    pub created_from: Option<DateTime<Utc>>,
+    pub created_to: Option<DateTime<Utc>>,
+    pub updated_from: Option<DateTime<Utc>>,
+    pub updated_to: Option<DateTime<Utc>>,
+}
+
+impl ActivityFilterInput {
+    fn criteria(self) -> GqlResult<Criteria<Column>> {
+        let mut c = Criteria::default();
+        c.picklist(Column::KindId, "kind", self.kind)
+            .picklist(Column::ObjectiveId, "objective", self.objective)
+            .picklist(Column::ResultId, "result", self.result)
+            .contains(Column::Subject, self.subject_contains)
+            .is(Column::AccountId, optional_id("filter.account", self.account.as_ref())?)
+            .is(Column::ContactId, optional_id("filter.contact", self.contact.as_ref())?)
+            .is(Column::LeadId, optional_id("filter.lead", self.lead.as_ref())?)
+            .is(Column::OpportunityId, optional_id("filter.opportunity", self.opportunity.as_ref())?)
+            .present(Column::CompletedAt, self.completed)
+            .range(Column::DueAt, self.due_from, self.due_to)
+            .range(Column::CompletedAt, self.completed_from, self.completed_to)
+            .is(Column::OwnerId, optional_id("filter.owner", self.owner.as_ref())?)
+            .mine(self.mine)
+            .equals(Column::ExternalId, self.external_id)
+            .range(Column::CreatedAt, self.created_from, self.created_to)
+            .range(Column::UpdatedAt, self.updated_from, self.updated_to);
+        c.0.extend(self.overdue.map(service::overdue));
+        Ok(c)
+    }
+}
+
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+pub enum ActivityOrderField {
+    DueAt,
+    CompletedAt,
+    Subject,
+    CreatedAt,
+    UpdatedAt,
+}
+
+impl From<ActivityOrderField> for Column {
+    fn from(field: ActivityOrderField) -> Self {
+        match field {
+            ActivityOrderField::DueAt => Column::DueAt,
+            ActivityOrderField::CompletedAt => Column::CompletedAt,
+            ActivityOrderField::Subject => Column::Subject,
+            ActivityOrderField::CreatedAt => Column::CreatedAt,
+            ActivityOrderField::UpdatedAt => Column::UpdatedAt,
+        }
+    }
+}
+
+/// Sort order; ties are broken by id, so pages are stable.
+#[derive(InputObject)]
+pub struct ActivityOrderBy {
+    pub field: ActivityOrderField,
+    #[graphql(default)]
+    pub direction: OrderDirection,
+}
+
+#[derive(Default)]
+pub struct ActivityQuery;
+
+#[Object]
+impl ActivityQuery {
+    async fn activity(&self, ctx: &Context<'_>, id: ID) -> GqlResult<Activity> {
+        records::get::<activity::Entity, _>(ctx, &id).await
+    }
+
+    /// Activities, filtered, ordered and paged (default by due date).
+    async fn activities(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Page size, 1 to 500 (default 50)")] first: Option<i32>,
+        after: Option<String>,
+        filter: Option<ActivityFilterInput>,
+        order_by: Option<ActivityOrderBy>,
+    ) -> GqlResult<ActivityConnection> {
+        let criteria = filter.unwrap_or_default().criteria()?.0;
+        let (field, direction) =
+            order_by.map_or((ActivityOrderField::DueAt, OrderDirection::Asc), |o| (o.field, o.direction));
+        ActivityConnection::load(ctx, "activity", first, after, criteria, field.into(), direction).await
+    }
+}
+
+#[derive(Default)]
+pub struct ActivityMutation;
+
+#[Object]
+impl ActivityMutation {
+    /// Logs or plans an activity owned by the caller (or `ownerId`).
+    async fn create_activity(&self, ctx: &Context<'_>, input: CreateActivityInput) -> GqlResult<Activity> {
+        let fields = ActivityFields {
+            kind: given(Some(input.kind)),
+            subject: given(Some(input.subject)),
+            objective: given(input.objective),
+            result: given(None),
+            due_at: given(input.due_at),
+            notes: given(input.notes),
+            target: Some(input.target.parse()?),
+        };
+        let input = create_input(input.owner_id.as_ref(), input.external_id, fields)?;
+        records::create::<activity::Entity, _>(ctx, input).await
+    }
+
+    /// Changes the given fields. With `expectedVersion`, a stale version is a CONFLICT.
+    async fn update_activity(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        input: UpdateActivityInput,
+        expected_version: Option<i32>,
+    ) -> GqlResult<Activity> {
+        let fields = ActivityFields {
+            kind: patch(input.kind),
+            subject: patch(input.subject),
+            objective: patch(input.objective),
+            result: patch(input.result),
+            due_at: patch(input.due_at),
+            notes: patch(input.notes),
+            target: input.target.map(ActivityTargetInput::parse).transpose()?,
+        };
+        let input = update_input(input.owner_id, input.external_id, fields)?;
+        records::update::<activity::Entity, _>(ctx, &id, input, expected_version).await
+    }
+
+    /// Marks the activity done now, with an optional result (key or label).
+    async fn complete_activity(&self, ctx: &Context<'_>, id: ID, result: Option<String>) -> GqlResult<Activity> {
+        let id = parse_id("id", &id)?;
+        let tx = request(ctx)?.begin().await?;
+        let done = service::complete(&tx, id, result).await?;
+        tx.commit().await?;
+        Ok(done.into())
+    }
+
+    /// Deletes an activity (softly: an admin can restore it).
+    async fn delete_activity(&self, ctx: &Context<'_>, id: ID) -> GqlResult<Activity> {
+        records::delete::<activity::Entity, _>(ctx, &id).await
+    }
+
+    /// Restores a deleted activity (admins only).
+    async fn restore_activity(&self, ctx: &Context<'_>, id: ID) -> GqlResult<Activity> {
+        records::restore::<activity::Entity, _>(ctx, &id).await
+    }
+}

@@ -1,0 +1,281 @@
+//! Contacts: types, inputs and thin resolvers.
+
+use std::sync::Arc;
+
+use async_graphql::{ComplexObject, Context, Enum, ID, InputObject, MaybeUndefined, Object, SimpleObject};
+use chrono::{DateTime, Utc};
+use entity::contact::{self, Column};
+
+use super::accounts::Account;
+use super::activities::Activity;
+use super::context::request;
+use super::records::{
+    self, OrderDirection, connection, create_input, given, given_id, one, optional_id, patch, patch_id, related,
+    update_input, user,
+};
+use super::traces::TraceConnection;
+use super::types::User;
+use crate::error::GqlResult;
+use crate::service::contacts::{ContactFields, ENTITY};
+use crate::service::records::Criteria;
+
+/// A person we deal with, usually at an account.
+#[derive(SimpleObject, Clone)]
+#[graphql(complex)]
+pub struct Contact {
+    pub id: ID,
+    pub first_name: Option<String>,
+    pub last_name: String,
+    pub title: Option<String>,
+    pub email: Option<String>,
+    /// Canonical form: `+` and digits, or digits only.
+    pub phone: Option<String>,
+    pub mobile: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    /// Incremented by every change; send it back as `expectedVersion` to detect conflicts.
+    pub version: i32,
+    pub external_id: Option<String>,
+    #[graphql(skip)]
+    pub model: Arc<contact::Model>,
+}
+
+#[ComplexObject]
+impl Contact {
+    /// The contact's account (null when none, or when it was deleted).
+    async fn account(&self, ctx: &Context<'_>) -> GqlResult<Option<Account>> {
+        one(&request(ctx)?.loaders()?.accounts, self.model.account_id).await
+    }
+
+    async fn owner(&self, ctx: &Context<'_>) -> GqlResult<Option<User>> {
+        user(ctx, Some(self.model.owner_id)).await
+    }
+
+    async fn created_by(&self, ctx: &Context<'_>) -> GqlResult<Option<User>> {
+        user(ctx, self.model.created_by).await
+    }
+
+    async fn updated_by(&self, ctx: &Context<'_>) -> GqlResult<Option<User>> {
+        user(ctx, self.model.updated_by).await
+    }
+
+    /// Activities concerning the contact, by due date.
+    async fn activities(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "At most this many (1 to 500, default 50)")] first: Option<i32>,
+    ) -> GqlResult<Vec<Activity>> {
+        related(&request(ctx)?.loaders()?.activities_of_contact, self.model.id, first).await
+    }
+
+    /// This contact's traces, newest first.
+    async fn history(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> GqlResult<TraceConnection> {
+        super::traces::history(ctx, ENTITY, self.model.id, first, after).await
+    }
+}
+
+impl From<contact::Model> for Contact {
+    fn from(c: contact::Model) -> Self {
+        Self {
+            id: c.id.into(),
+            first_name: c.first_name.clone(),
+            last_name: c.last_name.clone(),
+            title: c.title.clone(),
+            email: c.email.clone(),
+            phone: c.phone.clone(),
+            mobile: c.mobile.clone(),
+            created_at: c.created_at,
+            updated_at: c.updated_at,
+            version: c.version,
+            external_id: c.external_id.clone(),
+            model: Arc::new(c),
+        }
+    }
+}
+
+connection!(ContactConnection, ContactEdge, Contact, contact::Entity);
+
+#[derive(InputObject)]
+pub struct CreateContactInput {
+    pub account_id: Option<ID>,
+    pub first_name: Option<String>,
+    pub last_name: String,
+    pub title: Option<String>,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub mobile: Option<String>,
+    /// Defaults to the caller (required for API tokens).
+    pub owner_id: Option<ID>,
+    pub external_id: Option<String>,
+}
+
+/// Changes to a contact: omitted fields stay, `null` clears.
+#[derive(InputObject, Default)]
+pub struct UpdateContactInput {
+    pub account_id: MaybeUndefined<ID>,
+    pub first_name: MaybeUndefined<String>,
+    pub last_name: MaybeUndefined<String>,
+    pub title: MaybeUndefined<String>,
+    pub email: MaybeUndefined<String>,
+    pub phone: MaybeUndefined<String>,
+    pub mobile: MaybeUndefined<String>,
+    pub owner_id: MaybeUndefined<ID>,
+    pub external_id: MaybeUndefined<String>,
+}
+
+/// Which contacts to list; all conditions must hold.
+#[derive(InputObject, Default)]
+pub struct ContactFilterInput {
+    pub account: Option<ID>,
+    /// Only contacts with (true) or without (false) an account.
+    pub has_account: Option<bool>,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    /// Case-insensitive substring of the last name.
+    pub name_contains: Option<String>,
+    pub email: Option<String>,
+    /// Case-insensitive substring of the email.
+    pub email_contains: Option<String>,
+    pub title: Option<String>,
+    pub owner: Option<ID>,
+    /// Only the caller's contacts.
+    pub mine: Option<bool>,
+    pub external_id: Option<String>,
+    pub created_from: Option<DateTime<Utc>>,
+    pub created_to: Option<DateTime<Utc>>,
+    pub updated_from: Option<DateTime<Utc>>,
+    pub updated_to: Option<DateTime<Utc>>,
+}
+
+impl ContactFilterInput {
+    fn criteria(self) -> GqlResult<Criteria<Column>> {
+        let mut c = Criteria::default();
+        c.is(Column::AccountId, optional_id("filter.account", self.account.as_ref())?)
+            .present(Column::AccountId, self.has_account)
+            .equals(Column::FirstName, self.first_name)
+            .equals(Column::LastName, self.last_name)
+            .contains(Column::LastName, self.name_contains)
+            .equals(Column::Email, self.email.map(|e| e.to_lowercase()))
+            .contains(Column::Email, self.email_contains)
+            .equals(Column::Title, self.title)
+            .is(Column::OwnerId, optional_id("filter.owner", self.owner.as_ref())?)
+            .mine(self.mine)
+            .equals(Column::ExternalId, self.external_id)
+            .range(Column::CreatedAt, self.created_from, self.created_to)
+            .range(Column::UpdatedAt, self.updated_from, self.updated_to);
+        Ok(c)
+    }
+}
+
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+pub enum ContactOrderField {
+    LastName,
+    FirstName,
+    Title,
+    Email,
+    CreatedAt,
+    UpdatedAt,
+}
+
+impl From<ContactOrderField> for Column {
+    fn from(field: ContactOrderField) -> Self {
+        match field {
+            ContactOrderField::LastName => Column::LastName,
+            ContactOrderField::FirstName => Column::FirstName,
+            ContactOrderField::Title => Column::Title,
+            ContactOrderField::Email => Column::Email,
+            ContactOrderField::CreatedAt => Column::CreatedAt,
+            ContactOrderField::UpdatedAt => Column::UpdatedAt,
+        }
+    }
+}
+
+/// Sort order; ties are broken by id, so pages are stable.
+#[derive(InputObject)]
+pub struct ContactOrderBy {
+    pub field: ContactOrderField,
+    #[graphql(default)]
+    pub direction: OrderDirection,
+}
+
+#[derive(Default)]
+pub struct ContactQuery;
+
+#[Object]
+impl ContactQuery {
+    async fn contact(&self, ctx: &Context<'_>, id: ID) -> GqlResult<Contact> {
+        records::get::<contact::Entity, _>(ctx, &id).await
+    }
+
+    /// Contacts, filtered, ordered and paged (default by last name).
+    async fn contacts(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Page size, 1 to 500 (default 50)")] first: Option<i32>,
+        after: Option<String>,
+        filter: Option<ContactFilterInput>,
+        order_by: Option<ContactOrderBy>,
+    ) -> GqlResult<ContactConnection> {
+        let criteria = filter.unwrap_or_default().criteria()?.0;
+        let (field, direction) =
+            order_by.map_or((ContactOrderField::LastName, OrderDirection::Asc), |o| (o.field, o.direction));
+        ContactConnection::load(ctx, "contact", first, after, criteria, field.into(), direction).await
+    }
+}
+
+#[derive(Default)]
+pub struct ContactMutation;
+
+#[Object]
+impl ContactMutation {
+    /// Creates a contact owned by the caller (or `ownerId`).
+    async fn create_contact(&self, ctx: &Context<'_>, input: CreateContactInput) -> GqlResult<Contact> {
+        let fields = ContactFields {
+            account_id: given_id("accountId", input.account_id.as_ref())?,
+            first_name: given(input.first_name),
+            last_name: given(Some(input.last_name)),
+            title: given(input.title),
+            email: given(input.email),
+            phone: given(input.phone),
+            mobile: given(input.mobile),
+        };
+        let input = create_input(input.owner_id.as_ref(), input.external_id, fields)?;
+        records::create::<contact::Entity, _>(ctx, input).await
+    }
+
+    /// Changes the given fields. With `expectedVersion`, a stale version is a CONFLICT.
+    async fn update_contact(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        input: UpdateContactInput,
+        expected_version: Option<i32>,
+    ) -> GqlResult<Contact> {
+        let fields = ContactFields {
+            account_id: patch_id("accountId", input.account_id)?,
+            first_name: patch(input.first_name),
+            last_name: patch(input.last_name),
+            title: patch(input.title),
+            email: patch(input.email),
+            phone: patch(input.phone),
+            mobile: patch(input.mobile),
+        };
+        let input = update_input(input.owner_id, input.external_id, fields)?;
+        records::update::<contact::Entity, _>(ctx, &id, input, expected_version).await
+    }
+
+    /// Deletes a contact (softly: an admin can restore it).
+    async fn delete_contact(&self, ctx: &Context<'_>, id: ID) -> GqlResult<Contact> {
+        records::delete::<contact::Entity, _>(ctx, &id).await
+    }
+
+    /// Restores a deleted contact (admins only).
+    async fn restore_contact(&self, ctx: &Context<'_>, id: ID) -> GqlResult<Contact> {
+        records::restore::<contact::Entity, _>(ctx, &id).await
+    }
+}

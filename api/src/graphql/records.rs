@@ -1,0 +1,250 @@
+//! What the GraphQL side of every CRM record shares: input patches, ordering,
+//! connections, and the four write resolvers' bodies.
+
+use async_graphql::dataloader::{DataLoader, Loader};
+use async_graphql::{Context, Enum, ID, MaybeUndefined, SimpleObject};
+use entity::picklist_option;
+use uuid::Uuid;
+
+use super::context::{parse_id, request};
+use super::pagination::{PageInfo, decode, encode, page_size};
+use super::types::User;
+use crate::error::{GqlError, GqlResult};
+use crate::service::records::{self, Criterion, MAX_PAGE, Record, RecordInput};
+use crate::service::validate::Patch;
+
+/// An update input field: omitted keeps, `null` clears.
+pub fn patch<T>(value: MaybeUndefined<T>) -> Patch<T> {
+    match value {
+        MaybeUndefined::Undefined => Patch::Keep,
+        MaybeUndefined::Null => Patch::Clear,
+        MaybeUndefined::Value(v) => Patch::Set(v),
+    }
+}
+
+/// A create input field: omitted or `null` leaves it empty.
+pub fn given<T>(value: Option<T>) -> Patch<T> {
+    value.map_or(Patch::Keep, Patch::Set)
+}
+
+pub fn patch_id(field: &str, value: MaybeUndefined<ID>) -> GqlResult<Patch<Uuid>> {
+    Ok(match value {
+        MaybeUndefined::Undefined => Patch::Keep,
+        MaybeUndefined::Null => Patch::Clear,
+        MaybeUndefined::Value(id) => Patch::Set(parse_id(field, &id)?),
+    })
+}
+
+pub fn given_id(field: &str, value: Option<&ID>) -> GqlResult<Patch<Uuid>> {
+    Ok(given(value.map(|id| parse_id(field, id)).transpose()?))
+}
+
+pub fn optional_id(field: &str, value: Option<&ID>) -> GqlResult<Option<Uuid>> {
+    value.map(|id| parse_id(field, id)).transpose()
+}
+
+/// The shared part of a create input.
+pub fn create_input<F>(owner: Option<&ID>, external_id: Option<String>, fields: F) -> GqlResult<RecordInput<F>> {
+    Ok(RecordInput { owner: given_id("ownerId", owner)?, external_id: given(external_id), fields })
+}
+
+/// The shared part of an update input.
+pub fn update_input<F>(
+    owner: MaybeUndefined<ID>,
+    external_id: MaybeUndefined<String>,
+    fields: F,
+) -> GqlResult<RecordInput<F>> {
+    Ok(RecordInput { owner: patch_id("ownerId", owner)?, external_id: patch(external_id), fields })
+}
+
+#[derive(Enum, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OrderDirection {
+    #[default]
+    Asc,
+    Desc,
+}
+
+/// One page of a record list, with cursors.
+pub struct Page<M> {
+    pub rows: Vec<(String, M)>,
+    pub page_info: PageInfo,
+}
+
+/// Loads a page of `R` for the caller: `kind` names the list in its cursors.
+pub async fn page<R: Record>(
+    ctx: &Context<'_>,
+    kind: &str,
+    first: Option<i32>,
+    after: Option<String>,
+    criteria: &[Criterion<R::Column>],
+    order: R::Column,
+    direction: OrderDirection,
+) -> GqlResult<Page<R::Model>> {
+    let first = page_size(first, MAX_PAGE)?;
+    let offset = decode(kind, after.as_deref())?.map_or(0, |last| last + 1);
+    let read = request(ctx)?.read()?;
+    let start = u64::try_from(offset).unwrap_or(0);
+    let (models, more) =
+        records::list::<R>(&read, criteria, order, direction == OrderDirection::Desc, start, first).await?;
+    let rows: Vec<(String, R::Model)> = models
+        .into_iter()
+        .enumerate()
+        .map(|(i, m)| (encode(kind, offset + i64::try_from(i).unwrap_or(0)), m))
+        .collect();
+    let page_info = PageInfo {
+        has_next_page: more,
+        has_previous_page: offset > 0,
+        start_cursor: rows.first().map(|r| r.0.clone()),
+        end_cursor: rows.last().map(|r| r.0.clone()),
+    };
+    Ok(Page { rows, page_info })
+}
+
+pub async fn get<R: Record, T: From<R::Model>>(ctx: &Context<'_>, id: &ID) -> GqlResult<T> {
+    let read = request(ctx)?.read()?;
+    Ok(records::get::<R>(&read, parse_id("id", id)?).await?.into())
+}
+
+pub async fn create<R: Record, T: From<R::Model>>(ctx: &Context<'_>, input: RecordInput<R::Fields>) -> GqlResult<T> {
+    let tx = request(ctx)?.begin().await?;
+    let created = records::create::<R>(&tx, input).await?;
+    tx.commit().await?;
+    Ok(created.into())
+}
+
+pub async fn update<R: Record, T: From<R::Model>>(
+    ctx: &Context<'_>,
+    id: &ID,
+    input: RecordInput<R::Fields>,
+    expected_version: Option<i32>,
+) -> GqlResult<T> {
+    let id = parse_id("id", id)?;
+    let tx = request(ctx)?.begin().await?;
+    let updated = records::update::<R>(&tx, id, input, expected_version).await?;
+    tx.commit().await?;
+    Ok(updated.into())
+}
+
+pub async fn delete<R: Record, T: From<R::Model>>(ctx: &Context<'_>, id: &ID) -> GqlResult<T> {
+    let id = parse_id("id", id)?;
+    let tx = request(ctx)?.begin().await?;
+    let deleted = records::delete::<R>(&tx, id).await?;
+    tx.commit().await?;
+    Ok(deleted.into())
+}
+
+pub async fn restore<R: Record, T: From<R::Model>>(ctx: &Context<'_>, id: &ID) -> GqlResult<T> {
+    let id = parse_id("id", id)?;
+    let tx = request(ctx)?.begin().await?;
+    let restored = records::restore::<R>(&tx, id).await?;
+    tx.commit().await?;
+    Ok(restored.into())
+}
+
+/// A value of a picklist field.
+#[derive(SimpleObject, Clone)]
+pub struct PicklistValue {
+    pub id: ID,
+    /// Stable key, for filters and integrations.
+    pub key: String,
+    pub label: String,
+    /// False once an admin deactivates it; records keep it.
+    pub active: bool,
+}
+
+impl From<picklist_option::Model> for PicklistValue {
+    fn from(o: picklist_option::Model) -> Self {
+        Self { id: o.id.into(), key: o.key, label: o.label, active: o.active }
+    }
+}
+
+/// A picklist option by id through the request's loader.
+pub async fn option(ctx: &Context<'_>, id: Option<Uuid>) -> GqlResult<Option<PicklistValue>> {
+    let Some(id) = id else { return Ok(None) };
+    Ok(request(ctx)?.loaders()?.options.load_one(id).await?.map(Into::into))
+}
+
+/// A related record by id through `loader`; a deleted one is null.
+pub async fn one<L, T>(loader: &DataLoader<L>, id: Option<Uuid>) -> GqlResult<Option<T>>
+where
+    L: Loader<Uuid, Error = GqlError>,
+    T: From<L::Value>,
+{
+    let Some(id) = id else { return Ok(None) };
+    Ok(loader.load_one(id).await?.map(Into::into))
+}
+
+/// The first `first` related records of `parent` through `loader`.
+pub async fn related<L, M, T>(loader: &DataLoader<L>, parent: Uuid, first: Option<i32>) -> GqlResult<Vec<T>>
+where
+    L: Loader<Uuid, Value = Vec<M>, Error = GqlError>,
+    T: From<M>,
+{
+    let first = usize::try_from(page_size(first, MAX_PAGE)?).unwrap_or(usize::MAX);
+    let rows = loader.load_one(parent).await?.unwrap_or_default();
+    Ok(rows.into_iter().take(first).map(Into::into).collect())
+}
+
+/// A user by id through the request's loader (owner, createdBy, updatedBy).
+pub async fn user(ctx: &Context<'_>, id: Option<Uuid>) -> GqlResult<Option<User>> {
+    let Some(id) = id else { return Ok(None) };
+    Ok(request(ctx)?.loaders()?.users.load_one(id).await?.map(Into::into))
+}
+
+/// Declares `$conn` (nodes, edges, pageInfo, totalCount) and `$edge` for records
+/// of `$entity` shown as `$node`.
+macro_rules! connection {
+    ($conn:ident, $edge:ident, $node:ident, $entity:ty) => {
+        #[derive(async_graphql::SimpleObject)]
+        pub struct $edge {
+            pub cursor: String,
+            pub node: $node,
+        }
+
+        #[derive(async_graphql::SimpleObject)]
+        #[graphql(complex)]
+        pub struct $conn {
+            pub nodes: Vec<$node>,
+            pub edges: Vec<$edge>,
+            pub page_info: $crate::graphql::pagination::PageInfo,
+            #[graphql(skip)]
+            pub criteria: Vec<$crate::service::records::Criterion<<$entity as sea_orm::EntityTrait>::Column>>,
+        }
+
+        #[async_graphql::ComplexObject]
+        impl $conn {
+            /// How many records match the filter (counted only when asked for).
+            async fn total_count(&self, ctx: &async_graphql::Context<'_>) -> $crate::error::GqlResult<u64> {
+                let read = $crate::graphql::context::request(ctx)?.read()?;
+                Ok($crate::service::records::count::<$entity>(&read, &self.criteria).await?)
+            }
+        }
+
+        impl $conn {
+            #[allow(clippy::too_many_arguments, reason = "the list arguments, as GraphQL gives them")]
+            pub async fn load(
+                ctx: &async_graphql::Context<'_>,
+                kind: &str,
+                first: Option<i32>,
+                after: Option<String>,
+                criteria: Vec<$crate::service::records::Criterion<<$entity as sea_orm::EntityTrait>::Column>>,
+                order: <$entity as sea_orm::EntityTrait>::Column,
+                direction: $crate::graphql::records::OrderDirection,
+            ) -> $crate::error::GqlResult<Self> {
+                let page =
+                    $crate::graphql::records::page::<$entity>(ctx, kind, first, after, &criteria, order, direction)
+                        .await?;
+                let edges: Vec<$edge> =
+                    page.rows.into_iter().map(|(cursor, model)| $edge { cursor, node: model.into() }).collect();
+                Ok(Self {
+                    nodes: edges.iter().map(|e| e.node.clone()).collect(),
+                    edges,
+                    page_info: page.page_info,
+                    criteria,
+                })
+            }
+        }
+    };
+}
+
+pub(crate) use connection;

@@ -1,0 +1,549 @@
+//! What every CRM record shares: owner, audit stamps, version, external id,
+//! soft deletion, the trace of each change, filters, ordering and pages.
+//!
+//! An entity module implements [`Record`] (its own fields: how to validate them
+//! and how a trace shows them); the write flows here are then the same for all,
+//! so no entity can forget its trace, its version check or its tenant.
+
+use std::future::Future;
+
+use chrono::{DateTime, Utc};
+use entity::TenantOwned;
+use sea_orm::sea_query::{Condition, Expr, ExprTrait, Func, LikeExpr};
+use sea_orm::{
+    ActiveModelBehavior, ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, PaginatorTrait, QueryFilter,
+    QueryOrder, QuerySelect, Select, TryIntoModel,
+};
+use serde_json::{Map, Value};
+use uuid::Uuid;
+
+use super::picklists::{self, Choosable};
+use super::validate::{self, Patch};
+use super::{require_admin, users};
+use crate::db::trace::{Change, ChangeType};
+use crate::db::{Scope, TenantTx};
+use crate::error::{ServiceError, ServiceResult};
+
+/// Largest page a client can ask for.
+pub const MAX_PAGE: u64 = 500;
+
+/// The columns every record table has (see `migration::common::record_table`).
+pub struct Columns<C> {
+    pub id: C,
+    pub owner: C,
+    pub created_at: C,
+    pub created_by: C,
+    pub updated_at: C,
+    pub updated_by: C,
+    pub version: C,
+    pub external_id: C,
+    pub deleted_at: C,
+}
+
+/// A CRM entity: its name in traces, its shared columns, and its own fields.
+pub trait Record:
+    EntityTrait<
+        Model: Sync + IntoActiveModel<Self::ActiveModel>,
+        ActiveModel: ActiveModelBehavior + Send + Sync + TryIntoModel<Self::Model> + From<Self::Model>,
+    > + TenantOwned
+{
+    /// The entity type of its traces, as clients name it.
+    const NAME: &'static str;
+    const COLUMNS: Columns<Self::Column>;
+
+    /// The record's own fields as a client sends them.
+    type Fields: Send;
+
+    fn id(model: &Self::Model) -> Uuid;
+    fn version(model: &Self::Model) -> i32;
+    fn owner(model: &Self::Model) -> Uuid;
+    fn external_id(model: &Self::Model) -> Option<&str>;
+
+    /// How a trace shows the record's own fields (picklists by key, references by id).
+    fn snapshot(
+        scope: &(impl Scope + Send),
+        model: &Self::Model,
+    ) -> impl Future<Output = ServiceResult<Map<String, Value>>> + Send;
+
+    /// Validates and cleans `fields` onto `model`; every failure names its field.
+    /// `creating`: absent fields take their defaults and absent required ones fail.
+    fn fill(
+        tx: &TenantTx,
+        model: &mut Self::ActiveModel,
+        fields: Self::Fields,
+        creating: bool,
+    ) -> impl Future<Output = ServiceResult<()>> + Send;
+}
+
+/// Implements the bookkeeping half of [`Record`] for an entity module whose
+/// table was made by `record_table`.
+#[macro_export]
+macro_rules! record_columns {
+    ($module:ident) => {
+        const COLUMNS: $crate::service::records::Columns<$module::Column> = $crate::service::records::Columns {
+            id: $module::Column::Id,
+            owner: $module::Column::OwnerId,
+            created_at: $module::Column::CreatedAt,
+            created_by: $module::Column::CreatedBy,
+            updated_at: $module::Column::UpdatedAt,
+            updated_by: $module::Column::UpdatedBy,
+            version: $module::Column::Version,
+            external_id: $module::Column::ExternalId,
+            deleted_at: $module::Column::DeletedAt,
+        };
+
+        fn id(model: &$module::Model) -> uuid::Uuid {
+            model.id
+        }
+
+        fn version(model: &$module::Model) -> i32 {
+            model.version
+        }
+
+        fn owner(model: &$module::Model) -> uuid::Uuid {
+            model.owner_id
+        }
+
+        fn external_id(model: &$module::Model) -> Option<&str> {
+            model.external_id.as_deref()
+        }
+    };
+}
+
+/// A record as a client sends it: the shared fields and the entity's own.
+pub struct RecordInput<F> {
+    /// Create: defaults to the caller. Records always have an owner.
+    pub owner: Patch<Uuid>,
+    pub external_id: Patch<String>,
+    pub fields: F,
+}
+
+impl<F: Default> Default for RecordInput<F> {
+    fn default() -> Self {
+        Self { owner: Patch::Keep, external_id: Patch::Keep, fields: F::default() }
+    }
+}
+
+/// The object of a `json!` literal (anything else is empty).
+pub fn fields(value: Value) -> Map<String, Value> {
+    match value {
+        Value::Object(map) => map,
+        _ => Map::new(),
+    }
+}
+
+/// The complete trace view: the entity's fields plus owner and external id.
+pub async fn snapshot<R: Record>(scope: &(impl Scope + Send), model: &R::Model) -> ServiceResult<Value> {
+    let mut fields = R::snapshot(scope, model).await?;
+    fields.insert("ownerId".into(), Value::from(R::owner(model).to_string()));
+    fields.insert("externalId".into(), R::external_id(model).map_or(Value::Null, Value::from));
+    Ok(Value::Object(fields))
+}
+
+/// The tenant's records that are not deleted.
+pub fn live<R: Record>(scope: &impl Scope) -> Select<R> {
+    scope.select::<R>().filter(R::COLUMNS.deleted_at.is_null())
+}
+
+/// A record that is not deleted; another tenant's is NOT_FOUND like a missing one.
+pub async fn get<R: Record>(scope: &impl Scope, id: Uuid) -> ServiceResult<R::Model> {
+    live::<R>(scope).filter(R::COLUMNS.id.eq(id)).one(scope.conn()).await?.ok_or(ServiceError::NotFound)
+}
+
+/// Records by id (for DataLoaders); deleted and foreign ones are left out.
+pub async fn by_ids<R: Record>(scope: &impl Scope, ids: &[Uuid]) -> ServiceResult<Vec<R::Model>> {
+    Ok(live::<R>(scope).filter(R::COLUMNS.id.is_in(ids.iter().copied())).all(scope.conn()).await?)
+}
+
+/// The live records whose `column` is one of `ids`, ordered by `order` then id.
+pub async fn children<R: Record>(
+    scope: &impl Scope,
+    column: R::Column,
+    ids: &[Uuid],
+    order: R::Column,
+) -> ServiceResult<Vec<R::Model>> {
+    Ok(live::<R>(scope)
+        .filter(column.is_in(ids.iter().copied()))
+        .order_by_asc(order)
+        .order_by_asc(R::COLUMNS.id)
+        .all(scope.conn())
+        .await?)
+}
+
+fn set<A: ActiveModelTrait>(
+    model: &mut A,
+    column: <A::Entity as EntityTrait>::Column,
+    value: impl Into<sea_orm::Value>,
+) {
+    model.set(column, value.into());
+}
+
+/// A text field's patch, cleaned: blank clears.
+pub fn text(patch: Patch<String>, field: &str, max: usize) -> ServiceResult<Patch<Option<String>>> {
+    map(patch, |v| validate::optional_text(field, Some(v), max))
+}
+
+/// A field's patch through a cleaner that may return `None` (blank).
+pub fn map<T>(
+    patch: Patch<String>,
+    f: impl FnOnce(&str) -> ServiceResult<Option<T>>,
+) -> ServiceResult<Patch<Option<T>>> {
+    Ok(match patch {
+        Patch::Keep => Patch::Keep,
+        Patch::Clear => Patch::Set(None),
+        Patch::Set(v) => Patch::Set(f(&v)?),
+    })
+}
+
+/// A patch of a value that may be cleared.
+pub fn optional<T>(patch: Patch<T>) -> Patch<Option<T>> {
+    match patch {
+        Patch::Keep => Patch::Keep,
+        Patch::Clear => Patch::Set(None),
+        Patch::Set(v) => Patch::Set(Some(v)),
+    }
+}
+
+/// Writes a patch onto an active model's field.
+pub fn apply<T: Into<sea_orm::Value>>(target: &mut sea_orm::ActiveValue<T>, patch: Patch<T>) {
+    if let Patch::Set(value) = patch {
+        *target = sea_orm::ActiveValue::Set(value);
+    }
+}
+
+/// A required text field: `Keep` on create and `Clear` always fail.
+pub fn required(patch: Patch<String>, field: &str, max: usize, creating: bool) -> ServiceResult<Option<String>> {
+    match patch {
+        Patch::Keep if creating => Err(ServiceError::invalid(field, "is required")),
+        Patch::Keep => Ok(None),
+        Patch::Clear => Err(ServiceError::invalid(field, "is required")),
+        Patch::Set(v) => validate::required_text(field, &v, max).map(Some),
+    }
+}
+
+/// A picklist field's patch: an option's key or label (active options only); blank clears.
+pub async fn picklist(
+    tx: &TenantTx,
+    entity: &str,
+    field: &str,
+    patch: Patch<String>,
+) -> ServiceResult<Patch<Option<Uuid>>> {
+    Ok(match patch {
+        Patch::Keep => Patch::Keep,
+        Patch::Clear => Patch::Set(None),
+        Patch::Set(v) if v.trim().is_empty() => Patch::Set(None),
+        Patch::Set(v) => {
+            Patch::Set(Some(picklists::resolve(tx, entity, field, field, &v, Choosable::ActiveOnly).await?))
+        }
+    })
+}
+
+/// Checks that a referenced record exists (live, same tenant); the error names `field`.
+pub async fn reference<T: Record>(scope: &impl Scope, field: &str, id: Uuid) -> ServiceResult<Uuid> {
+    match get::<T>(scope, id).await {
+        Ok(_) => Ok(id),
+        Err(ServiceError::NotFound) => Err(ServiceError::invalid(field, format!("no such {}", T::NAME.to_lowercase()))),
+        Err(e) => Err(e),
+    }
+}
+
+/// Picklist keys of the given option ids, for snapshots.
+pub async fn option_keys<const N: usize>(
+    scope: &impl Scope,
+    ids: [Option<Uuid>; N],
+) -> ServiceResult<[Option<String>; N]> {
+    let wanted: Vec<Uuid> = ids.iter().flatten().copied().collect();
+    let options = if wanted.is_empty() { Default::default() } else { picklists::by_ids(scope, &wanted).await? };
+    Ok(ids.map(|id| id.and_then(|id| options.get(&id)).map(|o| o.key.clone())))
+}
+
+async fn fill_shared<R: Record>(
+    tx: &TenantTx,
+    model: &mut R::ActiveModel,
+    owner: Patch<Uuid>,
+    external_id: Patch<String>,
+) -> ServiceResult<()> {
+    match owner {
+        Patch::Keep => {}
+        Patch::Clear => return Err(ServiceError::invalid("ownerId", "a record always has an owner")),
+        Patch::Set(owner) => {
+            users::get(tx, owner).await.map_err(|e| match e {
+                ServiceError::NotFound => ServiceError::invalid("ownerId", "no such user"),
+                other => other,
+            })?;
+            set(model, R::COLUMNS.owner, owner);
+        }
+    }
+    if let Patch::Set(id) = text(external_id, "externalId", 200)? {
+        set(model, R::COLUMNS.external_id, id);
+    }
+    Ok(())
+}
+
+/// Creates a record owned by the caller (or `input.owner`), with its CREATE trace.
+pub async fn create<R: Record>(tx: &TenantTx, input: RecordInput<R::Fields>) -> ServiceResult<R::Model> {
+    let actor = tx.actor();
+    let owner = match input.owner {
+        Patch::Keep => Patch::Set(
+            actor
+                .user_id
+                .ok_or_else(|| ServiceError::invalid("ownerId", "is required when an API token creates a record"))?,
+        ),
+        other => other,
+    };
+    let now = Utc::now();
+    let mut model = R::ActiveModel::default();
+    set(&mut model, R::COLUMNS.id, Uuid::now_v7());
+    set(&mut model, R::COLUMNS.created_at, now);
+    set(&mut model, R::COLUMNS.updated_at, now);
+    set(&mut model, R::COLUMNS.created_by, actor.user_id);
+    set(&mut model, R::COLUMNS.updated_by, actor.user_id);
+    set(&mut model, R::COLUMNS.version, 1);
+    set(&mut model, R::COLUMNS.deleted_at, Option::<DateTime<Utc>>::None);
+    fill_shared::<R>(tx, &mut model, owner, input.external_id).await?;
+    R::fill(tx, &mut model, input.fields, true).await?;
+    let created = tx.insert(model).await?;
+    tx.trace(Change::create(R::NAME, R::id(&created), snapshot::<R>(tx, &created).await?)).await?;
+    Ok(created)
+}
+
+fn stale(name: &str, version: i32) -> ServiceError {
+    ServiceError::Conflict(format!("the {} is at version {version}", name.to_lowercase()))
+}
+
+/// Changes only the given fields. With `expected_version`, a stale version is a CONFLICT.
+/// An update that changes nothing writes nothing and keeps the version.
+pub async fn update<R: Record>(
+    tx: &TenantTx,
+    id: Uuid,
+    input: RecordInput<R::Fields>,
+    expected_version: Option<i32>,
+) -> ServiceResult<R::Model> {
+    let before = get::<R>(tx, id).await?;
+    if expected_version.is_some_and(|v| v != R::version(&before)) {
+        return Err(stale(R::NAME, R::version(&before)));
+    }
+    let mut model: R::ActiveModel = before.clone().into();
+    fill_shared::<R>(tx, &mut model, input.owner, input.external_id).await?;
+    R::fill(tx, &mut model, input.fields, false).await?;
+    save::<R>(tx, before, model, ChangeType::Update).await
+}
+
+/// Writes `model` over `before` and traces the fields that changed as `kind`.
+/// When nothing changed, nothing is written and `before` comes back.
+pub async fn save<R: Record>(
+    tx: &TenantTx,
+    before: R::Model,
+    mut model: R::ActiveModel,
+    kind: ChangeType,
+) -> ServiceResult<R::Model> {
+    let preview = model.clone().try_into_model()?;
+    let old = snapshot::<R>(tx, &before).await?;
+    let new = snapshot::<R>(tx, &preview).await?;
+    let Some(mut change) = Change::update(R::NAME, R::id(&before), &old, &new) else {
+        return Ok(before);
+    };
+    change.change_type = kind;
+    write::<R>(tx, &before, &mut model);
+    let saved =
+        tx.update_where(model, R::COLUMNS.version.eq(R::version(&before))).await.map_err(
+            |e| match ServiceError::from(e) {
+                ServiceError::NotFound => ServiceError::Conflict(format!("the {} was changed concurrently", R::NAME)),
+                other => other,
+            },
+        )?;
+    tx.trace(change).await?;
+    Ok(saved)
+}
+
+/// Stamps a write: next version, now, the caller.
+fn write<R: Record>(tx: &TenantTx, before: &R::Model, model: &mut R::ActiveModel) {
+    set(model, R::COLUMNS.version, R::version(before) + 1);
+    set(model, R::COLUMNS.updated_at, Utc::now());
+    set(model, R::COLUMNS.updated_by, tx.actor().user_id);
+}
+
+/// Soft delete: the record leaves every query; an admin can restore it.
+pub async fn delete<R: Record>(tx: &TenantTx, id: Uuid) -> ServiceResult<R::Model> {
+    let before = get::<R>(tx, id).await?;
+    let mut model: R::ActiveModel = before.clone().into();
+    set(&mut model, R::COLUMNS.deleted_at, Some(Utc::now()));
+    write::<R>(tx, &before, &mut model);
+    let deleted = tx.update_where(model, R::COLUMNS.version.eq(R::version(&before))).await?;
+    tx.trace(Change::delete(R::NAME, id, snapshot::<R>(tx, &before).await?)).await?;
+    Ok(deleted)
+}
+
+/// Brings a deleted record back (admins only).
+pub async fn restore<R: Record>(tx: &TenantTx, id: Uuid) -> ServiceResult<R::Model> {
+    require_admin(tx.actor())?;
+    let deleted = tx
+        .select::<R>()
+        .filter(R::COLUMNS.id.eq(id))
+        .filter(R::COLUMNS.deleted_at.is_not_null())
+        .one(tx.conn())
+        .await?
+        .ok_or(ServiceError::NotFound)?;
+    let mut model: R::ActiveModel = deleted.clone().into();
+    set(&mut model, R::COLUMNS.deleted_at, Option::<DateTime<Utc>>::None);
+    write::<R>(tx, &deleted, &mut model);
+    let restored = tx.update_where(model, R::COLUMNS.version.eq(R::version(&deleted))).await?;
+    let after = snapshot::<R>(tx, &restored).await?;
+    tx.trace(Change {
+        change_type: ChangeType::Restore,
+        entity_type: R::NAME,
+        entity_id: Some(id),
+        before: None,
+        after: Some(after),
+    })
+    .await?;
+    Ok(restored)
+}
+
+/// One condition of a list filter; a filter holds when all its criteria do.
+#[derive(Clone, Debug)]
+pub enum Criterion<C> {
+    /// Exact text (trimmed).
+    Equals(C, String),
+    /// Case-insensitive substring.
+    Contains(C, String),
+    /// A reference or id column; `None` means unset.
+    Is(C, Option<Uuid>),
+    /// A picklist column given an option key or label; `field` names it in errors.
+    Picklist { column: C, field: &'static str, value: String },
+    /// Inclusive bounds on a date, time or number column.
+    Range(C, Option<sea_orm::Value>, Option<sea_orm::Value>),
+    /// Whether a column holds a value.
+    Present(C, bool),
+    /// The caller's own records.
+    Mine,
+    /// A condition an entity module builds itself (e.g. "overdue").
+    Where(Condition),
+}
+
+/// Collects criteria from optional filter inputs; absent inputs add nothing.
+pub struct Criteria<C>(pub Vec<Criterion<C>>);
+
+impl<C> Default for Criteria<C> {
+    fn default() -> Self {
+        Self(Vec::new())
+    }
+}
+
+impl<C> Criteria<C> {
+    pub fn equals(&mut self, column: C, value: Option<String>) -> &mut Self {
+        self.0.extend(value.map(|v| Criterion::Equals(column, v)));
+        self
+    }
+
+    pub fn contains(&mut self, column: C, value: Option<String>) -> &mut Self {
+        self.0.extend(value.map(|v| Criterion::Contains(column, v)));
+        self
+    }
+
+    pub fn is(&mut self, column: C, value: Option<Uuid>) -> &mut Self {
+        self.0.extend(value.map(|v| Criterion::Is(column, Some(v))));
+        self
+    }
+
+    pub fn picklist(&mut self, column: C, field: &'static str, value: Option<String>) -> &mut Self {
+        self.0.extend(value.map(|value| Criterion::Picklist { column, field, value }));
+        self
+    }
+
+    pub fn range<V: Into<sea_orm::Value>>(&mut self, column: C, from: Option<V>, to: Option<V>) -> &mut Self {
+        if from.is_some() || to.is_some() {
+            self.0.push(Criterion::Range(column, from.map(Into::into), to.map(Into::into)));
+        }
+        self
+    }
+
+    pub fn present(&mut self, column: C, value: Option<bool>) -> &mut Self {
+        self.0.extend(value.map(|v| Criterion::Present(column, v)));
+        self
+    }
+
+    pub fn mine(&mut self, value: Option<bool>) -> &mut Self {
+        if value == Some(true) {
+            self.0.push(Criterion::Mine);
+        }
+        self
+    }
+}
+
+fn contains<R: Record>(column: R::Column, needle: &str) -> Condition {
+    let escaped = needle.trim().to_lowercase().replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+    let lowered = Func::lower(Expr::col((R::default(), column)));
+    Condition::all().add(Expr::expr(lowered).like(LikeExpr::new(format!("%{escaped}%")).escape('\\')))
+}
+
+/// The filtered (not yet ordered or paged) query over live records.
+pub async fn filtered<R: Record>(scope: &impl Scope, criteria: &[Criterion<R::Column>]) -> ServiceResult<Select<R>> {
+    let mut query = live::<R>(scope);
+    for criterion in criteria {
+        query = match criterion {
+            Criterion::Equals(column, value) => query.filter(column.eq(value.trim())),
+            Criterion::Contains(column, needle) => query.filter(contains::<R>(*column, needle)),
+            Criterion::Is(column, Some(id)) => query.filter(column.eq(*id)),
+            Criterion::Is(column, None) => query.filter(column.is_null()),
+            Criterion::Picklist { column, field, value } => {
+                let input = format!("filter.{field}");
+                let id = picklists::resolve(scope, R::NAME, field, &input, value, Choosable::Any).await?;
+                query.filter(column.eq(id))
+            }
+            Criterion::Range(column, from, to) => {
+                let mut q = query;
+                if let Some(from) = from {
+                    q = q.filter(column.gte(from.clone()));
+                }
+                if let Some(to) = to {
+                    q = q.filter(column.lte(to.clone()));
+                }
+                q
+            }
+            Criterion::Present(column, true) => query.filter(column.is_not_null()),
+            Criterion::Present(column, false) => query.filter(column.is_null()),
+            Criterion::Where(condition) => query.filter(condition.clone()),
+            Criterion::Mine => {
+                let me = scope
+                    .actor()
+                    .user_id
+                    .ok_or_else(|| ServiceError::invalid("filter.mine", "needs a signed-in user"))?;
+                query.filter(R::COLUMNS.owner.eq(me))
+            }
+        };
+    }
+    Ok(query)
+}
+
+/// One page of records: `first` rows after `offset`, plus whether more follow.
+/// Ties are broken by id and NULLs sort last on both backends, so pages are stable.
+pub async fn list<R: Record>(
+    scope: &impl Scope,
+    criteria: &[Criterion<R::Column>],
+    order: R::Column,
+    descending: bool,
+    offset: u64,
+    first: u64,
+) -> ServiceResult<(Vec<R::Model>, bool)> {
+    if first > MAX_PAGE {
+        return Err(ServiceError::invalid("first", format!("must be at most {MAX_PAGE}")));
+    }
+    let direction = if descending { sea_orm::Order::Desc } else { sea_orm::Order::Asc };
+    let mut rows = filtered::<R>(scope, criteria)
+        .await?
+        .order_by(Expr::col((R::default(), order)).is_null(), sea_orm::Order::Asc)
+        .order_by(order, direction.clone())
+        .order_by(R::COLUMNS.id, direction)
+        .offset(offset)
+        .limit(first + 1)
+        .all(scope.conn())
+        .await?;
+    let more = rows.len() as u64 > first;
+    rows.truncate(usize::try_from(first).unwrap_or(usize::MAX));
+    Ok((rows, more))
+}
+
+pub async fn count<R: Record>(scope: &impl Scope, criteria: &[Criterion<R::Column>]) -> ServiceResult<u64> {
+    Ok(filtered::<R>(scope, criteria).await?.count(scope.conn()).await?)
+}
