@@ -28,6 +28,7 @@ use uuid::Uuid;
 
 use crate::AppState;
 use crate::error::ErrorCode;
+use crate::graphql::batch::Driven;
 use crate::graphql::context::RequestCtx;
 use crate::graphql::guards;
 use crate::service;
@@ -327,6 +328,7 @@ async fn run(
         None => None,
     };
     let ctx = RequestCtx::new(state.db().clone(), state.keys_arc(), actor, request_id);
+    let batcher = ctx.batcher.clone();
     let mut request = GqlRequest::new(params.query).data(ctx);
     if let Some(name) = params.operation_name {
         request = request.operation_name(name);
@@ -336,7 +338,7 @@ async fn run(
     }
     request.set_parsed_query(document);
 
-    let result = state.schema().execute(request).await;
+    let result = Driven::new(&batcher, state.schema().execute(request)).await;
     // Without data and without any error path, the request failed before
     // execution (validation): the GraphQL response then has no `data` entry.
     let executed = result.data != async_graphql::Value::Null || result.errors.iter().any(|e| !e.path.is_empty());

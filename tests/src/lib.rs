@@ -205,6 +205,11 @@ impl TestApp {
         self.login(&tenant.slug, &email, PASSWORD).await
     }
 
+    /// Statements the server has run so far.
+    pub fn statements(&self) -> u64 {
+        self.db.statements()
+    }
+
     /// Runs one SQL statement directly (for tests that go behind the API's back).
     pub async fn sql(&self, sql: &str) -> Result<u64, sea_orm::DbErr> {
         self.db.connection().execute_unprepared(sql).await.map(|r| r.rows_affected())
@@ -256,6 +261,17 @@ impl Gql {
             .as_array()
             .map(|errors| errors.iter().filter_map(|e| e["extensions"]["code"].as_str().map(str::to_owned)).collect())
             .unwrap_or_default()
+    }
+
+    /// The `extensions.field` of the first error: which input was wrong.
+    pub fn error_field(&self) -> Option<&str> {
+        self.body["errors"][0]["extensions"]["field"].as_str()
+    }
+
+    /// Asserts that the response failed with BAD_USER_INPUT naming `field`.
+    pub fn assert_invalid(&self, field: &str) {
+        self.assert_code("BAD_USER_INPUT");
+        assert_eq!(self.error_field(), Some(field), "{}", self.body);
     }
 
     /// Asserts that the response failed with exactly this code.

@@ -12,6 +12,7 @@ pub mod system;
 pub mod trace;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use migration::{Migrator, MigratorTrait};
@@ -33,6 +34,8 @@ pub struct Db {
     /// SQLite has one writer at a time. Queueing our writers here, instead of in
     /// SQLite's busy handler, keeps them fair and off blocking threads.
     sqlite_writer: Option<Arc<Mutex<()>>>,
+    /// Statements run since connecting: what the N+1 tests and the benchmark count.
+    statements: Arc<AtomicU64>,
 }
 
 impl Db {
@@ -52,8 +55,13 @@ impl Db {
         } else {
             options.max_connections(16).min_connections(1);
         }
-        let conn = Database::connect(options).await?;
-        Ok(Self { conn, sqlite_writer: sqlite.then(|| Arc::new(Mutex::new(()))) })
+        let mut conn = Database::connect(options).await?;
+        let statements = Arc::new(AtomicU64::new(0));
+        let counter = statements.clone();
+        conn.set_metric_callback(move |_| {
+            counter.fetch_add(1, Ordering::Relaxed);
+        });
+        Ok(Self { conn, sqlite_writer: sqlite.then(|| Arc::new(Mutex::new(()))), statements })
     }
 
     /// Applies pending migrations.
@@ -70,9 +78,14 @@ impl Db {
         self.conn.ping().await
     }
 
-    /// The raw pool, for [`system`] lookups and for tests that count statements.
+    /// The raw pool, for [`system`] lookups and for tests that go behind the API's back.
     pub fn connection(&self) -> &DatabaseConnection {
         &self.conn
+    }
+
+    /// How many statements this pool has run.
+    pub fn statements(&self) -> u64 {
+        self.statements.load(Ordering::Relaxed)
     }
 
     /// Reads scoped to the actor's tenant, outside any transaction.

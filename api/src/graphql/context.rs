@@ -5,6 +5,7 @@ use std::sync::{Arc, OnceLock};
 use async_graphql::{Context, ID};
 use uuid::Uuid;
 
+use super::batch::Batcher;
 use super::loaders::Loaders;
 use crate::auth::Actor;
 use crate::auth::jwt::JwtKeys;
@@ -20,6 +21,8 @@ pub struct RequestCtx {
     pub actor: OnceLock<Arc<Actor>>,
     pub request_id: Arc<str>,
     loaders: OnceLock<Loaders>,
+    /// Holds loader tasks until the request yields (see `batch`).
+    pub batcher: Arc<Batcher>,
 }
 
 impl RequestCtx {
@@ -28,7 +31,7 @@ impl RequestCtx {
         if let Some(actor) = actor {
             let _ = cell.set(Arc::new(actor));
         }
-        Self { db, keys, actor: cell, request_id, loaders: OnceLock::new() }
+        Self { db, keys, actor: cell, request_id, loaders: OnceLock::new(), batcher: Arc::default() }
     }
 
     pub fn actor(&self) -> GqlResult<&Arc<Actor>> {
@@ -43,7 +46,7 @@ impl RequestCtx {
     /// The request's DataLoaders, bound to the caller's tenant.
     pub fn loaders(&self) -> GqlResult<&Loaders> {
         let actor = self.actor()?;
-        Ok(self.loaders.get_or_init(|| Loaders::new(|| self.db.read(actor.clone()))))
+        Ok(self.loaders.get_or_init(|| Loaders::new(|| self.db.read(actor.clone()), &self.batcher)))
     }
 
     /// A tenant-scoped write transaction for the caller.

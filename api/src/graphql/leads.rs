@@ -385,9 +385,10 @@ impl LeadMutation {
         &self,
         ctx: &Context<'_>,
         id: ID,
-        #[graphql(default)] input: ConvertLeadInput,
+        input: Option<ConvertLeadInput>,
     ) -> GqlResult<ConvertLeadPayload> {
         let id = parse_id("id", &id)?;
+        let input = input.unwrap_or_default();
         let conversion = Conversion {
             account_id: optional_id("accountId", input.account_id.as_ref())?,
             opportunity_name: input.opportunity_name,

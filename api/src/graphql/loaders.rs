@@ -3,11 +3,14 @@
 
 use std::collections::HashMap;
 use std::marker::PhantomData;
+use std::sync::Arc;
+use std::time::Duration;
 
 use async_graphql::dataloader::{DataLoader, Loader};
 use entity::{account, activity, app_user, contact, lead, opportunity, picklist_option};
 use uuid::Uuid;
 
+use super::batch::Batcher;
 use crate::db::TenantRead;
 use crate::error::GqlError;
 use crate::service;
@@ -28,27 +31,32 @@ pub struct Loaders {
     pub activities_of_opportunity: DataLoader<Children<activity::Entity>>,
 }
 
-fn load<L: Loader<Uuid>>(loader: L) -> DataLoader<L> {
-    DataLoader::new(loader, tokio::spawn)
+fn loader<L: Loader<Uuid>>(loader: L, batcher: &Arc<Batcher>) -> DataLoader<L> {
+    let batcher = batcher.clone();
+    // No delay: `Batcher` releases a batch once the request's poll is over.
+    DataLoader::new(loader, move |task| batcher.spawn(Box::pin(task))).delay(Duration::ZERO)
 }
 
 impl Loaders {
     /// `read` makes a tenant-scoped reader for each loader.
-    pub fn new(read: impl Fn() -> TenantRead) -> Self {
-        let activities = |column| load(Children::<activity::Entity>::new(read(), column, activity::Column::DueAt));
+    pub fn new(read: impl Fn() -> TenantRead, batcher: &Arc<Batcher>) -> Self {
+        let b = batcher;
+        let activities = |column| loader(Children::<activity::Entity>::new(read(), column, activity::Column::DueAt), b);
         Self {
-            users: load(UserLoader(read())),
-            options: load(OptionLoader(read())),
-            accounts: load(ById(read(), PhantomData)),
-            contacts: load(ById(read(), PhantomData)),
-            leads: load(ById(read(), PhantomData)),
-            opportunities: load(ById(read(), PhantomData)),
-            contacts_of_account: load(Children::new(read(), contact::Column::AccountId, contact::Column::LastName)),
-            opportunities_of_account: load(Children::new(
-                read(),
-                opportunity::Column::AccountId,
-                opportunity::Column::CloseDate,
-            )),
+            users: loader(UserLoader(read()), b),
+            options: loader(OptionLoader(read()), b),
+            accounts: loader(ById(read(), PhantomData), b),
+            contacts: loader(ById(read(), PhantomData), b),
+            leads: loader(ById(read(), PhantomData), b),
+            opportunities: loader(ById(read(), PhantomData), b),
+            contacts_of_account: loader(
+                Children::new(read(), contact::Column::AccountId, contact::Column::LastName),
+                b,
+            ),
+            opportunities_of_account: loader(
+                Children::new(read(), opportunity::Column::AccountId, opportunity::Column::CloseDate),
+                b,
+            ),
             activities_of_account: activities(activity::Column::AccountId),
             activities_of_contact: activities(activity::Column::ContactId),
             activities_of_lead: activities(activity::Column::LeadId),

@@ -4,6 +4,8 @@ mod accounts;
 mod activities;
 mod api_tokens;
 mod auth;
+pub mod batch;
+mod codes;
 mod contacts;
 pub mod context;
 pub mod guards;
@@ -55,4 +57,5 @@ pub fn schema_builder() -> SchemaBuilder<Query, Mutation, EmptySubscription> {
     Schema::build(Query::default(), Mutation::default(), EmptySubscription)
         .limit_depth(limits.max_depth + 2)
         .limit_recursive_depth(limits.max_depth + 2)
+        .extension(codes::ErrorCodes)
 }

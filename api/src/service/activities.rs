@@ -132,8 +132,12 @@ impl Record for activity::Entity {
 /// Open activities whose due time has passed (`true`), or all others (`false`).
 pub fn overdue(wanted: bool) -> Criterion<Column> {
     let now = Utc::now();
-    let overdue = Condition::all().add(Column::CompletedAt.is_null()).add(Column::DueAt.lt(now));
-    Criterion::Where(if wanted { overdue } else { overdue.not() })
+    // Spelled out both ways: NOT(...) over a NULL due date would be NULL, not true.
+    Criterion::Where(if wanted {
+        Condition::all().add(Column::CompletedAt.is_null()).add(Column::DueAt.lt(now))
+    } else {
+        Condition::any().add(Column::CompletedAt.is_not_null()).add(Column::DueAt.is_null()).add(Column::DueAt.gte(now))
+    })
 }
 
 /// Marks an activity done now, with an optional result; a COMPLETE trace.

@@ -2,8 +2,13 @@
 #![allow(clippy::unwrap_used, clippy::print_stderr, reason = "tests fail loudly")]
 
 mod accounts;
+mod activities;
 mod auth;
+mod contacts;
 mod hostile;
+mod leads;
+mod opportunities;
+mod records;
 mod schema;
 mod tenancy;
 mod trace;

@@ -1,0 +1,186 @@
+//! What holds for every record type: other tenants' ids are not found anywhere,
+//! and relations are batched (no query per row).
+
+use crm_tests::{TestApp, db_tests, serde_json::json};
+use serde_json::Value;
+
+use crate::contacts::account;
+
+db_tests!(other_tenants_records_are_not_found_anywhere, relations_are_batched_not_one_query_per_row);
+
+/// One record of each type in a tenant: (type name, id).
+async fn one_of_each(app: &TestApp, token: &str) -> Vec<(&'static str, Value)> {
+    let account = account(app, token, "Secret Corp").await;
+    let t = Some(token);
+    let contact = app
+        .gql(
+            t,
+            "mutation($a: ID!) { createContact(input: { lastName: \"Secret\", accountId: $a }) { id } }",
+            json!({ "a": account }),
+        )
+        .await
+        .data()["createContact"]["id"]
+        .clone();
+    let lead = app.gql(t, "mutation { createLead(input: { lastName: \"Secret\" }) { id } }", json!({})).await.data()
+        ["createLead"]["id"]
+        .clone();
+    let opportunity = app
+        .gql(
+            t,
+            "mutation($a: ID!) { createOpportunity(input: { accountId: $a, name: \"Secret\" }) { id } }",
+            json!({ "a": account }),
+        )
+        .await
+        .data()["createOpportunity"]["id"]
+        .clone();
+    let activity = app
+        .gql(
+            t,
+            "mutation($a: ID!) { createActivity(input: { kind: \"call\", subject: \"Secret\", target: { accountId: $a } }) { id } }",
+            json!({ "a": account }),
+        )
+        .await
+        .data()["createActivity"]["id"]
+        .clone();
+    vec![
+        ("Account", json!(account)),
+        ("Contact", contact),
+        ("Lead", lead),
+        ("Opportunity", opportunity),
+        ("Activity", activity),
+    ]
+}
+
+fn lower_first(name: &str) -> String {
+    let mut chars = name.chars();
+    chars.next().map(|c| c.to_lowercase().collect::<String>() + chars.as_str()).unwrap_or_default()
+}
+
+fn plural(name: &str) -> String {
+    match name {
+        "Opportunity" => "opportunities".into(),
+        "Activity" => "activities".into(),
+        other => format!("{}s", lower_first(other)),
+    }
+}
+
+async fn other_tenants_records_are_not_found_anywhere(app: TestApp) {
+    let acme = app.tenant("acme").await;
+    let globex = app.tenant("globex").await;
+    let records = one_of_each(&app, &acme.admin.token).await;
+    let g = Some(globex.admin.token.as_str());
+    let ids: std::collections::HashMap<_, _> = records.iter().cloned().collect();
+    for (name, id) in &records {
+        let field = lower_first(name);
+        let vars = json!({ "id": id });
+        app.gql(g, &format!("query($id: ID!) {{ {field}(id: $id) {{ id }} }}"), vars.clone())
+            .await
+            .assert_code("NOT_FOUND");
+        for op in ["delete", "restore"] {
+            app.gql(g, &format!("mutation($id: ID!) {{ {op}{name}(id: $id) {{ id }} }}"), vars.clone())
+                .await
+                .assert_code("NOT_FOUND");
+        }
+        let update =
+            format!("mutation($id: ID!) {{ update{name}(id: $id, input: {{ externalId: \"pwned\" }}) {{ id }} }}");
+        app.gql(g, &update, vars.clone()).await.assert_code("NOT_FOUND");
+        let list = format!("{{ {}(filter: {{ mine: false }}) {{ totalCount }} }}", plural(name));
+        let r = app.gql(g, &list, json!({})).await;
+        assert_eq!(r.data()[plural(name)]["totalCount"], 0, "{name}");
+        let traces =
+            app.gql(g, "query($id: ID!) { traces(filter: { entityId: $id }) { nodes { id } } }", vars.clone()).await;
+        assert!(traces.data()["traces"]["nodes"].as_array().unwrap().is_empty(), "{name} traces");
+    }
+    app.gql(g, "mutation($id: ID!) { completeActivity(id: $id) { id } }", json!({ "id": ids["Activity"] }))
+        .await
+        .assert_code("NOT_FOUND");
+    app.gql(g, "mutation($id: ID!) { convertLead(id: $id) { lead { id } } }", json!({ "id": ids["Lead"] }))
+        .await
+        .assert_code("NOT_FOUND");
+
+    // Another tenant's ids are refused as references too, naming the field.
+    let account = &ids["Account"];
+    let checks = [
+        ("mutation($x: ID!) { createContact(input: { lastName: \"x\", accountId: $x }) { id } }", account, "accountId"),
+        ("mutation($x: ID!) { createOpportunity(input: { name: \"x\", accountId: $x }) { id } }", account, "accountId"),
+        (
+            "mutation($x: ID!) { createActivity(input: { kind: \"call\", subject: \"x\", target: { contactId: $x } }) { id } }",
+            &ids["Contact"],
+            "target.contactId",
+        ),
+        (
+            "mutation($x: ID!) { createActivity(input: { kind: \"call\", subject: \"x\", target: { opportunityId: $x } }) { id } }",
+            &ids["Opportunity"],
+            "target.opportunityId",
+        ),
+    ];
+    for (query, id, field) in checks {
+        app.gql(g, query, json!({ "x": id })).await.assert_invalid(field);
+    }
+    let own = app.gql(g, "mutation { createLead(input: { lastName: \"Mine\" }) { id } }", json!({})).await;
+    let own = own.data()["createLead"]["id"].clone();
+    app.gql(
+        g,
+        "mutation($id: ID!, $a: ID!) { convertLead(id: $id, input: { accountId: $a }) { lead { id } } }",
+        json!({ "id": own, "a": account }),
+    )
+    .await
+    .assert_invalid("accountId");
+    // Filters by another tenant's ids find nothing rather than leaking.
+    let r = app
+        .gql(g, "query($a: ID!) { contacts(filter: { account: $a }) { totalCount } }", json!({ "a": account }))
+        .await;
+    assert_eq!(r.data()["contacts"]["totalCount"], 0);
+    // Acme still sees everything, untouched.
+    for (name, id) in &records {
+        let r = app
+            .gql(
+                Some(&acme.admin.token),
+                &format!("query($id: ID!) {{ {}(id: $id) {{ version }} }}", lower_first(name)),
+                json!({ "id": id }),
+            )
+            .await;
+        assert_eq!(r.data()[lower_first(name)]["version"], 1, "{name}");
+    }
+}
+
+/// Statements the server runs for one request.
+async fn statements_for(app: &TestApp, token: &str, query: &str) -> (u64, Value) {
+    let before = app.statements();
+    let r = app.gql(Some(token), query, json!({})).await;
+    let data = r.data().clone();
+    (app.statements() - before, data)
+}
+
+async fn relations_are_batched_not_one_query_per_row(app: TestApp) {
+    let acme = app.tenant("acme").await;
+    let t = acme.admin.token.as_str();
+    let users = [app.user(&acme, "Sam", "Sales").await, app.user(&acme, "Kim", "Sales").await];
+    let mut accounts = Vec::new();
+    for i in 0..10 {
+        accounts.push(account(&app, t, &format!("Account {i}")).await);
+    }
+    for i in 0..50 {
+        app.gql(
+            Some(t),
+            "mutation($a: ID!, $o: ID!, $n: String!) { createContact(input: { lastName: $n, accountId: $a, ownerId: $o }) { id } }",
+            json!({ "a": accounts[i % 10], "o": users[i % 2].user_id, "n": format!("Contact {i:02}") }),
+        )
+        .await
+        .data();
+    }
+    let query = |n: usize| {
+        format!(
+            "{{ contacts(first: {n}) {{ nodes {{ lastName account {{ name owner {{ email }} contacts(first: 3) {{ lastName }} }} owner {{ email }} }} }} }}"
+        )
+    };
+    let (few, small) = statements_for(&app, t, &query(5)).await;
+    let (many, data) = statements_for(&app, t, &query(50)).await;
+    let nodes = data["contacts"]["nodes"].as_array().unwrap();
+    assert_eq!(nodes.len(), 50);
+    assert!(nodes.iter().all(|n| n["account"]["name"].is_string() && n["owner"]["email"].is_string()));
+    assert_eq!(small["contacts"]["nodes"].as_array().unwrap().len(), 5);
+    // Authentication, the page, then one batch per relation: the same for 5 rows as for 50.
+    assert_eq!(few, many, "statements must not grow with the number of rows");
+    assert!(many <= 8, "{many} statements for 50 contacts with account, owner and siblings");
+}
