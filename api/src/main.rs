@@ -38,8 +38,12 @@ enum Command {
     User(UserCommand),
     /// Prints the GraphQL schema (SDL).
     Schema,
-    /// Creates or completes the `demo` tenant (idempotent).
-    Demo,
+    /// Creates or completes the `demo` tenant, with weeks of CRM history (idempotent).
+    Demo {
+        /// Weeks of history to replay, ending now.
+        #[arg(long, default_value_t = demo::WEEKS, value_parser = clap::value_parser!(u32).range(1..=104))]
+        weeks: u32,
+    },
     /// Trace integrity.
     #[command(subcommand)]
     Trace(TraceCommand),
@@ -144,9 +148,9 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
             println!("database is up to date");
         }
         Command::Serve(args) => serve(&cli.database_url, args).await?,
-        Command::Demo => {
+        Command::Demo { weeks } => {
             let db = open(&cli.database_url).await?;
-            let created = demo::ensure(&db).await.map_err(describe)?;
+            let created = demo::ensure(&db, weeks).await.map_err(describe)?;
             println!("{}", if created { "demo tenant ready" } else { "demo tenant already complete" });
             print_demo_login();
         }
@@ -224,7 +228,7 @@ async fn serve(database_url: &str, args: ServeArgs) -> Result<(), String> {
     };
     let db = open(database_url).await?;
     if args.demo {
-        demo::ensure(&db).await.map_err(describe)?;
+        demo::ensure(&db, demo::WEEKS).await.map_err(describe)?;
     }
     let config = Config::new(database_url, secret);
     let listener =

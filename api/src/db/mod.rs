@@ -15,6 +15,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use migration::{Migrator, MigratorTrait};
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{
@@ -95,6 +96,17 @@ impl Db {
 
     /// A write transaction scoped to the actor's tenant.
     pub async fn begin(&self, actor: Arc<Actor>, request_id: Option<Arc<str>>) -> Result<TenantTx, DbErr> {
+        self.begin_at(actor, request_id, Utc::now()).await
+    }
+
+    /// A write transaction whose clock reads `now`: for loading history (the demo's
+    /// past weeks), never for requests, whose changes happen when they happen.
+    pub async fn begin_at(
+        &self,
+        actor: Arc<Actor>,
+        request_id: Option<Arc<str>>,
+        now: DateTime<Utc>,
+    ) -> Result<TenantTx, DbErr> {
         let guard = match &self.sqlite_writer {
             Some(lock) => Some(lock.clone().lock_owned().await),
             None => None,
@@ -108,6 +120,6 @@ impl Db {
                 ..Default::default()
             })
             .await?;
-        Ok(TenantTx::new(txn, actor, request_id, guard))
+        Ok(TenantTx::new(txn, actor, request_id, guard, now))
     }
 }

@@ -3,6 +3,8 @@
 
 use std::sync::Arc;
 
+use chrono::{DateTime, SubsecRound, Utc};
+
 use entity::TenantOwned;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait,
@@ -56,6 +58,8 @@ pub struct TenantTx {
     txn: DatabaseTransaction,
     actor: Arc<Actor>,
     request_id: Option<Arc<str>>,
+    /// The transaction's one clock reading: every stamp it writes agrees.
+    now: DateTime<Utc>,
     // Held until commit or drop: the SQLite writer slot.
     _writer: Option<OwnedMutexGuard<()>>,
 }
@@ -68,8 +72,15 @@ impl TenantTx {
         actor: Arc<Actor>,
         request_id: Option<Arc<str>>,
         writer: Option<OwnedMutexGuard<()>>,
+        now: DateTime<Utc>,
     ) -> Self {
-        Self { txn, actor, request_id, _writer: writer }
+        // Stored precision on both backends; a finer stamp would not survive a round trip.
+        Self { txn, actor, request_id, now: now.trunc_subsecs(6), _writer: writer }
+    }
+
+    /// When this transaction happens (its records' and traces' timestamps).
+    pub fn now(&self) -> DateTime<Utc> {
+        self.now
     }
 
     /// The bare transaction, for the db layer's own statements.
@@ -125,7 +136,7 @@ impl TenantTx {
 
     /// Appends the trace of a change, in this transaction, as this actor.
     pub async fn trace(&self, change: Change) -> Result<entity::trace::Model, DbErr> {
-        trace::append(&self.txn, &self.actor, self.request_id.as_deref(), change).await
+        trace::append(&self.txn, &self.actor, self.request_id.as_deref(), self.now, change).await
     }
 
     pub async fn commit(self) -> Result<(), DbErr> {

@@ -116,6 +116,7 @@ pub(super) async fn append(
     txn: &DatabaseTransaction,
     actor: &Actor,
     request_id: Option<&str>,
+    at: DateTime<Utc>,
     change: Change,
 ) -> Result<trace::Model, DbErr> {
     let head = trace_head::Entity::update_many()
@@ -131,7 +132,7 @@ pub(super) async fn append(
         seq: head.last_seq,
         id: Uuid::now_v7(),
         // Stored precision on both backends; hashing more would break verification.
-        at: Utc::now().trunc_subsecs(6),
+        at: at.trunc_subsecs(6),
         user_id: actor.user_id,
         api_token_id: actor.api_token_id,
         change_type: change.change_type.as_str().to_owned(),

@@ -249,6 +249,10 @@ pub enum AccountOrderField {
     PostalCode,
     Country,
     Email,
+    Phone,
+    Website,
+    Street,
+    ExternalId,
 }
 
 impl From<AccountOrderField> for Column {
@@ -265,6 +269,10 @@ impl From<AccountOrderField> for Column {
             AccountOrderField::PostalCode => Column::PostalCode,
             AccountOrderField::Country => Column::Country,
             AccountOrderField::Email => Column::Email,
+            AccountOrderField::Phone => Column::Phone,
+            AccountOrderField::Website => Column::Website,
+            AccountOrderField::Street => Column::Street,
+            AccountOrderField::ExternalId => Column::ExternalId,
         }
     }
 }

@@ -242,6 +242,7 @@ pub enum ActivityOrderField {
     Subject,
     CreatedAt,
     UpdatedAt,
+    ExternalId,
 }
 
 impl From<ActivityOrderField> for Column {
@@ -252,6 +253,7 @@ impl From<ActivityOrderField> for Column {
             ActivityOrderField::Subject => Column::Subject,
             ActivityOrderField::CreatedAt => Column::CreatedAt,
             ActivityOrderField::UpdatedAt => Column::UpdatedAt,
+            ActivityOrderField::ExternalId => Column::ExternalId,
         }
     }
 }

@@ -180,6 +180,9 @@ pub enum ContactOrderField {
     Email,
     CreatedAt,
     UpdatedAt,
+    Phone,
+    Mobile,
+    ExternalId,
 }
 
 impl From<ContactOrderField> for Column {
@@ -191,6 +194,9 @@ impl From<ContactOrderField> for Column {
             ContactOrderField::Email => Column::Email,
             ContactOrderField::CreatedAt => Column::CreatedAt,
             ContactOrderField::UpdatedAt => Column::UpdatedAt,
+            ContactOrderField::Phone => Column::Phone,
+            ContactOrderField::Mobile => Column::Mobile,
+            ContactOrderField::ExternalId => Column::ExternalId,
         }
     }
 }

@@ -240,6 +240,10 @@ pub enum LeadOrderField {
     ConvertedAt,
     CreatedAt,
     UpdatedAt,
+    Phone,
+    Website,
+    Street,
+    ExternalId,
 }
 
 impl From<LeadOrderField> for Column {
@@ -256,6 +260,10 @@ impl From<LeadOrderField> for Column {
             LeadOrderField::ConvertedAt => Column::ConvertedAt,
             LeadOrderField::CreatedAt => Column::CreatedAt,
             LeadOrderField::UpdatedAt => Column::UpdatedAt,
+            LeadOrderField::Phone => Column::Phone,
+            LeadOrderField::Website => Column::Website,
+            LeadOrderField::Street => Column::Street,
+            LeadOrderField::ExternalId => Column::ExternalId,
         }
     }
 }

@@ -222,6 +222,7 @@ pub enum OpportunityOrderField {
     StageChangedAt,
     CreatedAt,
     UpdatedAt,
+    ExternalId,
 }
 
 impl From<OpportunityOrderField> for Column {
@@ -234,6 +235,7 @@ impl From<OpportunityOrderField> for Column {
             OpportunityOrderField::StageChangedAt => Column::StageChangedAt,
             OpportunityOrderField::CreatedAt => Column::CreatedAt,
             OpportunityOrderField::UpdatedAt => Column::UpdatedAt,
+            OpportunityOrderField::ExternalId => Column::ExternalId,
         }
     }
 }

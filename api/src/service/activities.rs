@@ -152,6 +152,6 @@ pub async fn complete(tx: &TenantTx, id: Uuid, result: Option<String>) -> Servic
         model.result_id =
             Set(Some(picklists::resolve(tx, ENTITY, "result", "result", &result, Choosable::ActiveOnly).await?));
     }
-    model.completed_at = Set(Some(Utc::now()));
+    model.completed_at = Set(Some(tx.now()));
     records::save::<activity::Entity>(tx, before, model, ChangeType::Complete).await
 }

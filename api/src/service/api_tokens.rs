@@ -1,6 +1,5 @@
 //! Integrators' API tokens.
 
-use chrono::Utc;
 use entity::{api_token, profile};
 use sea_orm::{ColumnTrait, QueryFilter, QueryOrder, Set};
 use serde_json::{Value, json};
@@ -68,7 +67,7 @@ pub async fn create(tx: &TenantTx, name: &str, profile_id: Option<Uuid>) -> Serv
             secret_hash: Set(token_format::hash_secret(&secret)),
             profile_id: Set(profile.id),
             created_by: Set(created_by),
-            created_at: Set(Utc::now()),
+            created_at: Set(tx.now()),
             revoked_at: Set(None),
             ..Default::default()
         })
@@ -85,7 +84,7 @@ pub async fn revoke(tx: &TenantTx, id: Uuid) -> ServiceResult<api_token::Model> 
         return Ok(token);
     }
     let mut model: api_token::ActiveModel = token.clone().into();
-    model.revoked_at = Set(Some(Utc::now()));
+    model.revoked_at = Set(Some(tx.now()));
     let revoked = tx.update(model).await?;
     if let Some(change) = Change::update(ENTITY, id, &snapshot(&token), &snapshot(&revoked)) {
         tx.trace(change).await?;

@@ -1,7 +1,7 @@
 //! Leads: prospects not yet qualified. Conversion turns one into an account,
 //! a contact and optionally an opportunity, in one transaction.
 
-use chrono::{NaiveDate, Utc};
+use chrono::NaiveDate;
 use entity::{account, contact, lead, opportunity};
 use rust_decimal::Decimal;
 use sea_orm::ActiveValue;
@@ -217,7 +217,7 @@ pub async fn convert(tx: &TenantTx, id: Uuid, conversion: Conversion) -> Service
         .ok_or_else(|| ServiceError::Internal("the lead status picklist has no 'converted' option".into()))?;
     let mut model: lead::ActiveModel = lead.clone().into();
     model.status_id = Set(converted_status.id);
-    model.converted_at = Set(Some(Utc::now()));
+    model.converted_at = Set(Some(tx.now()));
     model.converted_account_id = Set(Some(account.id));
     model.converted_contact_id = Set(Some(contact.id));
     model.converted_opportunity_id = Set(opportunity.as_ref().map(|o| o.id));

@@ -1,6 +1,6 @@
 //! Opportunities: potential sales to an account, moving through the stage pipeline.
 
-use chrono::{NaiveDate, Utc};
+use chrono::NaiveDate;
 use entity::{account, opportunity};
 use rust_decimal::Decimal;
 use sea_orm::ActiveValue;
@@ -115,7 +115,7 @@ impl Record for opportunity::Entity {
             };
             if changed {
                 model.stage_id = Set(stage);
-                model.stage_changed_at = Set(Utc::now());
+                model.stage_changed_at = Set(tx.now());
             }
         }
         match f.amount {

@@ -291,7 +291,7 @@ pub async fn create<R: Record>(tx: &TenantTx, input: RecordInput<R::Fields>) -> 
         ),
         other => other,
     };
-    let now = Utc::now();
+    let now = tx.now();
     let mut model = R::ActiveModel::default();
     set(&mut model, R::COLUMNS.id, Uuid::now_v7());
     set(&mut model, R::COLUMNS.created_at, now);
@@ -359,7 +359,7 @@ pub async fn save<R: Record>(
 /// Stamps a write: next version, now, the caller.
 fn write<R: Record>(tx: &TenantTx, before: &R::Model, model: &mut R::ActiveModel) {
     set(model, R::COLUMNS.version, R::version(before) + 1);
-    set(model, R::COLUMNS.updated_at, Utc::now());
+    set(model, R::COLUMNS.updated_at, tx.now());
     set(model, R::COLUMNS.updated_by, tx.actor().user_id);
 }
 
@@ -367,7 +367,7 @@ fn write<R: Record>(tx: &TenantTx, before: &R::Model, model: &mut R::ActiveModel
 pub async fn delete<R: Record>(tx: &TenantTx, id: Uuid) -> ServiceResult<R::Model> {
     let before = get::<R>(tx, id).await?;
     let mut model: R::ActiveModel = before.clone().into();
-    set(&mut model, R::COLUMNS.deleted_at, Some(Utc::now()));
+    set(&mut model, R::COLUMNS.deleted_at, Some(tx.now()));
     write::<R>(tx, &before, &mut model);
     let deleted = tx.update_where(model, R::COLUMNS.version.eq(R::version(&before))).await?;
     tx.trace(Change::delete(R::NAME, id, snapshot::<R>(tx, &before).await?)).await?;

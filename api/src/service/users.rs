@@ -1,6 +1,5 @@
 //! People of a tenant.
 
-use chrono::Utc;
 use entity::{app_user, profile};
 use sea_orm::{ColumnTrait, QueryFilter, QueryOrder, Set};
 use serde_json::{Value, json};
@@ -98,7 +97,7 @@ pub async fn create(tx: &TenantTx, input: NewUser) -> ServiceResult<app_user::Mo
     let password_hash = tokio::task::spawn_blocking(move || password::hash(&secret))
         .await
         .map_err(|e| ServiceError::Internal(format!("password task: {e}")))??;
-    let now = Utc::now();
+    let now = tx.now();
     let user = tx
         .insert(app_user::ActiveModel {
             id: Set(Uuid::now_v7()),
@@ -126,8 +125,8 @@ pub async fn delete(tx: &TenantTx, id: Uuid) -> ServiceResult<app_user::Model> {
         return Err(ServiceError::invalid("id", "you cannot delete yourself"));
     }
     let mut model: app_user::ActiveModel = user.clone().into();
-    model.deleted_at = Set(Some(Utc::now()));
-    model.updated_at = Set(Utc::now());
+    model.deleted_at = Set(Some(tx.now()));
+    model.updated_at = Set(tx.now());
     let deleted = tx.update(model).await?;
     tx.trace(Change::delete(ENTITY, user.id, snapshot(&user))).await?;
     Ok(deleted)

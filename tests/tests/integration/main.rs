@@ -5,6 +5,7 @@ mod accounts;
 mod activities;
 mod auth;
 mod contacts;
+mod demo;
 mod hostile;
 mod leads;
 mod opportunities;
