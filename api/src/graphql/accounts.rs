@@ -11,11 +11,10 @@ use super::contacts::Contact;
 use super::context::request;
 use super::opportunities::Opportunity;
 use super::records::{
-    self, OrderDirection, PicklistValue, connection, create_input, given, option, optional_id, patch, related,
-    update_input, user,
+    self, OrderDirection, PicklistValue, RecordFields, connection, create_input, given, option, optional_id, patch,
+    related, update_input,
 };
 use super::traces::TraceConnection;
-use super::types::User;
 use crate::error::GqlResult;
 use crate::service::accounts::{AccountFields, ENTITY};
 use crate::service::records::Criteria;
@@ -39,12 +38,8 @@ pub struct Account {
     pub state: Option<String>,
     pub postal_code: Option<String>,
     pub country: Option<String>,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-    /// Incremented by every change; send it back as `expectedVersion` to detect conflicts.
-    pub version: i32,
-    /// The id of this account in an external system (ERP), unique per tenant.
-    pub external_id: Option<String>,
+    #[graphql(flatten)]
+    pub record: RecordFields,
     #[graphql(skip)]
     pub model: Arc<account::Model>,
 }
@@ -60,19 +55,6 @@ impl Account {
     /// low, medium or high (tenant-editable).
     async fn purchase_potential(&self, ctx: &Context<'_>) -> GqlResult<Option<PicklistValue>> {
         option(ctx, self.model.purchase_potential_id).await
-    }
-
-    /// The user responsible for the account.
-    async fn owner(&self, ctx: &Context<'_>) -> GqlResult<Option<User>> {
-        user(ctx, Some(self.model.owner_id)).await
-    }
-
-    async fn created_by(&self, ctx: &Context<'_>) -> GqlResult<Option<User>> {
-        user(ctx, self.model.created_by).await
-    }
-
-    async fn updated_by(&self, ctx: &Context<'_>) -> GqlResult<Option<User>> {
-        user(ctx, self.model.updated_by).await
     }
 
     /// The account's contacts, by last name.
@@ -129,10 +111,7 @@ impl From<account::Model> for Account {
             state: a.state.clone(),
             postal_code: a.postal_code.clone(),
             country: a.country.clone(),
-            created_at: a.created_at,
-            updated_at: a.updated_at,
-            version: a.version,
-            external_id: a.external_id.clone(),
+            record: RecordFields::of::<account::Entity>(&a),
             model: Arc::new(a),
         }
     }

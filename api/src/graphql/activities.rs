@@ -14,11 +14,10 @@ use super::context::{parse_id, request};
 use super::leads::Lead;
 use super::opportunities::Opportunity;
 use super::records::{
-    self, OrderDirection, PicklistValue, connection, create_input, given, one, option, optional_id, patch,
-    update_input, user,
+    self, OrderDirection, PicklistValue, RecordFields, connection, create_input, given, one, option, optional_id,
+    patch, update_input,
 };
 use super::traces::TraceConnection;
-use super::types::User;
 use crate::error::GqlResult;
 use crate::service::activities::{self as service, ActivityFields, ENTITY, Target};
 use crate::service::records::Criteria;
@@ -33,11 +32,8 @@ pub struct Activity {
     /// Set by `completeActivity`.
     pub completed_at: Option<DateTime<Utc>>,
     pub notes: Option<String>,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-    /// Incremented by every change; send it back as `expectedVersion` to detect conflicts.
-    pub version: i32,
-    pub external_id: Option<String>,
+    #[graphql(flatten)]
+    pub record: RecordFields,
     #[graphql(skip)]
     pub model: Arc<activity::Model>,
 }
@@ -85,18 +81,6 @@ impl Activity {
         })
     }
 
-    async fn owner(&self, ctx: &Context<'_>) -> GqlResult<Option<User>> {
-        user(ctx, Some(self.model.owner_id)).await
-    }
-
-    async fn created_by(&self, ctx: &Context<'_>) -> GqlResult<Option<User>> {
-        user(ctx, self.model.created_by).await
-    }
-
-    async fn updated_by(&self, ctx: &Context<'_>) -> GqlResult<Option<User>> {
-        user(ctx, self.model.updated_by).await
-    }
-
     /// This activity's traces, newest first.
     async fn history(
         &self,
@@ -116,10 +100,7 @@ impl From<activity::Model> for Activity {
             due_at: a.due_at,
             completed_at: a.completed_at,
             notes: a.notes.clone(),
-            created_at: a.created_at,
-            updated_at: a.updated_at,
-            version: a.version,
-            external_id: a.external_id.clone(),
+            record: RecordFields::of::<activity::Entity>(&a),
             model: Arc::new(a),
         }
     }

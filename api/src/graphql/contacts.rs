@@ -10,11 +10,10 @@ use super::accounts::Account;
 use super::activities::Activity;
 use super::context::request;
 use super::records::{
-    self, OrderDirection, connection, create_input, given, given_id, one, optional_id, patch, patch_id, related,
-    update_input, user,
+    self, OrderDirection, RecordFields, connection, create_input, given, given_id, one, optional_id, patch, patch_id,
+    related, update_input,
 };
 use super::traces::TraceConnection;
-use super::types::User;
 use crate::error::GqlResult;
 use crate::service::contacts::{ContactFields, ENTITY};
 use crate::service::records::Criteria;
@@ -31,11 +30,8 @@ pub struct Contact {
     /// Canonical form: `+` and digits, or digits only.
     pub phone: Option<String>,
     pub mobile: Option<String>,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-    /// Incremented by every change; send it back as `expectedVersion` to detect conflicts.
-    pub version: i32,
-    pub external_id: Option<String>,
+    #[graphql(flatten)]
+    pub record: RecordFields,
     #[graphql(skip)]
     pub model: Arc<contact::Model>,
 }
@@ -45,18 +41,6 @@ impl Contact {
     /// The contact's account (null when none, or when it was deleted).
     async fn account(&self, ctx: &Context<'_>) -> GqlResult<Option<Account>> {
         one(&request(ctx)?.loaders()?.accounts, self.model.account_id).await
-    }
-
-    async fn owner(&self, ctx: &Context<'_>) -> GqlResult<Option<User>> {
-        user(ctx, Some(self.model.owner_id)).await
-    }
-
-    async fn created_by(&self, ctx: &Context<'_>) -> GqlResult<Option<User>> {
-        user(ctx, self.model.created_by).await
-    }
-
-    async fn updated_by(&self, ctx: &Context<'_>) -> GqlResult<Option<User>> {
-        user(ctx, self.model.updated_by).await
     }
 
     /// Activities concerning the contact, by due date.
@@ -89,10 +73,7 @@ impl From<contact::Model> for Contact {
             email: c.email.clone(),
             phone: c.phone.clone(),
             mobile: c.mobile.clone(),
-            created_at: c.created_at,
-            updated_at: c.updated_at,
-            version: c.version,
-            external_id: c.external_id.clone(),
+            record: RecordFields::of::<contact::Entity>(&c),
             model: Arc::new(c),
         }
     }

@@ -13,11 +13,10 @@ use super::contacts::Contact;
 use super::context::{parse_id, request};
 use super::opportunities::Opportunity;
 use super::records::{
-    self, OrderDirection, PicklistValue, connection, create_input, given, one, option, optional_id, patch, related,
-    update_input, user,
+    self, OrderDirection, PicklistValue, RecordFields, connection, create_input, given, one, option, optional_id,
+    patch, related, update_input,
 };
 use super::traces::TraceConnection;
-use super::types::User;
 use crate::error::GqlResult;
 use crate::service::leads::{self as service, Conversion, ENTITY, LeadFields};
 use crate::service::records::Criteria;
@@ -40,11 +39,8 @@ pub struct Lead {
     pub website: Option<String>,
     /// When `convertLead` converted it.
     pub converted_at: Option<DateTime<Utc>>,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-    /// Incremented by every change; send it back as `expectedVersion` to detect conflicts.
-    pub version: i32,
-    pub external_id: Option<String>,
+    #[graphql(flatten)]
+    pub record: RecordFields,
     #[graphql(skip)]
     pub model: Arc<lead::Model>,
 }
@@ -72,18 +68,6 @@ impl Lead {
 
     async fn converted_opportunity(&self, ctx: &Context<'_>) -> GqlResult<Option<Opportunity>> {
         one(&request(ctx)?.loaders()?.opportunities, self.model.converted_opportunity_id).await
-    }
-
-    async fn owner(&self, ctx: &Context<'_>) -> GqlResult<Option<User>> {
-        user(ctx, Some(self.model.owner_id)).await
-    }
-
-    async fn created_by(&self, ctx: &Context<'_>) -> GqlResult<Option<User>> {
-        user(ctx, self.model.created_by).await
-    }
-
-    async fn updated_by(&self, ctx: &Context<'_>) -> GqlResult<Option<User>> {
-        user(ctx, self.model.updated_by).await
     }
 
     /// Activities concerning the lead, by due date.
@@ -122,10 +106,7 @@ impl From<lead::Model> for Lead {
             postal_code: l.postal_code.clone(),
             website: l.website.clone(),
             converted_at: l.converted_at,
-            created_at: l.created_at,
-            updated_at: l.updated_at,
-            version: l.version,
-            external_id: l.external_id.clone(),
+            record: RecordFields::of::<lead::Entity>(&l),
             model: Arc::new(l),
         }
     }

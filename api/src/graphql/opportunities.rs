@@ -12,11 +12,10 @@ use super::accounts::Account;
 use super::activities::Activity;
 use super::context::request;
 use super::records::{
-    self, OrderDirection, connection, create_input, given, given_id, one, optional_id, patch, patch_id, related,
-    update_input, user,
+    self, OrderDirection, RecordFields, connection, create_input, given, given_id, one, optional_id, patch, patch_id,
+    related, update_input,
 };
 use super::traces::TraceConnection;
-use super::types::User;
 use crate::error::GqlResult;
 use crate::service::opportunities::{ENTITY, OpportunityFields, amount, amount_e4};
 use crate::service::records::Criteria;
@@ -61,11 +60,8 @@ pub struct Opportunity {
     pub close_date: Option<NaiveDate>,
     /// When the stage last changed (set by the server).
     pub stage_changed_at: DateTime<Utc>,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-    /// Incremented by every change; send it back as `expectedVersion` to detect conflicts.
-    pub version: i32,
-    pub external_id: Option<String>,
+    #[graphql(flatten)]
+    pub record: RecordFields,
     #[graphql(skip)]
     pub model: Arc<opportunity::Model>,
 }
@@ -80,18 +76,6 @@ impl Opportunity {
     /// The account (null only when it was deleted).
     async fn account(&self, ctx: &Context<'_>) -> GqlResult<Option<Account>> {
         one(&request(ctx)?.loaders()?.accounts, Some(self.model.account_id)).await
-    }
-
-    async fn owner(&self, ctx: &Context<'_>) -> GqlResult<Option<User>> {
-        user(ctx, Some(self.model.owner_id)).await
-    }
-
-    async fn created_by(&self, ctx: &Context<'_>) -> GqlResult<Option<User>> {
-        user(ctx, self.model.created_by).await
-    }
-
-    async fn updated_by(&self, ctx: &Context<'_>) -> GqlResult<Option<User>> {
-        user(ctx, self.model.updated_by).await
     }
 
     /// Activities concerning the opportunity, by due date.
@@ -123,10 +107,7 @@ impl From<opportunity::Model> for Opportunity {
             currency: o.currency.clone(),
             close_date: o.close_date,
             stage_changed_at: o.stage_changed_at,
-            created_at: o.created_at,
-            updated_at: o.updated_at,
-            version: o.version,
-            external_id: o.external_id.clone(),
+            record: RecordFields::of::<opportunity::Entity>(&o),
             model: Arc::new(o),
         }
     }

@@ -2,15 +2,17 @@
 //! connections, and the four write resolvers' bodies.
 
 use async_graphql::dataloader::{DataLoader, Loader};
-use async_graphql::{Context, Enum, ID, MaybeUndefined, SimpleObject};
+use async_graphql::{Context, Enum, ID, MaybeUndefined, Object, SimpleObject};
+use chrono::{DateTime, Utc};
 use entity::picklist_option;
 use uuid::Uuid;
 
 use super::context::{parse_id, request};
 use super::pagination::{PageInfo, decode, encode, page_size};
+use super::traces::TraceConnection;
 use super::types::User;
 use crate::error::{GqlError, GqlResult};
-use crate::service::records::{self, Criterion, MAX_PAGE, Record, RecordInput};
+use crate::service::records::{self, Criterion, MAX_PAGE, Record, RecordInput, Stamps};
 use crate::service::validate::Patch;
 
 /// An update input field: omitted keeps, `null` clears.
@@ -183,6 +185,60 @@ where
     let first = usize::try_from(page_size(first, MAX_PAGE)?).unwrap_or(usize::MAX);
     let rows = loader.load_one(parent).await?.unwrap_or_default();
     Ok(rows.into_iter().take(first).map(Into::into).collect())
+}
+
+/// The fields every record type shows (flattened into each).
+#[derive(Clone)]
+pub struct RecordFields(pub Stamps);
+
+impl RecordFields {
+    pub fn of<R: Record>(model: &R::Model) -> Self {
+        Self(R::stamps(model))
+    }
+}
+
+#[Object]
+impl RecordFields {
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+
+    async fn updated_at(&self) -> DateTime<Utc> {
+        self.0.updated_at
+    }
+
+    /// Incremented by every change; send it back as `expectedVersion` to detect conflicts.
+    async fn version(&self) -> i32 {
+        self.0.version
+    }
+
+    /// The record's id in an external system (ERP), unique per tenant and record type.
+    async fn external_id(&self) -> Option<&str> {
+        self.0.external_id.as_deref()
+    }
+
+    /// The user responsible for the record.
+    async fn owner(&self, ctx: &Context<'_>) -> GqlResult<Option<User>> {
+        user(ctx, Some(self.0.owner_id)).await
+    }
+
+    async fn created_by(&self, ctx: &Context<'_>) -> GqlResult<Option<User>> {
+        user(ctx, self.0.created_by).await
+    }
+
+    async fn updated_by(&self, ctx: &Context<'_>) -> GqlResult<Option<User>> {
+        user(ctx, self.0.updated_by).await
+    }
+
+    /// The record's traces, newest first.
+    async fn history(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> GqlResult<TraceConnection> {
+        super::traces::history(ctx, self.0.entity, self.0.id, first, after).await
+    }
 }
 
 /// A user by id through the request's loader (owner, createdBy, updatedBy).

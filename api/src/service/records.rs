@@ -58,6 +58,7 @@ pub trait Record:
     fn version(model: &Self::Model) -> i32;
     fn owner(model: &Self::Model) -> Uuid;
     fn external_id(model: &Self::Model) -> Option<&str>;
+    fn stamps(model: &Self::Model) -> Stamps;
 
     /// How a trace shows the record's own fields (picklists by key, references by id).
     fn snapshot(
@@ -107,7 +108,35 @@ macro_rules! record_columns {
         fn external_id(model: &$module::Model) -> Option<&str> {
             model.external_id.as_deref()
         }
+
+        fn stamps(model: &$module::Model) -> $crate::service::records::Stamps {
+            $crate::service::records::Stamps {
+                entity: <Self as $crate::service::records::Record>::NAME,
+                id: model.id,
+                owner_id: model.owner_id,
+                created_at: model.created_at,
+                updated_at: model.updated_at,
+                created_by: model.created_by,
+                updated_by: model.updated_by,
+                version: model.version,
+                external_id: model.external_id.clone(),
+            }
+        }
     };
+}
+
+/// What every record carries besides its own fields.
+#[derive(Clone, Debug)]
+pub struct Stamps {
+    pub entity: &'static str,
+    pub id: Uuid,
+    pub owner_id: Uuid,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub created_by: Option<Uuid>,
+    pub updated_by: Option<Uuid>,
+    pub version: i32,
+    pub external_id: Option<String>,
 }
 
 /// A record as a client sends it: the shared fields and the entity's own.
