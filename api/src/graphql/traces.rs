@@ -188,6 +188,20 @@ pub async fn history(
     page(ctx, filter, first, after).await
 }
 
+/// A page of the change feed.
+#[derive(SimpleObject)]
+pub struct ChangeFeed {
+    /// Oldest first.
+    pub changes: Vec<Trace>,
+    /// Pass it as `after` next time: the position after the last change returned
+    /// (or the one given, when nothing new happened).
+    pub cursor: String,
+    /// More changes are waiting: ask again at once.
+    pub has_more: bool,
+}
+
+const FEED: &str = "change";
+
 #[derive(Default)]
 pub struct TraceQuery;
 
@@ -212,5 +226,24 @@ impl TraceQuery {
             to: f.to,
         };
         page(ctx, filter, first, after).await
+    }
+
+    /// Every committed change after `after`, in the tenant's sequence order, for
+    /// integrators to mirror the CRM: resume from the returned `cursor` and each
+    /// change arrives exactly once. Each carries `before`, `after`, `source` and the
+    /// API token that made it, so an integration can skip the echoes of its own writes.
+    async fn changes(
+        &self,
+        ctx: &Context<'_>,
+        after: Option<String>,
+        #[graphql(desc = "Only these entity types (e.g. [\"Account\", \"Contact\"])")] entities: Option<Vec<String>>,
+        #[graphql(desc = "Page size, 1 to 1000 (default 100)")] first: Option<i32>,
+    ) -> GqlResult<ChangeFeed> {
+        let first = page_size(Some(first.unwrap_or(100)), service::traces::MAX_FEED_PAGE)?;
+        let position = decode(FEED, after.as_deref())?.unwrap_or(0);
+        let read = request(ctx)?.read()?;
+        let (rows, has_more) = service::traces::changes(&read, position, entities.as_deref(), first).await?;
+        let last = rows.last().map_or(position, |t| t.seq);
+        Ok(ChangeFeed { changes: rows.into_iter().map(Into::into).collect(), cursor: encode(FEED, last), has_more })
     }
 }

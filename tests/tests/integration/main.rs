@@ -6,6 +6,7 @@ mod activities;
 mod auth;
 mod contacts;
 mod demo;
+mod feed;
 mod hostile;
 mod leads;
 mod opportunities;
