@@ -8,7 +8,7 @@ use chrono::{DateTime, SubsecRound, Utc};
 use entity::TenantOwned;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait,
-    IntoActiveModel, QueryFilter, Select,
+    IntoActiveModel, QueryFilter, Select, TransactionTrait,
 };
 use tokio::sync::OwnedMutexGuard;
 
@@ -137,6 +137,19 @@ impl TenantTx {
     /// Appends the trace of a change, in this transaction, as this actor.
     pub async fn trace(&self, change: Change) -> Result<entity::trace::Model, DbErr> {
         trace::append(&self.txn, &self.actor, self.request_id.as_deref(), self.now, change).await
+    }
+
+    /// A savepoint: its writes (and traces) join this transaction when it commits,
+    /// and vanish alone when it is dropped, leaving the rest of the transaction intact.
+    pub async fn savepoint(&self) -> Result<TenantTx, DbErr> {
+        let txn = self.txn.begin().await?;
+        Ok(TenantTx {
+            txn,
+            actor: self.actor.clone(),
+            request_id: self.request_id.clone(),
+            now: self.now,
+            _writer: None,
+        })
     }
 
     pub async fn commit(self) -> Result<(), DbErr> {

@@ -11,13 +11,14 @@ use super::contacts::Contact;
 use super::context::request;
 use super::opportunities::Opportunity;
 use super::records::{
-    self, OrderDirection, PicklistValue, RecordFields, connection, create_input, given, option, optional_id, patch,
-    related, update_input,
+    self, OrderDirection, PicklistValue, RecordFields, connection, create_input, given, given_id, option, optional_id,
+    patch, related, update_input,
 };
 use super::traces::TraceConnection;
 use crate::error::GqlResult;
 use crate::service::accounts::{AccountFields, ENTITY};
 use crate::service::records::Criteria;
+use crate::service::upsert::Item;
 
 /// A customer company.
 #[derive(SimpleObject, Clone)]
@@ -142,9 +143,9 @@ pub struct CreateAccountInput {
     pub external_id: Option<String>,
 }
 
-/// Changes to an account: omitted fields stay, `null` clears.
+/// An account's own fields in a change: omitted fields stay, `null` clears.
 #[derive(InputObject, Default)]
-pub struct UpdateAccountInput {
+pub struct AccountChanges {
     pub name: MaybeUndefined<String>,
     #[graphql(name = "type")]
     pub account_type: MaybeUndefined<String>,
@@ -160,8 +161,58 @@ pub struct UpdateAccountInput {
     pub state: MaybeUndefined<String>,
     pub postal_code: MaybeUndefined<String>,
     pub country: MaybeUndefined<String>,
+}
+
+impl AccountChanges {
+    fn fields(self) -> AccountFields {
+        AccountFields {
+            name: patch(self.name),
+            account_type: patch(self.account_type),
+            sector: patch(self.sector),
+            origin: patch(self.origin),
+            purchase_potential: patch(self.purchase_potential),
+            region: patch(self.region),
+            phone: patch(self.phone),
+            email: patch(self.email),
+            website: patch(self.website),
+            street: patch(self.street),
+            city: patch(self.city),
+            state: patch(self.state),
+            postal_code: patch(self.postal_code),
+            country: patch(self.country),
+        }
+    }
+}
+
+/// Changes to an account: omitted fields stay, `null` clears.
+#[derive(InputObject, Default)]
+pub struct UpdateAccountInput {
+    #[graphql(flatten)]
+    pub changes: AccountChanges,
     pub owner_id: MaybeUndefined<ID>,
     pub external_id: MaybeUndefined<String>,
+}
+
+/// One account of `upsertAccounts`, matched on `externalId`: omitted fields stay
+/// (or start empty when the account is new), `null` clears.
+#[derive(InputObject)]
+pub struct AccountUpsertInput {
+    pub external_id: String,
+    /// Defaults to the caller when the account is new (required for API tokens).
+    pub owner_id: Option<ID>,
+    #[graphql(flatten)]
+    pub changes: AccountChanges,
+}
+
+impl AccountUpsertInput {
+    pub fn item(self) -> GqlResult<Item<AccountFields>> {
+        Ok(Item {
+            external_id: self.external_id,
+            owner: given_id("ownerId", self.owner_id.as_ref())?,
+            fields: self.changes.fields(),
+            refs: Vec::new(),
+        })
+    }
 }
 
 /// Which accounts to list; all conditions must hold.
@@ -325,23 +376,7 @@ impl AccountMutation {
         input: UpdateAccountInput,
         expected_version: Option<i32>,
     ) -> GqlResult<Account> {
-        let fields = AccountFields {
-            name: patch(input.name),
-            account_type: patch(input.account_type),
-            sector: patch(input.sector),
-            origin: patch(input.origin),
-            purchase_potential: patch(input.purchase_potential),
-            region: patch(input.region),
-            phone: patch(input.phone),
-            email: patch(input.email),
-            website: patch(input.website),
-            street: patch(input.street),
-            city: patch(input.city),
-            state: patch(input.state),
-            postal_code: patch(input.postal_code),
-            country: patch(input.country),
-        };
-        let input = update_input(input.owner_id, input.external_id, fields)?;
+        let input = update_input(input.owner_id, input.external_id, input.changes.fields())?;
         records::update::<account::Entity, _>(ctx, &id, input, expected_version).await
     }
 

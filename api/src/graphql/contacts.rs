@@ -17,6 +17,9 @@ use super::traces::TraceConnection;
 use crate::error::GqlResult;
 use crate::service::contacts::{ContactFields, ENTITY};
 use crate::service::records::Criteria;
+use crate::service::upsert::{ExternalRef, Item, RefTarget};
+use crate::service::validate::Patch;
+use uuid::Uuid;
 
 /// A person we deal with, usually at an account.
 #[derive(SimpleObject, Clone)]
@@ -95,18 +98,70 @@ pub struct CreateContactInput {
     pub external_id: Option<String>,
 }
 
-/// Changes to a contact: omitted fields stay, `null` clears.
+/// A contact's own fields in a change: omitted fields stay, `null` clears.
 #[derive(InputObject, Default)]
-pub struct UpdateContactInput {
-    pub account_id: MaybeUndefined<ID>,
+pub struct ContactChanges {
     pub first_name: MaybeUndefined<String>,
     pub last_name: MaybeUndefined<String>,
     pub title: MaybeUndefined<String>,
     pub email: MaybeUndefined<String>,
     pub phone: MaybeUndefined<String>,
     pub mobile: MaybeUndefined<String>,
+}
+
+impl ContactChanges {
+    fn fields(self, account_id: Patch<Uuid>) -> ContactFields {
+        ContactFields {
+            account_id,
+            first_name: patch(self.first_name),
+            last_name: patch(self.last_name),
+            title: patch(self.title),
+            email: patch(self.email),
+            phone: patch(self.phone),
+            mobile: patch(self.mobile),
+        }
+    }
+}
+
+/// Changes to a contact: omitted fields stay, `null` clears.
+#[derive(InputObject, Default)]
+pub struct UpdateContactInput {
+    pub account_id: MaybeUndefined<ID>,
+    #[graphql(flatten)]
+    pub changes: ContactChanges,
     pub owner_id: MaybeUndefined<ID>,
     pub external_id: MaybeUndefined<String>,
+}
+
+/// One contact of `upsertContacts`, matched on `externalId`: omitted fields stay
+/// (or start empty when the contact is new), `null` clears.
+#[derive(InputObject)]
+pub struct ContactUpsertInput {
+    pub external_id: String,
+    /// The account by its external id (in the CRM already, or earlier in this batch's
+    /// request through `upsertAccounts`). Takes precedence over `accountId`.
+    pub account_external_id: Option<String>,
+    pub account_id: MaybeUndefined<ID>,
+    /// Defaults to the caller when the contact is new (required for API tokens).
+    pub owner_id: Option<ID>,
+    #[graphql(flatten)]
+    pub changes: ContactChanges,
+}
+
+impl ContactUpsertInput {
+    pub fn item(self) -> GqlResult<Item<ContactFields>> {
+        let refs = self
+            .account_external_id
+            .map(|external_id| ExternalRef { field: "accountExternalId", external_id, target: RefTarget::Account })
+            .into_iter()
+            .collect();
+        Ok(Item {
+            external_id: self.external_id,
+            owner: given_id("ownerId", self.owner_id.as_ref())?,
+            fields: self.changes.fields(patch_id("accountId", self.account_id)?),
+            refs,
+        })
+    }
 }
 
 /// Which contacts to list; all conditions must hold.
@@ -243,15 +298,7 @@ impl ContactMutation {
         input: UpdateContactInput,
         expected_version: Option<i32>,
     ) -> GqlResult<Contact> {
-        let fields = ContactFields {
-            account_id: patch_id("accountId", input.account_id)?,
-            first_name: patch(input.first_name),
-            last_name: patch(input.last_name),
-            title: patch(input.title),
-            email: patch(input.email),
-            phone: patch(input.phone),
-            mobile: patch(input.mobile),
-        };
+        let fields = input.changes.fields(patch_id("accountId", input.account_id)?);
         let input = update_input(input.owner_id, input.external_id, fields)?;
         records::update::<contact::Entity, _>(ctx, &id, input, expected_version).await
     }

@@ -7,8 +7,8 @@ use uuid::Uuid;
 
 use super::batch::Batcher;
 use super::loaders::Loaders;
-use crate::auth::Actor;
 use crate::auth::jwt::JwtKeys;
+use crate::auth::{Actor, Source};
 use crate::db::{Db, TenantRead, TenantTx};
 use crate::error::{ErrorCode, GqlError, GqlResult, ServiceError};
 
@@ -52,6 +52,12 @@ impl RequestCtx {
     /// A tenant-scoped write transaction for the caller.
     pub async fn begin(&self) -> GqlResult<TenantTx> {
         let actor = self.actor()?.clone();
+        Ok(self.db.begin(actor, Some(self.request_id.clone())).await?)
+    }
+
+    /// A write transaction whose traces say IMPORT (bulk loads from another system).
+    pub async fn begin_import(&self) -> GqlResult<TenantTx> {
+        let actor = Arc::new(Actor { source: Source::Import, ..(**self.actor()?).clone() });
         Ok(self.db.begin(actor, Some(self.request_id.clone())).await?)
     }
 }

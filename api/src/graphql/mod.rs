@@ -16,6 +16,7 @@ mod pagination;
 mod records;
 mod traces;
 mod types;
+mod upsert;
 mod users;
 
 use async_graphql::{EmptySubscription, MergedObject, Schema, SchemaBuilder};
@@ -45,6 +46,7 @@ pub struct Mutation(
     leads::LeadMutation,
     opportunities::OpportunityMutation,
     activities::ActivityMutation,
+    upsert::UpsertMutation,
 );
 
 pub type CrmSchema = Schema<Query, Mutation, EmptySubscription>;

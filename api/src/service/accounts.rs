@@ -12,7 +12,7 @@ use crate::error::ServiceResult;
 pub const ENTITY: &str = "Account";
 
 /// An account's own fields (create: absent = empty; update: absent = keep).
-#[derive(Default)]
+#[derive(Default, Clone)]
 pub struct AccountFields {
     pub name: Patch<String>,
     pub account_type: Patch<String>,

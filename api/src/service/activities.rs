@@ -39,7 +39,7 @@ impl Target {
     }
 }
 
-#[derive(Default)]
+#[derive(Default, Clone)]
 pub struct ActivityFields {
     /// call, meeting, email, visit or task (key or label). Required on create.
     pub kind: Patch<String>,

@@ -12,7 +12,7 @@ use crate::error::ServiceResult;
 
 pub const ENTITY: &str = "Contact";
 
-#[derive(Default)]
+#[derive(Default, Clone)]
 pub struct ContactFields {
     pub account_id: Patch<Uuid>,
     pub first_name: Patch<String>,

@@ -23,7 +23,7 @@ pub const ENTITY: &str = "Lead";
 /// The status key conversion sets; only conversion may set it.
 pub const CONVERTED: &str = "converted";
 
-#[derive(Default)]
+#[derive(Default, Clone)]
 pub struct LeadFields {
     pub first_name: Patch<String>,
     pub last_name: Patch<String>,

@@ -12,6 +12,7 @@ pub mod picklists;
 pub mod records;
 pub mod tenants;
 pub mod traces;
+pub mod upsert;
 pub mod users;
 pub mod validate;
 

@@ -21,7 +21,7 @@ const SCALE: u32 = 4;
 /// Far above any deal, far below where i64 ten-thousandths overflow.
 const MAX_AMOUNT: i64 = 1_000_000_000_000;
 
-#[derive(Default)]
+#[derive(Default, Clone)]
 pub struct OpportunityFields {
     pub account_id: Patch<Uuid>,
     pub name: Patch<String>,

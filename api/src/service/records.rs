@@ -120,6 +120,7 @@ macro_rules! record_columns {
                 updated_by: model.updated_by,
                 version: model.version,
                 external_id: model.external_id.clone(),
+                deleted: model.deleted_at.is_some(),
             }
         }
     };
@@ -137,6 +138,7 @@ pub struct Stamps {
     pub updated_by: Option<Uuid>,
     pub version: i32,
     pub external_id: Option<String>,
+    pub deleted: bool,
 }
 
 /// A record as a client sends it: the shared fields and the entity's own.

@@ -14,4 +14,5 @@ mod records;
 mod schema;
 mod tenancy;
 mod trace;
+mod upsert;
 mod ws;

@@ -1,0 +1,138 @@
+//! Bulk upserts for integrators: thin resolvers over `service::upsert`.
+
+use async_graphql::{Context, Enum, ID, Object, SimpleObject};
+use entity::{account, contact};
+
+use super::accounts::AccountUpsertInput;
+use super::contacts::ContactUpsertInput;
+use super::context::request;
+use crate::error::GqlResult;
+use crate::service::upsert::{self, Item, Report, Upsertable};
+
+/// What happens when some records of a batch fail.
+#[derive(Enum, Clone, Copy, PartialEq, Eq, Default)]
+pub enum UpsertMode {
+    /// Write every valid record and report the failed ones.
+    #[default]
+    Partial,
+    /// Write nothing when any record fails.
+    AllOrNothing,
+}
+
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+pub enum UpsertStatus {
+    Created,
+    Updated,
+    /// The record already held these values: nothing written, no trace.
+    Unchanged,
+    Failed,
+}
+
+/// What became of one input record (results come in input order).
+#[derive(SimpleObject)]
+pub struct UpsertRecordResult {
+    /// Its position in the input list.
+    pub index: i32,
+    pub external_id: String,
+    /// The CRM id (not for FAILED).
+    pub id: Option<ID>,
+    pub status: UpsertStatus,
+    /// FAILED: the input field at fault, when one is.
+    pub field: Option<String>,
+    /// FAILED: why.
+    pub message: Option<String>,
+    /// FAILED: a stable code (BAD_USER_INPUT, CONFLICT, ...).
+    pub code: Option<String>,
+}
+
+#[derive(SimpleObject)]
+pub struct UpsertPayload {
+    pub results: Vec<UpsertRecordResult>,
+    /// False for `validateOnly`, or when ALL_OR_NOTHING met a failure: nothing was written.
+    pub written: bool,
+    pub created: i32,
+    pub updated: i32,
+    pub unchanged: i32,
+    pub failed: i32,
+}
+
+impl From<Report> for UpsertPayload {
+    fn from(report: Report) -> Self {
+        let count = |s: upsert::Status| {
+            i32::try_from(report.outcomes.iter().filter(|o| o.status == s).count()).unwrap_or(i32::MAX)
+        };
+        let (created, updated, unchanged, failed) = (
+            count(upsert::Status::Created),
+            count(upsert::Status::Updated),
+            count(upsert::Status::Unchanged),
+            count(upsert::Status::Failed),
+        );
+        let results = report
+            .outcomes
+            .into_iter()
+            .map(|o| UpsertRecordResult {
+                index: i32::try_from(o.index).unwrap_or(i32::MAX),
+                external_id: o.external_id,
+                id: o.id.map(Into::into),
+                status: match o.status {
+                    upsert::Status::Created => UpsertStatus::Created,
+                    upsert::Status::Updated => UpsertStatus::Updated,
+                    upsert::Status::Unchanged => UpsertStatus::Unchanged,
+                    upsert::Status::Failed => UpsertStatus::Failed,
+                },
+                field: o.field,
+                message: o.message,
+                code: o.code.map(str::to_owned),
+            })
+            .collect();
+        Self { results, written: report.written, created, updated, unchanged, failed }
+    }
+}
+
+async fn run<R: Upsertable>(
+    ctx: &Context<'_>,
+    items: Vec<Item<R::Fields>>,
+    mode: Option<UpsertMode>,
+    validate_only: Option<bool>,
+) -> GqlResult<UpsertPayload>
+where
+    R::Fields: Clone,
+{
+    let validate_only = validate_only.unwrap_or(false);
+    let mode = match mode.unwrap_or_default() {
+        UpsertMode::Partial => upsert::Mode::Partial,
+        UpsertMode::AllOrNothing => upsert::Mode::AllOrNothing,
+    };
+    let tx = request(ctx)?.begin_import().await?;
+    Ok(upsert::upsert::<R>(tx, items, mode, validate_only).await?.into())
+}
+
+#[derive(Default)]
+pub struct UpsertMutation;
+
+#[Object]
+impl UpsertMutation {
+    /// Creates or updates up to 5,000 accounts matched on `externalId`, traced as IMPORT.
+    async fn upsert_accounts(
+        &self,
+        ctx: &Context<'_>,
+        records: Vec<AccountUpsertInput>,
+        #[graphql(desc = "PARTIAL when omitted")] mode: Option<UpsertMode>,
+        #[graphql(desc = "Run the whole batch, report, and write nothing")] validate_only: Option<bool>,
+    ) -> GqlResult<UpsertPayload> {
+        let items = records.into_iter().map(AccountUpsertInput::item).collect::<GqlResult<_>>()?;
+        run::<account::Entity>(ctx, items, mode, validate_only).await
+    }
+
+    /// Creates or updates up to 5,000 contacts matched on `externalId`, traced as IMPORT.
+    async fn upsert_contacts(
+        &self,
+        ctx: &Context<'_>,
+        records: Vec<ContactUpsertInput>,
+        #[graphql(desc = "PARTIAL when omitted")] mode: Option<UpsertMode>,
+        #[graphql(desc = "Run the whole batch, report, and write nothing")] validate_only: Option<bool>,
+    ) -> GqlResult<UpsertPayload> {
+        let items = records.into_iter().map(ContactUpsertInput::item).collect::<GqlResult<_>>()?;
+        run::<contact::Entity>(ctx, items, mode, validate_only).await
+    }
+}

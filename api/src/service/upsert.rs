@@ -1,0 +1,221 @@
+//! Bulk upsert by external id: how integrators load another system's records.
+//!
+//! Each record runs in its own savepoint, so a failing record never leaves half
+//! of itself behind; the batch as a whole is one transaction. A record that
+//! matches nothing is created, one that matches is updated with the given fields
+//! only, and one whose fields already hold those values is left alone (no write,
+//! no trace): sending the same batch twice changes nothing the second time.
+
+use entity::{account, contact};
+use sea_orm::{ColumnTrait, QueryFilter};
+use uuid::Uuid;
+
+use super::records::{self, Record, RecordInput};
+use super::validate::{self, Patch};
+use crate::db::{Scope, TenantTx};
+use crate::error::{ServiceError, ServiceResult};
+
+/// Most records one call may carry.
+pub const MAX_BATCH: usize = 5_000;
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Mode {
+    /// Write every valid record and report the failed ones.
+    Partial,
+    /// Write nothing when any record fails.
+    AllOrNothing,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Status {
+    Created,
+    Updated,
+    Unchanged,
+    Failed,
+}
+
+/// What became of one input record.
+#[derive(Clone, Debug)]
+pub struct Outcome {
+    pub index: usize,
+    pub external_id: String,
+    pub id: Option<Uuid>,
+    pub status: Status,
+    /// For FAILED: the input field at fault (when one is) and why, or the error code.
+    pub field: Option<String>,
+    pub message: Option<String>,
+    pub code: Option<&'static str>,
+}
+
+/// The whole batch.
+pub struct Report {
+    pub outcomes: Vec<Outcome>,
+    /// False for a dry run, or when ALL_OR_NOTHING met a failure.
+    pub written: bool,
+}
+
+/// One input record: its external id, owner and own fields, plus references to
+/// other records by their external ids, resolved before the fields are applied.
+pub struct Item<F> {
+    pub external_id: String,
+    pub owner: Patch<Uuid>,
+    pub fields: F,
+    pub refs: Vec<ExternalRef>,
+}
+
+/// "Set this field to the record of that type whose external id is ...".
+pub struct ExternalRef {
+    /// The input field, for errors (e.g. `accountExternalId`).
+    pub field: &'static str,
+    pub external_id: String,
+    pub target: RefTarget,
+}
+
+#[derive(Clone, Copy)]
+pub enum RefTarget {
+    Account,
+}
+
+/// How an entity's upsert applies resolved references to its fields.
+pub trait Upsertable: Record {
+    fn set_ref(fields: &mut Self::Fields, target: RefTarget, id: Uuid) -> ServiceResult<()>;
+}
+
+impl Upsertable for account::Entity {
+    fn set_ref(_: &mut Self::Fields, _: RefTarget, _: Uuid) -> ServiceResult<()> {
+        Err(ServiceError::Internal("accounts reference no other record".into()))
+    }
+}
+
+impl Upsertable for contact::Entity {
+    fn set_ref(fields: &mut Self::Fields, target: RefTarget, id: Uuid) -> ServiceResult<()> {
+        match target {
+            RefTarget::Account => fields.account_id = Patch::Set(id),
+        }
+        Ok(())
+    }
+}
+
+async fn find_ref(scope: &impl Scope, r: &ExternalRef) -> ServiceResult<Uuid> {
+    let found = match r.target {
+        RefTarget::Account => by_external_id::<account::Entity>(scope, &r.external_id).await?.map(|m| m.id),
+    };
+    found.ok_or_else(|| ServiceError::invalid(r.field, format!("no record has external id {:?}", r.external_id)))
+}
+
+/// Any record (deleted ones too) holding this external id.
+async fn by_external_id<R: Record>(scope: &impl Scope, external_id: &str) -> ServiceResult<Option<R::Model>> {
+    Ok(scope.select::<R>().filter(R::COLUMNS.external_id.eq(external_id)).one(scope.conn()).await?)
+}
+
+/// Upserts `items` in order. `validate_only` runs everything and writes nothing.
+pub async fn upsert<R: Upsertable>(
+    tx: TenantTx,
+    items: Vec<Item<R::Fields>>,
+    mode: Mode,
+    validate_only: bool,
+) -> ServiceResult<Report>
+where
+    R::Fields: Clone,
+{
+    if items.is_empty() || items.len() > MAX_BATCH {
+        return Err(ServiceError::invalid("records", format!("must hold between 1 and {MAX_BATCH} records")));
+    }
+    let mut outcomes = Vec::with_capacity(items.len());
+    for (index, item) in items.into_iter().enumerate() {
+        let external_id = item.external_id.clone();
+        let mut item = Some(item);
+        let mut outcome = None;
+        // Twice at most: a concurrent batch may create the same external id between
+        // our lookup and our insert; the second attempt then updates its record.
+        for _ in 0..2 {
+            let Some(current) = item.take() else { break };
+            let point = tx.savepoint().await?;
+            match one::<R>(&point, current).await {
+                Ok(Attempt::Done(id, status)) => {
+                    point.commit().await?;
+                    outcome = Some(Outcome {
+                        index,
+                        external_id: external_id.clone(),
+                        id: Some(id),
+                        status,
+                        field: None,
+                        message: None,
+                        code: None,
+                    });
+                }
+                Ok(Attempt::Raced(again)) => item = Some(again),
+                Err(error) => outcome = Some(failed(index, external_id.clone(), error)?),
+            }
+        }
+        let outcome = match outcome {
+            Some(outcome) => outcome,
+            None => failed(index, external_id, ServiceError::Conflict("written concurrently; send it again".into()))?,
+        };
+        outcomes.push(outcome);
+    }
+    let any_failed = outcomes.iter().any(|o| o.status == Status::Failed);
+    let refused = mode == Mode::AllOrNothing && any_failed;
+    let written = !validate_only && !refused;
+    if written {
+        tx.commit().await?;
+    }
+    Ok(Report { outcomes, written })
+}
+
+/// A record's failure as its outcome; database and internal errors abort the batch.
+fn failed(index: usize, external_id: String, error: ServiceError) -> ServiceResult<Outcome> {
+    let code = error.code().as_str();
+    let (field, message) = match error {
+        ServiceError::Invalid { field, message } => (Some(field), message),
+        ServiceError::Conflict(message) => (None, message),
+        ServiceError::Forbidden(message) => (None, message),
+        ServiceError::NotFound => (None, "not found".to_owned()),
+        other => return Err(other),
+    };
+    Ok(Outcome {
+        index,
+        external_id,
+        id: None,
+        status: Status::Failed,
+        field,
+        message: Some(message),
+        code: Some(code),
+    })
+}
+
+enum Attempt<F> {
+    Done(Uuid, Status),
+    /// Another transaction created the external id first: try again with this.
+    Raced(Item<F>),
+}
+
+async fn one<R: Upsertable>(tx: &TenantTx, item: Item<R::Fields>) -> ServiceResult<Attempt<R::Fields>>
+where
+    R::Fields: Clone,
+{
+    let external_id = validate::required_text("externalId", &item.external_id, 200)?;
+    let mut fields = item.fields.clone();
+    for r in &item.refs {
+        R::set_ref(&mut fields, r.target, find_ref(tx, r).await?)?;
+    }
+    let input = RecordInput { owner: item.owner.clone(), external_id: Patch::Keep, fields };
+    match by_external_id::<R>(tx, &external_id).await? {
+        Some(existing) if R::stamps(&existing).deleted => {
+            Err(ServiceError::Conflict("a deleted record holds this external id; an admin can restore it".into()))
+        }
+        Some(existing) => {
+            let updated = records::update::<R>(tx, R::id(&existing), input, None).await?;
+            let changed = R::version(&updated) != R::version(&existing);
+            Ok(Attempt::Done(R::id(&updated), if changed { Status::Updated } else { Status::Unchanged }))
+        }
+        None => {
+            let input = RecordInput { external_id: Patch::Set(external_id), ..input };
+            match records::create::<R>(tx, input).await {
+                Ok(created) => Ok(Attempt::Done(R::id(&created), Status::Created)),
+                Err(ServiceError::Conflict(_)) => Ok(Attempt::Raced(item)),
+                Err(other) => Err(other),
+            }
+        }
+    }
+}

@@ -1,0 +1,213 @@
+//! Bulk upsert by external id: create, update, unchanged; partial and
+//! all-or-nothing; dry runs; references by external id; idempotency; races.
+
+use crm_tests::{TestApp, db_tests, serde_json::json};
+use serde_json::Value;
+
+db_tests!(
+    upsert_creates_updates_and_leaves_unchanged,
+    upsert_modes_and_bad_rows,
+    contacts_reference_accounts_by_external_id,
+    concurrent_upserts_of_the_same_external_ids,
+);
+
+const ACCOUNTS: &str = "mutation($r: [AccountUpsertInput!]!, $m: UpsertMode, $v: Boolean) { upsertAccounts(records: $r, mode: $m, validateOnly: $v) { written created updated unchanged failed results { index externalId id status field message code } } }";
+const CONTACTS: &str = "mutation($r: [ContactUpsertInput!]!, $m: UpsertMode) { upsertContacts(records: $r, mode: $m) { written failed results { index id status field message } } }";
+
+async fn erp_token(app: &TestApp, admin: &str) -> String {
+    let r = app.gql(Some(admin), "mutation { createApiToken(name: \"ERP\") { token } }", json!({})).await;
+    r.data()["createApiToken"]["token"].as_str().unwrap().to_owned()
+}
+
+fn statuses(r: &Value) -> Vec<String> {
+    r["results"].as_array().unwrap().iter().map(|x| x["status"].as_str().unwrap().to_owned()).collect()
+}
+
+async fn upsert_creates_updates_and_leaves_unchanged(app: TestApp) {
+    let acme = app.tenant("acme").await;
+    let erp = erp_token(&app, &acme.admin.token).await;
+    let owner = acme.admin.user_id.clone();
+    let batch = json!([
+        { "externalId": "A-1", "ownerId": owner, "name": "  Initech  ", "type": "Customer", "email": "INFO@INITECH.TEST", "website": "initech.test", "phone": "0033 1 23 45 67 89" },
+        { "externalId": "A-2", "ownerId": owner, "name": "Hooli", "city": "Palo Alto" },
+    ]);
+    let first = app.gql(Some(&erp), ACCOUNTS, json!({ "r": batch })).await;
+    let first = first.data()["upsertAccounts"].clone();
+    assert_eq!(statuses(&first), ["CREATED", "CREATED"]);
+    assert_eq!(first["written"], true);
+    let id = first["results"][0]["id"].clone();
+    // Cleaned on the way in, like every write.
+    let a = app
+        .gql(
+            Some(&acme.admin.token),
+            "query($id: ID!) { account(id: $id) { name email website phone type { key } externalId } }",
+            json!({ "id": id }),
+        )
+        .await;
+    assert_eq!(
+        a.data()["account"],
+        json!({ "name": "Initech", "email": "info@initech.test", "website": "https://initech.test", "phone": "+33123456789", "type": { "key": "customer" }, "externalId": "A-1" })
+    );
+    let traces_before = app.sql_count("SELECT COUNT(*) FROM trace").await;
+
+    // The same batch again: nothing changes, nothing is traced.
+    let again = app.gql(Some(&erp), ACCOUNTS, json!({ "r": batch })).await;
+    assert_eq!(statuses(&again.data()["upsertAccounts"]), ["UNCHANGED", "UNCHANGED"]);
+    assert_eq!(again.data()["upsertAccounts"]["results"][0]["id"], id);
+    assert_eq!(app.sql_count("SELECT COUNT(*) FROM trace").await, traces_before);
+
+    // Only the given fields change; the trace says IMPORT and names the token.
+    let r = app.gql(Some(&erp), ACCOUNTS, json!({ "r": [{ "externalId": "A-2", "city": "Mountain View" }] })).await;
+    assert_eq!(statuses(&r.data()["upsertAccounts"]), ["UPDATED"]);
+    let h = app
+        .gql(
+            Some(&acme.admin.token),
+            "{ accounts(filter: { externalId: \"A-2\" }) { nodes { name city history(first: 1) { nodes { changeType source apiTokenId before after } } } } }",
+            json!({}),
+        )
+        .await;
+    let node = h.data()["accounts"]["nodes"][0].clone();
+    assert_eq!(node["name"], "Hooli");
+    assert_eq!(node["city"], "Mountain View");
+    let trace = node["history"]["nodes"][0].clone();
+    assert_eq!(trace["source"], "IMPORT");
+    assert!(trace["apiTokenId"].is_string());
+    assert_eq!(trace["after"], json!({ "city": "Mountain View" }));
+
+    // Another tenant's identical external ids never match acme's records.
+    let globex = app.tenant("globex").await;
+    let r = app
+        .gql(Some(&globex.admin.token), ACCOUNTS, json!({ "r": [{ "externalId": "A-1", "name": "Globex's A-1" }] }))
+        .await;
+    assert_eq!(statuses(&r.data()["upsertAccounts"]), ["CREATED"]);
+    assert_ne!(r.data()["upsertAccounts"]["results"][0]["id"], id);
+    let mine =
+        app.gql(Some(&acme.admin.token), "query($id: ID!) { account(id: $id) { name } }", json!({ "id": id })).await;
+    assert_eq!(mine.data()["account"]["name"], "Initech");
+}
+
+async fn upsert_modes_and_bad_rows(app: TestApp) {
+    let acme = app.tenant("acme").await;
+    let t = Some(acme.admin.token.as_str());
+    let batch = json!([
+        { "externalId": "OK-1", "name": "Good One" },
+        { "externalId": "BAD-1", "name": "Bad Email", "email": "nope" },
+        { "externalId": "BAD-2", "name": "   " },
+        { "externalId": "BAD-3", "name": "Bad Type", "type": "vip" },
+        { "externalId": "OK-2", "name": "Good Two" },
+    ]);
+    let count = "SELECT COUNT(*) FROM account";
+    // Dry run: full results, nothing written.
+    let dry = app.gql(t, ACCOUNTS, json!({ "r": batch, "v": true })).await;
+    let dry = dry.data()["upsertAccounts"].clone();
+    assert_eq!(dry["written"], false);
+    assert_eq!(statuses(&dry), ["CREATED", "FAILED", "FAILED", "FAILED", "CREATED"]);
+    assert_eq!(app.sql_count(count).await, 0);
+    // All or nothing: the same verdicts, nothing written.
+    let all = app.gql(t, ACCOUNTS, json!({ "r": batch, "m": "ALL_OR_NOTHING" })).await;
+    assert_eq!(all.data()["upsertAccounts"]["written"], false);
+    assert_eq!(app.sql_count(count).await, 0);
+    assert_eq!(app.sql_count("SELECT COUNT(*) FROM trace WHERE entity_type = 'Account'").await, 0);
+    // Partial (the default): the good rows land, the bad ones say why.
+    let partial = app.gql(t, ACCOUNTS, json!({ "r": batch })).await;
+    let p = partial.data()["upsertAccounts"].clone();
+    assert_eq!(p["written"], true);
+    assert_eq!((p["created"].clone(), p["failed"].clone()), (json!(2), json!(3)));
+    let failures: Vec<(Value, Value, Value)> = p["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["status"] == "FAILED")
+        .map(|r| (r["index"].clone(), r["field"].clone(), r["code"].clone()))
+        .collect();
+    assert_eq!(
+        failures,
+        [
+            (json!(1), json!("email"), json!("BAD_USER_INPUT")),
+            (json!(2), json!("name"), json!("BAD_USER_INPUT")),
+            (json!(3), json!("type"), json!("BAD_USER_INPUT")),
+        ]
+    );
+    assert!(p["results"][3]["message"].as_str().unwrap().contains("prospect"), "lists the allowed values");
+    assert_eq!(app.sql_count(count).await, 2);
+    // Whole-call errors: an empty batch, a missing external id.
+    app.gql(t, ACCOUNTS, json!({ "r": [] })).await.assert_invalid("records");
+    let r = app.gql(t, ACCOUNTS, json!({ "r": [{ "externalId": " ", "name": "x" }] })).await;
+    assert_eq!(r.data()["upsertAccounts"]["results"][0]["field"], "externalId");
+    // A deleted record keeps its external id: the upsert says so instead of resurrecting it.
+    let id = p["results"][0]["id"].clone();
+    app.gql(t, "mutation($id: ID!) { deleteAccount(id: $id) { id } }", json!({ "id": id })).await.data();
+    let r = app.gql(t, ACCOUNTS, json!({ "r": [{ "externalId": "OK-1", "name": "Again" }] })).await;
+    let result = r.data()["upsertAccounts"]["results"][0].clone();
+    assert_eq!((result["status"].clone(), result["code"].clone()), (json!("FAILED"), json!("CONFLICT")));
+}
+
+async fn contacts_reference_accounts_by_external_id(app: TestApp) {
+    let acme = app.tenant("acme").await;
+    let t = Some(acme.admin.token.as_str());
+    app.gql(t, ACCOUNTS, json!({ "r": [{ "externalId": "ACC-9", "name": "Initech" }] })).await.data();
+    let r = app
+        .gql(
+            t,
+            CONTACTS,
+            json!({ "r": [
+                { "externalId": "C-1", "lastName": "Gibbons", "accountExternalId": "ACC-9" },
+                { "externalId": "C-2", "lastName": "Nobody", "accountExternalId": "ACC-404" },
+            ] }),
+        )
+        .await;
+    let p = r.data()["upsertContacts"].clone();
+    assert_eq!(statuses(&p), ["CREATED", "FAILED"]);
+    assert_eq!(p["results"][1]["field"], "accountExternalId");
+    let c = app
+        .gql(
+            t,
+            "query($id: ID!) { contact(id: $id) { lastName account { name externalId } } }",
+            json!({ "id": p["results"][0]["id"] }),
+        )
+        .await;
+    assert_eq!(c.data()["contact"]["account"], json!({ "name": "Initech", "externalId": "ACC-9" }));
+    // An account and its contacts in one request: mutations run in order.
+    let both = app
+        .gql(
+            t,
+            "mutation { upsertAccounts(records: [{ externalId: \"ACC-10\", name: \"Hooli\" }]) { created } upsertContacts(records: [{ externalId: \"C-3\", lastName: \"Belson\", accountExternalId: \"ACC-10\" }]) { results { status } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(both.data()["upsertContacts"]["results"][0]["status"], "CREATED");
+    // Another tenant's external ids are not references.
+    let globex = app.tenant("globex").await;
+    let r = app
+        .gql(
+            Some(&globex.admin.token),
+            CONTACTS,
+            json!({ "r": [{ "externalId": "C-1", "lastName": "x", "accountExternalId": "ACC-9" }] }),
+        )
+        .await;
+    assert_eq!(r.data()["upsertContacts"]["results"][0]["field"], "accountExternalId");
+}
+
+async fn concurrent_upserts_of_the_same_external_ids(app: TestApp) {
+    let acme = app.tenant("acme").await;
+    let app = std::sync::Arc::new(app);
+    let batch: Vec<Value> =
+        (0..30).map(|i| json!({ "externalId": format!("R-{i}"), "name": format!("Race {i}") })).collect();
+    let mut runs = Vec::new();
+    for _ in 0..3 {
+        let (app, token, batch) = (app.clone(), acme.admin.token.clone(), batch.clone());
+        runs.push(tokio::spawn(async move {
+            let r = app.gql(Some(&token), ACCOUNTS, json!({ "r": batch })).await;
+            r.data()["upsertAccounts"].clone()
+        }));
+    }
+    let mut created = 0;
+    for run in runs {
+        let p = run.await.unwrap();
+        assert_eq!(p["failed"], 0, "{p}");
+        created += p["created"].as_i64().unwrap();
+    }
+    assert_eq!(created, 30, "each external id created exactly once");
+    assert_eq!(app.sql_count("SELECT COUNT(*) FROM account").await, 30);
+    assert_eq!(app.sql_count("SELECT COUNT(*) FROM trace WHERE entity_type = 'Account'").await, 30);
+}
