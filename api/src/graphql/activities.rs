@@ -14,13 +14,14 @@ use super::context::{parse_id, request};
 use super::leads::Lead;
 use super::opportunities::Opportunity;
 use super::records::{
-    self, OrderDirection, PicklistValue, RecordFields, connection, create_input, given, one, option, optional_id,
-    patch, update_input,
+    self, OrderDirection, PicklistValue, RecordFields, connection, create_input, given, given_id, one, option,
+    optional_id, patch, update_input,
 };
 use super::traces::TraceConnection;
 use crate::error::GqlResult;
 use crate::service::activities::{self as service, ActivityFields, ENTITY, Target};
 use crate::service::records::Criteria;
+use crate::service::upsert::{ExternalRef, Item, RefTarget};
 
 /// A commercial action: a call, meeting, email, visit or task.
 #[derive(SimpleObject, Clone)]
@@ -146,19 +147,98 @@ pub struct CreateActivityInput {
     pub external_id: Option<String>,
 }
 
-/// Changes to an activity: omitted fields stay, `null` clears.
+/// An activity's own fields in a change: omitted fields stay, `null` clears.
 #[derive(InputObject, Default)]
-pub struct UpdateActivityInput {
+pub struct ActivityChanges {
     pub kind: MaybeUndefined<String>,
     pub subject: MaybeUndefined<String>,
     pub objective: MaybeUndefined<String>,
     pub result: MaybeUndefined<String>,
     pub due_at: MaybeUndefined<DateTime<Utc>>,
     pub notes: MaybeUndefined<String>,
+}
+
+impl ActivityChanges {
+    fn fields(self, target: Option<Target>) -> ActivityFields {
+        ActivityFields {
+            kind: patch(self.kind),
+            subject: patch(self.subject),
+            objective: patch(self.objective),
+            result: patch(self.result),
+            due_at: patch(self.due_at),
+            notes: patch(self.notes),
+            target,
+        }
+    }
+}
+
+/// Changes to an activity: omitted fields stay, `null` clears.
+#[derive(InputObject, Default)]
+pub struct UpdateActivityInput {
+    #[graphql(flatten)]
+    pub changes: ActivityChanges,
     /// Moves the activity to another record.
     pub target: Option<ActivityTargetInput>,
     pub owner_id: MaybeUndefined<ID>,
     pub external_id: MaybeUndefined<String>,
+}
+
+/// The record an upserted activity concerns, by its external id.
+#[derive(OneofObject)]
+pub enum ActivityExternalTarget {
+    #[graphql(name = "accountExternalId")]
+    Account(String),
+    #[graphql(name = "contactExternalId")]
+    Contact(String),
+    #[graphql(name = "leadExternalId")]
+    Lead(String),
+    #[graphql(name = "opportunityExternalId")]
+    Opportunity(String),
+}
+
+/// One activity of `upsertActivities`, matched on `externalId`: omitted fields stay
+/// (or start empty when the activity is new), `null` clears.
+#[derive(InputObject)]
+pub struct ActivityUpsertInput {
+    pub external_id: String,
+    /// What it concerns, by external id; required for a new activity unless `target` is given.
+    pub target_external_id: Option<ActivityExternalTarget>,
+    /// What it concerns, by CRM id.
+    pub target: Option<ActivityTargetInput>,
+    /// Defaults to the caller when the activity is new (required for API tokens).
+    pub owner_id: Option<ID>,
+    #[graphql(flatten)]
+    pub changes: ActivityChanges,
+}
+
+impl ActivityUpsertInput {
+    pub fn item(self) -> GqlResult<Item<ActivityFields>> {
+        let refs = self
+            .target_external_id
+            .map(|t| {
+                let (field, target, external_id) = match t {
+                    ActivityExternalTarget::Account(id) => {
+                        ("targetExternalId.accountExternalId", RefTarget::Account, id)
+                    }
+                    ActivityExternalTarget::Contact(id) => {
+                        ("targetExternalId.contactExternalId", RefTarget::Contact, id)
+                    }
+                    ActivityExternalTarget::Lead(id) => ("targetExternalId.leadExternalId", RefTarget::Lead, id),
+                    ActivityExternalTarget::Opportunity(id) => {
+                        ("targetExternalId.opportunityExternalId", RefTarget::Opportunity, id)
+                    }
+                };
+                ExternalRef { field, external_id, target }
+            })
+            .into_iter()
+            .collect();
+        Ok(Item {
+            external_id: self.external_id,
+            owner: given_id("ownerId", self.owner_id.as_ref())?,
+            fields: self.changes.fields(self.target.map(ActivityTargetInput::parse).transpose()?),
+            refs,
+        })
+    }
 }
 
 /// Which activities to list; all conditions must hold.
@@ -300,15 +380,7 @@ impl ActivityMutation {
         input: UpdateActivityInput,
         expected_version: Option<i32>,
     ) -> GqlResult<Activity> {
-        let fields = ActivityFields {
-            kind: patch(input.kind),
-            subject: patch(input.subject),
-            objective: patch(input.objective),
-            result: patch(input.result),
-            due_at: patch(input.due_at),
-            notes: patch(input.notes),
-            target: input.target.map(ActivityTargetInput::parse).transpose()?,
-        };
+        let fields = input.changes.fields(input.target.map(ActivityTargetInput::parse).transpose()?);
         let input = update_input(input.owner_id, input.external_id, fields)?;
         records::update::<activity::Entity, _>(ctx, &id, input, expected_version).await
     }

@@ -13,13 +13,14 @@ use super::contacts::Contact;
 use super::context::{parse_id, request};
 use super::opportunities::Opportunity;
 use super::records::{
-    self, OrderDirection, PicklistValue, RecordFields, connection, create_input, given, one, option, optional_id,
-    patch, related, update_input,
+    self, OrderDirection, PicklistValue, RecordFields, connection, create_input, given, given_id, one, option,
+    optional_id, patch, related, update_input,
 };
 use super::traces::TraceConnection;
 use crate::error::GqlResult;
 use crate::service::leads::{self as service, Conversion, ENTITY, LeadFields};
 use crate::service::records::Criteria;
+use crate::service::upsert::Item;
 
 /// A prospect not yet qualified.
 #[derive(SimpleObject, Clone)]
@@ -136,9 +137,9 @@ pub struct CreateLeadInput {
     pub external_id: Option<String>,
 }
 
-/// Changes to a lead: omitted fields stay, `null` clears. Converted leads cannot change.
+/// A lead's own fields in a change: omitted fields stay, `null` clears.
 #[derive(InputObject, Default)]
-pub struct UpdateLeadInput {
+pub struct LeadChanges {
     pub first_name: MaybeUndefined<String>,
     pub last_name: MaybeUndefined<String>,
     pub company: MaybeUndefined<String>,
@@ -152,8 +153,57 @@ pub struct UpdateLeadInput {
     pub website: MaybeUndefined<String>,
     pub status: MaybeUndefined<String>,
     pub source: MaybeUndefined<String>,
+}
+
+impl LeadChanges {
+    fn fields(self) -> LeadFields {
+        LeadFields {
+            first_name: patch(self.first_name),
+            last_name: patch(self.last_name),
+            company: patch(self.company),
+            title: patch(self.title),
+            phone: patch(self.phone),
+            email: patch(self.email),
+            street: patch(self.street),
+            city: patch(self.city),
+            state: patch(self.state),
+            postal_code: patch(self.postal_code),
+            website: patch(self.website),
+            status: patch(self.status),
+            source: patch(self.source),
+        }
+    }
+}
+
+/// Changes to a lead: omitted fields stay, `null` clears. Converted leads cannot change.
+#[derive(InputObject, Default)]
+pub struct UpdateLeadInput {
+    #[graphql(flatten)]
+    pub changes: LeadChanges,
     pub owner_id: MaybeUndefined<ID>,
     pub external_id: MaybeUndefined<String>,
+}
+
+/// One lead of `upsertLeads`, matched on `externalId`: omitted fields stay (or start
+/// empty when the lead is new), `null` clears.
+#[derive(InputObject)]
+pub struct LeadUpsertInput {
+    pub external_id: String,
+    /// Defaults to the caller when the lead is new (required for API tokens).
+    pub owner_id: Option<ID>,
+    #[graphql(flatten)]
+    pub changes: LeadChanges,
+}
+
+impl LeadUpsertInput {
+    pub fn item(self) -> GqlResult<Item<LeadFields>> {
+        Ok(Item {
+            external_id: self.external_id,
+            owner: given_id("ownerId", self.owner_id.as_ref())?,
+            fields: self.changes.fields(),
+            refs: Vec::new(),
+        })
+    }
 }
 
 /// Which leads to list; all conditions must hold.
@@ -339,22 +389,7 @@ impl LeadMutation {
         input: UpdateLeadInput,
         expected_version: Option<i32>,
     ) -> GqlResult<Lead> {
-        let fields = LeadFields {
-            first_name: patch(input.first_name),
-            last_name: patch(input.last_name),
-            company: patch(input.company),
-            title: patch(input.title),
-            phone: patch(input.phone),
-            email: patch(input.email),
-            street: patch(input.street),
-            city: patch(input.city),
-            state: patch(input.state),
-            postal_code: patch(input.postal_code),
-            website: patch(input.website),
-            status: patch(input.status),
-            source: patch(input.source),
-        };
-        let input = update_input(input.owner_id, input.external_id, fields)?;
+        let input = update_input(input.owner_id, input.external_id, input.changes.fields())?;
         records::update::<lead::Entity, _>(ctx, &id, input, expected_version).await
     }
 

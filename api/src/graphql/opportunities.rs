@@ -19,6 +19,9 @@ use super::traces::TraceConnection;
 use crate::error::GqlResult;
 use crate::service::opportunities::{ENTITY, OpportunityFields, amount, amount_e4};
 use crate::service::records::Criteria;
+use crate::service::upsert::{ExternalRef, Item, RefTarget};
+use crate::service::validate::Patch;
+use uuid::Uuid;
 
 /// A stage of the pipeline, with what it means for forecasts.
 #[derive(SimpleObject, Clone)]
@@ -130,17 +133,68 @@ pub struct CreateOpportunityInput {
     pub external_id: Option<String>,
 }
 
-/// Changes to an opportunity: omitted fields stay, `null` clears.
+/// An opportunity's own fields in a change: omitted fields stay, `null` clears.
 #[derive(InputObject, Default)]
-pub struct UpdateOpportunityInput {
-    pub account_id: MaybeUndefined<ID>,
+pub struct OpportunityChanges {
     pub name: MaybeUndefined<String>,
+    /// Option key or label; a change sets `stageChangedAt`.
     pub stage: MaybeUndefined<String>,
     pub amount: MaybeUndefined<Decimal>,
     pub currency: MaybeUndefined<String>,
     pub close_date: MaybeUndefined<NaiveDate>,
+}
+
+impl OpportunityChanges {
+    fn fields(self, account_id: Patch<Uuid>) -> OpportunityFields {
+        OpportunityFields {
+            account_id,
+            name: patch(self.name),
+            stage: patch(self.stage),
+            amount: patch(self.amount),
+            currency: patch(self.currency),
+            close_date: patch(self.close_date),
+        }
+    }
+}
+
+/// Changes to an opportunity: omitted fields stay, `null` clears.
+#[derive(InputObject, Default)]
+pub struct UpdateOpportunityInput {
+    pub account_id: MaybeUndefined<ID>,
+    #[graphql(flatten)]
+    pub changes: OpportunityChanges,
     pub owner_id: MaybeUndefined<ID>,
     pub external_id: MaybeUndefined<String>,
+}
+
+/// One opportunity of `upsertOpportunities`, matched on `externalId`: omitted fields
+/// stay (or start empty when the opportunity is new), `null` clears.
+#[derive(InputObject)]
+pub struct OpportunityUpsertInput {
+    pub external_id: String,
+    /// The account by its external id; takes precedence over `accountId`.
+    pub account_external_id: Option<String>,
+    pub account_id: MaybeUndefined<ID>,
+    /// Defaults to the caller when the opportunity is new (required for API tokens).
+    pub owner_id: Option<ID>,
+    #[graphql(flatten)]
+    pub changes: OpportunityChanges,
+}
+
+impl OpportunityUpsertInput {
+    pub fn item(self) -> GqlResult<Item<OpportunityFields>> {
+        let refs = self
+            .account_external_id
+            .map(|external_id| ExternalRef { field: "accountExternalId", external_id, target: RefTarget::Account })
+            .into_iter()
+            .collect();
+        Ok(Item {
+            external_id: self.external_id,
+            owner: given_id("ownerId", self.owner_id.as_ref())?,
+            fields: self.changes.fields(patch_id("accountId", self.account_id)?),
+            refs,
+        })
+    }
 }
 
 /// Which opportunities to list; all conditions must hold.
@@ -289,14 +343,7 @@ impl OpportunityMutation {
         input: UpdateOpportunityInput,
         expected_version: Option<i32>,
     ) -> GqlResult<Opportunity> {
-        let fields = OpportunityFields {
-            account_id: patch_id("accountId", input.account_id)?,
-            name: patch(input.name),
-            stage: patch(input.stage),
-            amount: patch(input.amount),
-            currency: patch(input.currency),
-            close_date: patch(input.close_date),
-        };
+        let fields = input.changes.fields(patch_id("accountId", input.account_id)?);
         let input = update_input(input.owner_id, input.external_id, fields)?;
         records::update::<opportunity::Entity, _>(ctx, &id, input, expected_version).await
     }

@@ -1,11 +1,14 @@
 //! Bulk upserts for integrators: thin resolvers over `service::upsert`.
 
 use async_graphql::{Context, Enum, ID, Object, SimpleObject};
-use entity::{account, contact};
+use entity::{account, activity, contact, lead, opportunity};
 
 use super::accounts::AccountUpsertInput;
+use super::activities::ActivityUpsertInput;
 use super::contacts::ContactUpsertInput;
 use super::context::request;
+use super::leads::LeadUpsertInput;
+use super::opportunities::OpportunityUpsertInput;
 use crate::error::GqlResult;
 use crate::service::upsert::{self, Item, Report, Upsertable};
 
@@ -134,5 +137,41 @@ impl UpsertMutation {
     ) -> GqlResult<UpsertPayload> {
         let items = records.into_iter().map(ContactUpsertInput::item).collect::<GqlResult<_>>()?;
         run::<contact::Entity>(ctx, items, mode, validate_only).await
+    }
+
+    /// Creates or updates up to 5,000 leads matched on `externalId`, traced as IMPORT.
+    async fn upsert_leads(
+        &self,
+        ctx: &Context<'_>,
+        records: Vec<LeadUpsertInput>,
+        #[graphql(desc = "PARTIAL when omitted")] mode: Option<UpsertMode>,
+        #[graphql(desc = "Run the whole batch, report, and write nothing")] validate_only: Option<bool>,
+    ) -> GqlResult<UpsertPayload> {
+        let items = records.into_iter().map(LeadUpsertInput::item).collect::<GqlResult<_>>()?;
+        run::<lead::Entity>(ctx, items, mode, validate_only).await
+    }
+
+    /// Creates or updates up to 5,000 opportunities matched on `externalId`, traced as IMPORT.
+    async fn upsert_opportunities(
+        &self,
+        ctx: &Context<'_>,
+        records: Vec<OpportunityUpsertInput>,
+        #[graphql(desc = "PARTIAL when omitted")] mode: Option<UpsertMode>,
+        #[graphql(desc = "Run the whole batch, report, and write nothing")] validate_only: Option<bool>,
+    ) -> GqlResult<UpsertPayload> {
+        let items = records.into_iter().map(OpportunityUpsertInput::item).collect::<GqlResult<_>>()?;
+        run::<opportunity::Entity>(ctx, items, mode, validate_only).await
+    }
+
+    /// Creates or updates up to 5,000 activities matched on `externalId`, traced as IMPORT.
+    async fn upsert_activities(
+        &self,
+        ctx: &Context<'_>,
+        records: Vec<ActivityUpsertInput>,
+        #[graphql(desc = "PARTIAL when omitted")] mode: Option<UpsertMode>,
+        #[graphql(desc = "Run the whole batch, report, and write nothing")] validate_only: Option<bool>,
+    ) -> GqlResult<UpsertPayload> {
+        let items = records.into_iter().map(ActivityUpsertInput::item).collect::<GqlResult<_>>()?;
+        run::<activity::Entity>(ctx, items, mode, validate_only).await
     }
 }

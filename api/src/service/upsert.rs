@@ -6,7 +6,9 @@
 //! only, and one whose fields already hold those values is left alone (no write,
 //! no trace): sending the same batch twice changes nothing the second time.
 
-use entity::{account, contact};
+use entity::{account, activity, contact, lead, opportunity};
+
+use super::activities::Target;
 use sea_orm::{ColumnTrait, QueryFilter};
 use uuid::Uuid;
 
@@ -74,6 +76,9 @@ pub struct ExternalRef {
 #[derive(Clone, Copy)]
 pub enum RefTarget {
     Account,
+    Contact,
+    Lead,
+    Opportunity,
 }
 
 /// How an entity's upsert applies resolved references to its fields.
@@ -83,24 +88,66 @@ pub trait Upsertable: Record {
 
 impl Upsertable for account::Entity {
     fn set_ref(_: &mut Self::Fields, _: RefTarget, _: Uuid) -> ServiceResult<()> {
-        Err(ServiceError::Internal("accounts reference no other record".into()))
+        Err(unsupported(Self::NAME))
     }
+}
+
+fn unsupported(entity: &str) -> ServiceError {
+    ServiceError::Internal(format!("unsupported external reference for {entity}"))
 }
 
 impl Upsertable for contact::Entity {
     fn set_ref(fields: &mut Self::Fields, target: RefTarget, id: Uuid) -> ServiceResult<()> {
         match target {
             RefTarget::Account => fields.account_id = Patch::Set(id),
+            _ => return Err(unsupported(Self::NAME)),
         }
+        Ok(())
+    }
+}
+
+impl Upsertable for lead::Entity {
+    fn set_ref(_: &mut Self::Fields, _: RefTarget, _: Uuid) -> ServiceResult<()> {
+        Err(unsupported(Self::NAME))
+    }
+}
+
+impl Upsertable for opportunity::Entity {
+    fn set_ref(fields: &mut Self::Fields, target: RefTarget, id: Uuid) -> ServiceResult<()> {
+        match target {
+            RefTarget::Account => fields.account_id = Patch::Set(id),
+            _ => return Err(unsupported(Self::NAME)),
+        }
+        Ok(())
+    }
+}
+
+impl Upsertable for activity::Entity {
+    fn set_ref(fields: &mut Self::Fields, target: RefTarget, id: Uuid) -> ServiceResult<()> {
+        fields.target = Some(match target {
+            RefTarget::Account => Target::Account(id),
+            RefTarget::Contact => Target::Contact(id),
+            RefTarget::Lead => Target::Lead(id),
+            RefTarget::Opportunity => Target::Opportunity(id),
+        });
         Ok(())
     }
 }
 
 async fn find_ref(scope: &impl Scope, r: &ExternalRef) -> ServiceResult<Uuid> {
     let found = match r.target {
-        RefTarget::Account => by_external_id::<account::Entity>(scope, &r.external_id).await?.map(|m| m.id),
+        RefTarget::Account => live_id::<account::Entity>(scope, &r.external_id).await?,
+        RefTarget::Contact => live_id::<contact::Entity>(scope, &r.external_id).await?,
+        RefTarget::Lead => live_id::<lead::Entity>(scope, &r.external_id).await?,
+        RefTarget::Opportunity => live_id::<opportunity::Entity>(scope, &r.external_id).await?,
     };
     found.ok_or_else(|| ServiceError::invalid(r.field, format!("no record has external id {:?}", r.external_id)))
+}
+
+/// The live record holding this external id.
+async fn live_id<R: Record>(scope: &impl Scope, external_id: &str) -> ServiceResult<Option<Uuid>> {
+    let found = by_external_id::<R>(scope, external_id).await?;
+    Ok(found.filter(|m| !R::stamps(m).deleted).map(|m| R::id(&m)))
 }
 
 /// Any record (deleted ones too) holding this external id.

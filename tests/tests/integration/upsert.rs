@@ -9,6 +9,7 @@ db_tests!(
     upsert_modes_and_bad_rows,
     contacts_reference_accounts_by_external_id,
     concurrent_upserts_of_the_same_external_ids,
+    every_record_type_upserts_with_external_references,
 );
 
 const ACCOUNTS: &str = "mutation($r: [AccountUpsertInput!]!, $m: UpsertMode, $v: Boolean) { upsertAccounts(records: $r, mode: $m, validateOnly: $v) { written created updated unchanged failed results { index externalId id status field message code } } }";
@@ -210,4 +211,51 @@ async fn concurrent_upserts_of_the_same_external_ids(app: TestApp) {
     assert_eq!(created, 30, "each external id created exactly once");
     assert_eq!(app.sql_count("SELECT COUNT(*) FROM account").await, 30);
     assert_eq!(app.sql_count("SELECT COUNT(*) FROM trace WHERE entity_type = 'Account'").await, 30);
+}
+
+async fn every_record_type_upserts_with_external_references(app: TestApp) {
+    let acme = app.tenant("acme").await;
+    let t = Some(acme.admin.token.as_str());
+    let load = "mutation {
+      upsertAccounts(records: [{ externalId: \"A\", name: \"Initech\" }]) { created }
+      upsertContacts(records: [{ externalId: \"C\", lastName: \"Gibbons\", accountExternalId: \"A\" }]) { created }
+      upsertLeads(records: [{ externalId: \"L\", lastName: \"Bolton\", company: \"Initrode\", status: \"working\" }]) { created }
+      upsertOpportunities(records: [{ externalId: \"O\", name: \"TPS\", accountExternalId: \"A\", amount: \"1200.50\", stage: \"proposal\" }]) { created }
+      upsertActivities(records: [
+        { externalId: \"X1\", kind: \"call\", subject: \"Call\", targetExternalId: { contactExternalId: \"C\" } },
+        { externalId: \"X2\", kind: \"visit\", subject: \"Visit\", targetExternalId: { opportunityExternalId: \"O\" } },
+        { externalId: \"X3\", kind: \"task\", subject: \"Nowhere\", targetExternalId: { leadExternalId: \"nope\" } },
+        { externalId: \"X4\", kind: \"task\", subject: \"No target\" }
+      ]) { created failed results { status field } }
+    }";
+    let first = app.gql(t, load, json!({})).await;
+    let d = first.data().clone();
+    for list in ["upsertAccounts", "upsertContacts", "upsertLeads", "upsertOpportunities"] {
+        assert_eq!(d[list]["created"], 1, "{list}: {d}");
+    }
+    assert_eq!(d["upsertActivities"]["created"], 2);
+    assert_eq!(d["upsertActivities"]["results"][2]["field"], "targetExternalId.leadExternalId");
+    assert_eq!(d["upsertActivities"]["results"][3]["field"], "target");
+    let o = app
+        .gql(t, "{ opportunities(filter: { externalId: \"O\" }) { nodes { amount stage { key } account { externalId } activities { subject } } } }", json!({}))
+        .await;
+    assert_eq!(
+        o.data()["opportunities"]["nodes"][0],
+        json!({ "amount": "1200.5", "stage": { "key": "proposal" }, "account": { "externalId": "A" }, "activities": [{ "subject": "Visit" }] })
+    );
+    // Everything again: all unchanged, no new trace.
+    let traces = app.sql_count("SELECT COUNT(*) FROM trace").await;
+    let again = app.gql(t, load, json!({})).await;
+    let d = again.data().clone();
+    assert_eq!(d["upsertAccounts"]["created"], 0);
+    assert_eq!(d["upsertActivities"]["created"], 0);
+    assert_eq!(app.sql_count("SELECT COUNT(*) FROM trace").await, traces);
+    // A deleted record is no reference target.
+    let c = app.gql(t, "{ contacts(filter: { externalId: \"C\" }) { nodes { id } } }", json!({})).await;
+    let id = c.data()["contacts"]["nodes"][0]["id"].clone();
+    app.gql(t, "mutation($id: ID!) { deleteContact(id: $id) { id } }", json!({ "id": id })).await.data();
+    let r = app
+        .gql(t, "mutation { upsertActivities(records: [{ externalId: \"X5\", kind: \"call\", subject: \"x\", targetExternalId: { contactExternalId: \"C\" } }]) { results { field } } }", json!({}))
+        .await;
+    assert_eq!(r.data()["upsertActivities"]["results"][0]["field"], "targetExternalId.contactExternalId");
 }
