@@ -46,6 +46,9 @@ pub struct UpsertRecordResult {
     pub message: Option<String>,
     /// FAILED: a stable code (BAD_USER_INPUT, CONFLICT, ...).
     pub code: Option<String>,
+    /// Other records that look like this one (same normalized account name; same
+    /// email for contacts and leads), for a person to review. Nothing is merged.
+    pub duplicates: Vec<ID>,
 }
 
 #[derive(SimpleObject)]
@@ -86,6 +89,7 @@ impl From<Report> for UpsertPayload {
                 field: o.field,
                 message: o.message,
                 code: o.code.map(str::to_owned),
+                duplicates: o.duplicates.into_iter().map(Into::into).collect(),
             })
             .collect();
         Self { results, written: report.written, created, updated, unchanged, failed }

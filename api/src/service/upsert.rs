@@ -6,12 +6,15 @@
 //! only, and one whose fields already hold those values is left alone (no write,
 //! no trace): sending the same batch twice changes nothing the second time.
 
+use std::collections::{BTreeSet, HashMap};
+
 use entity::{account, activity, contact, lead, opportunity};
 
-use super::activities::Target;
+use sea_orm::sea_query::{Expr, ExprTrait, Func};
 use sea_orm::{ColumnTrait, QueryFilter};
 use uuid::Uuid;
 
+use super::activities::Target;
 use super::records::{self, Record, RecordInput};
 use super::validate::{self, Patch};
 use crate::db::{Scope, TenantTx};
@@ -47,6 +50,9 @@ pub struct Outcome {
     pub field: Option<String>,
     pub message: Option<String>,
     pub code: Option<&'static str>,
+    /// Other live records that look like the same one (same normalized account
+    /// name; same email for contacts and leads): for a person to review.
+    pub duplicates: Vec<Uuid>,
 }
 
 /// The whole batch.
@@ -81,14 +87,29 @@ pub enum RefTarget {
     Opportunity,
 }
 
-/// How an entity's upsert applies resolved references to its fields.
+/// How an entity's upsert applies resolved references to its fields, and what
+/// makes two of its records probable duplicates.
 pub trait Upsertable: Record {
     fn set_ref(fields: &mut Self::Fields, target: RefTarget, id: Uuid) -> ServiceResult<()>;
+
+    /// The column compared case-insensitively to spot duplicates, if any.
+    const DUPLICATE_ON: Option<Self::Column> = None;
+
+    /// The normalized value of that column.
+    fn duplicate_key(_model: &Self::Model) -> Option<String> {
+        None
+    }
 }
 
 impl Upsertable for account::Entity {
+    const DUPLICATE_ON: Option<account::Column> = Some(account::Column::Name);
+
     fn set_ref(_: &mut Self::Fields, _: RefTarget, _: Uuid) -> ServiceResult<()> {
         Err(unsupported(Self::NAME))
+    }
+
+    fn duplicate_key(model: &account::Model) -> Option<String> {
+        Some(model.name.to_lowercase())
     }
 }
 
@@ -97,6 +118,12 @@ fn unsupported(entity: &str) -> ServiceError {
 }
 
 impl Upsertable for contact::Entity {
+    const DUPLICATE_ON: Option<contact::Column> = Some(contact::Column::Email);
+
+    fn duplicate_key(model: &contact::Model) -> Option<String> {
+        model.email.clone()
+    }
+
     fn set_ref(fields: &mut Self::Fields, target: RefTarget, id: Uuid) -> ServiceResult<()> {
         match target {
             RefTarget::Account => fields.account_id = Patch::Set(id),
@@ -107,6 +134,12 @@ impl Upsertable for contact::Entity {
 }
 
 impl Upsertable for lead::Entity {
+    const DUPLICATE_ON: Option<lead::Column> = Some(lead::Column::Email);
+
+    fn duplicate_key(model: &lead::Model) -> Option<String> {
+        model.email.clone()
+    }
+
     fn set_ref(_: &mut Self::Fields, _: RefTarget, _: Uuid) -> ServiceResult<()> {
         Err(unsupported(Self::NAME))
     }
@@ -169,6 +202,7 @@ where
         return Err(ServiceError::invalid("records", format!("must hold between 1 and {MAX_BATCH} records")));
     }
     let mut outcomes = Vec::with_capacity(items.len());
+    let mut keys: Vec<(usize, Uuid, String)> = Vec::new();
     for (index, item) in items.into_iter().enumerate() {
         let external_id = item.external_id.clone();
         let mut item = Some(item);
@@ -179,8 +213,11 @@ where
             let Some(current) = item.take() else { break };
             let point = tx.savepoint().await?;
             match one::<R>(&point, current).await {
-                Ok(Attempt::Done(id, status)) => {
+                Ok(Attempt::Done(id, status, key)) => {
                     point.commit().await?;
+                    if let Some(key) = key {
+                        keys.push((index, id, key));
+                    }
                     outcome = Some(Outcome {
                         index,
                         external_id: external_id.clone(),
@@ -189,6 +226,7 @@ where
                         field: None,
                         message: None,
                         code: None,
+                        duplicates: Vec::new(),
                     });
                 }
                 Ok(Attempt::Raced(again)) => item = Some(again),
@@ -201,6 +239,9 @@ where
         };
         outcomes.push(outcome);
     }
+    for (index, dups) in duplicates::<R>(&tx, &keys).await? {
+        outcomes[index].duplicates = dups;
+    }
     let any_failed = outcomes.iter().any(|o| o.status == Status::Failed);
     let refused = mode == Mode::AllOrNothing && any_failed;
     let written = !validate_only && !refused;
@@ -208,6 +249,36 @@ where
         tx.commit().await?;
     }
     Ok(Report { outcomes, written })
+}
+
+/// For each upserted record with a duplicate key, the other live records sharing it:
+/// one query per 500 keys, after the batch, so it sees the batch's own records too.
+async fn duplicates<R: Upsertable>(
+    tx: &TenantTx,
+    keys: &[(usize, Uuid, String)],
+) -> ServiceResult<Vec<(usize, Vec<Uuid>)>> {
+    let Some(column) = R::DUPLICATE_ON else { return Ok(Vec::new()) };
+    let mut holders: HashMap<String, Vec<Uuid>> = HashMap::new();
+    let distinct: BTreeSet<&str> = keys.iter().map(|(_, _, k)| k.as_str()).collect();
+    let distinct: Vec<&str> = distinct.into_iter().collect();
+    for chunk in distinct.chunks(500) {
+        let lowered = Func::lower(Expr::col((R::default(), column)));
+        let rows =
+            records::live::<R>(tx).filter(Expr::expr(lowered).is_in(chunk.iter().copied())).all(tx.conn()).await?;
+        for row in rows {
+            if let Some(key) = R::duplicate_key(&row) {
+                holders.entry(key.to_lowercase()).or_default().push(R::id(&row));
+            }
+        }
+    }
+    Ok(keys
+        .iter()
+        .filter_map(|(index, id, key)| {
+            let others: Vec<Uuid> =
+                holders.get(key.to_lowercase().as_str())?.iter().filter(|other| *other != id).copied().collect();
+            (!others.is_empty()).then_some((*index, others))
+        })
+        .collect())
 }
 
 /// A record's failure as its outcome; database and internal errors abort the batch.
@@ -228,11 +299,13 @@ fn failed(index: usize, external_id: String, error: ServiceError) -> ServiceResu
         field,
         message: Some(message),
         code: Some(code),
+        duplicates: Vec::new(),
     })
 }
 
 enum Attempt<F> {
-    Done(Uuid, Status),
+    /// The record's id, what happened, and its duplicate key.
+    Done(Uuid, Status, Option<String>),
     /// Another transaction created the external id first: try again with this.
     Raced(Item<F>),
 }
@@ -254,12 +327,13 @@ where
         Some(existing) => {
             let updated = records::update::<R>(tx, R::id(&existing), input, None).await?;
             let changed = R::version(&updated) != R::version(&existing);
-            Ok(Attempt::Done(R::id(&updated), if changed { Status::Updated } else { Status::Unchanged }))
+            let status = if changed { Status::Updated } else { Status::Unchanged };
+            Ok(Attempt::Done(R::id(&updated), status, R::duplicate_key(&updated)))
         }
         None => {
             let input = RecordInput { external_id: Patch::Set(external_id), ..input };
             match records::create::<R>(tx, input).await {
-                Ok(created) => Ok(Attempt::Done(R::id(&created), Status::Created)),
+                Ok(created) => Ok(Attempt::Done(R::id(&created), Status::Created, R::duplicate_key(&created))),
                 Err(ServiceError::Conflict(_)) => Ok(Attempt::Raced(item)),
                 Err(other) => Err(other),
             }

@@ -131,6 +131,13 @@ async fn upsert_modes_and_bad_rows(app: TestApp) {
     );
     assert!(p["results"][3]["message"].as_str().unwrap().contains("prospect"), "lists the allowed values");
     assert_eq!(app.sql_count(count).await, 2);
+    // Probable duplicates are reported, never merged.
+    let r = app
+        .gql(t, "mutation { upsertAccounts(records: [{ externalId: \"OK-3\", name: \"GOOD   one\" }]) { results { status id duplicates } } }", json!({}))
+        .await;
+    let result = r.data()["upsertAccounts"]["results"][0].clone();
+    assert_eq!(result["status"], "CREATED");
+    assert_eq!(result["duplicates"], json!([p["results"][0]["id"]]));
     // Whole-call errors: an empty batch, a missing external id.
     app.gql(t, ACCOUNTS, json!({ "r": [] })).await.assert_invalid("records");
     let r = app.gql(t, ACCOUNTS, json!({ "r": [{ "externalId": " ", "name": "x" }] })).await;
