@@ -6,7 +6,11 @@ use serde_json::Value;
 
 use crate::contacts::account;
 
-db_tests!(other_tenants_records_are_not_found_anywhere, relations_are_batched_not_one_query_per_row);
+db_tests!(
+    other_tenants_records_are_not_found_anywhere,
+    relations_are_batched_not_one_query_per_row,
+    every_list_orders_and_pages,
+);
 
 /// One record of each type in a tenant: (type name, id).
 async fn one_of_each(app: &TestApp, token: &str) -> Vec<(&'static str, Value)> {
@@ -183,4 +187,34 @@ async fn relations_are_batched_not_one_query_per_row(app: TestApp) {
     // Authentication, the page, then one batch per relation: the same for 5 rows as for 50.
     assert_eq!(few, many, "statements must not grow with the number of rows");
     assert!(many <= 8, "{many} statements for 50 contacts with account, owner and siblings");
+}
+
+async fn every_list_orders_and_pages(app: TestApp) {
+    let acme = app.tenant("acme").await;
+    let t = acme.admin.token.as_str();
+    let mut created: Vec<Vec<(&'static str, Value)>> = Vec::new();
+    for _ in 0..3 {
+        created.push(one_of_each(&app, t).await);
+    }
+    for (i, (name, _)) in created[0].iter().enumerate() {
+        let list = plural(name);
+        let q = format!(
+            "query($after: String) {{ {list}(first: 2, after: $after, orderBy: {{ field: CREATED_AT, direction: DESC }}) {{ totalCount nodes {{ id }} pageInfo {{ hasNextPage endCursor }} }} }}"
+        );
+        let first = app.gql(Some(t), &q, json!({})).await.data()[&list].clone();
+        assert_eq!(first["totalCount"], 3, "{list}");
+        assert_eq!(first["pageInfo"]["hasNextPage"], true, "{list}");
+        let second =
+            app.gql(Some(t), &q, json!({ "after": first["pageInfo"]["endCursor"] })).await.data()[&list].clone();
+        assert_eq!(second["pageInfo"]["hasNextPage"], false, "{list}");
+        let seen: Vec<Value> = first["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .chain(second["nodes"].as_array().unwrap())
+            .map(|n| n["id"].clone())
+            .collect();
+        let newest_first: Vec<Value> = created.iter().rev().map(|batch| batch[i].1.clone()).collect();
+        assert_eq!(seen, newest_first, "{list}");
+    }
 }
