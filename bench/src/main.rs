@@ -1,0 +1,344 @@
+//! `crm-bench`: the server against the raw-database floor, on SQLite or PostgreSQL.
+//!
+//! Seeds a fresh database, starts the real server in a child process (this same
+//! binary, re-executed), drives it over HTTP from a closed-loop load generator,
+//! runs the floor for the same work in-process, and prints one table (also
+//! written as JSON to `target/bench/<db>-<timestamp>.json`).
+#![allow(clippy::print_stdout, clippy::print_stderr, reason = "a command-line report")]
+
+mod floor;
+mod load;
+mod seed;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use clap::{Parser, ValueEnum};
+use crm_api::config::Config;
+use crm_api::db::{Db, system};
+use crm_api::{AppState, app};
+use load::{Figures, closed_loop, rss_mb};
+use serde_json::{Value, json};
+
+pub type Error = Box<dyn std::error::Error + Send + Sync>;
+
+const SECRET: &str = "crm-bench-secret-crm-bench-secret-0123456789";
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq, Debug)]
+enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+#[derive(Parser)]
+#[command(about = "Benchmark the CRM server against the raw-database floor")]
+struct Cli {
+    #[arg(long, value_enum, default_value = "sqlite")]
+    db: Backend,
+    /// Small dataset, a few seconds per scenario: checks that the harness works.
+    #[arg(long)]
+    quick: bool,
+    /// Concurrent connections of the throughput runs.
+    #[arg(long, default_value_t = 4)]
+    clients: usize,
+    /// PostgreSQL server to create the benchmark database on.
+    #[arg(long, env = "CRM_BENCH_POSTGRES_URL", default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
+    postgres_url: String,
+    /// Internal: run as the server child on this database URL and address.
+    #[arg(long, hide = true, num_args = 2, value_names = ["URL", "ADDR"])]
+    serve_child: Option<Vec<String>>,
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    let cli = Cli::parse();
+    if let Some(args) = &cli.serve_child {
+        return serve_child(&args[0], args[1].parse()?).await;
+    }
+    run(cli).await
+}
+
+async fn serve_child(url: &str, addr: SocketAddr) -> Result<(), Error> {
+    let db = Db::connect(url).await?;
+    let state = AppState::new(db, &Config::new(url, SECRET.as_bytes().to_vec()));
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    axum::serve(listener, app(state)).await?;
+    Ok(())
+}
+
+/// A database made for this run, dropped afterwards (PostgreSQL) or deleted (SQLite).
+struct Fresh {
+    url: String,
+    drop: Option<(String, String)>,
+    dir: Option<PathBuf>,
+}
+
+async fn fresh(cli: &Cli) -> Result<Fresh, Error> {
+    let stamp = chrono::Utc::now().format("%Y%m%d%H%M%S").to_string();
+    match cli.db {
+        Backend::Sqlite => {
+            let dir = std::env::temp_dir().join(format!("crm-bench-{stamp}-{}", std::process::id()));
+            std::fs::create_dir_all(&dir)?;
+            Ok(Fresh {
+                url: format!("sqlite://{}?mode=rwc", dir.join("bench.db").display()),
+                drop: None,
+                dir: Some(dir),
+            })
+        }
+        Backend::Postgres => {
+            let name = format!("crm_bench_{stamp}_{}", std::process::id());
+            let admin = sea_orm::Database::connect(&cli.postgres_url).await?;
+            sea_orm::ConnectionTrait::execute_unprepared(&admin, &format!("CREATE DATABASE \"{name}\"")).await?;
+            let base = cli.postgres_url.rsplit_once('/').map_or(cli.postgres_url.as_str(), |(b, _)| b);
+            Ok(Fresh { url: format!("{base}/{name}"), drop: Some((cli.postgres_url.clone(), name)), dir: None })
+        }
+    }
+}
+
+impl Fresh {
+    async fn remove(self) {
+        if let Some((admin_url, name)) = self.drop
+            && let Ok(admin) = sea_orm::Database::connect(&admin_url).await
+        {
+            let sql = format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)");
+            let _ = sea_orm::ConnectionTrait::execute_unprepared(&admin, &sql).await;
+        }
+        if let Some(dir) = self.dir {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
+struct Server {
+    child: tokio::process::Child,
+    pid: u32,
+    base: String,
+}
+
+async fn start_server(url: &str) -> Result<Server, Error> {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let addr = format!("127.0.0.1:{port}");
+    let child = tokio::process::Command::new(std::env::current_exe()?)
+        .args(["--serve-child", url, &addr])
+        .stdout(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()?;
+    let pid = child.id().ok_or("the server exited at once")?;
+    let base = format!("http://{addr}");
+    let http = reqwest::Client::new();
+    let started = Instant::now();
+    while http.get(format!("{base}/healthz")).send().await.is_err() {
+        if started.elapsed() > Duration::from_secs(30) {
+            return Err("the server did not start within 30 s".into());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Ok(Server { child, pid, base })
+}
+
+/// POSTs a GraphQL request; any error in the answer fails the run.
+async fn gql(
+    http: &reqwest::Client,
+    base: &str,
+    token: Option<&str>,
+    query: &str,
+    variables: Value,
+) -> Result<Value, Error> {
+    let mut request = http.post(format!("{base}/graphql")).json(&json!({ "query": query, "variables": variables }));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let body: Value = request.send().await?.json().await?;
+    if body.get("errors").is_some() {
+        return Err(format!("GraphQL errors: {body}").into());
+    }
+    Ok(body)
+}
+
+struct Row {
+    scenario: &'static str,
+    server: Figures,
+    /// Latency at one connection.
+    single: Option<Figures>,
+    floor: Option<Figures>,
+}
+
+async fn run(cli: Cli) -> Result<(), Error> {
+    let size = if cli.quick { seed::Size::quick() } else { seed::Size::full() };
+    let seconds = Duration::from_secs(if cli.quick { 2 } else { 15 });
+    let db_name = format!("{:?}", cli.db).to_lowercase();
+    let fresh = fresh(&cli).await?;
+    let outcome = measure(&cli, &fresh.url, &size, seconds, &db_name).await;
+    fresh.remove().await;
+    outcome
+}
+
+async fn measure(cli: &Cli, url: &str, size: &seed::Size, seconds: Duration, db_name: &str) -> Result<(), Error> {
+    eprintln!("seeding {db_name} ({} contacts, {} traces)...", size.contacts, size.traces);
+    let db = Db::connect(url).await?;
+    db.migrate().await?;
+    let t = Instant::now();
+    let data = seed::seed(&db, size).await?;
+    eprintln!("seeded in {:.1} s; starting the server", t.elapsed().as_secs_f64());
+    let mut server = start_server(url).await?;
+    let idle_rss = rss_mb(server.pid);
+    let http = reqwest::Client::builder().pool_max_idle_per_host(64).build()?;
+    let login = gql(
+        &http,
+        &server.base,
+        None,
+        "mutation($t: String!, $e: String!, $p: String!) { login(tenant: $t, email: $e, password: $p) { token user { id } } }",
+        json!({ "t": data.slug, "e": data.user_email, "p": seed::PASSWORD }),
+    )
+    .await?;
+    let token: Arc<str> = login["data"]["login"]["token"].as_str().ok_or("no token")?.into();
+    let user_id = uuid::Uuid::parse_str(login["data"]["login"]["user"]["id"].as_str().ok_or("no user id")?)?;
+    let tenant = system::tenant_by_slug(db.connection(), &data.slug).await?.ok_or("no tenant")?.id;
+    let conn = db.connection().clone();
+    let accounts = Arc::new(data.accounts.clone());
+    let pid = Some(server.pid);
+    let mut rows = Vec::new();
+
+    // read: a page of contacts with each one's account name and owner.
+    let read = "{ contacts(first: 50) { nodes { id firstName lastName email account { name } owner { email } } } }";
+    let server_op = |http: reqwest::Client, base: String, token: Arc<str>, query: &'static str| {
+        move |_: usize, _: u64| {
+            let (http, base, token) = (http.clone(), base.clone(), token.clone());
+            async move { gql(&http, &base, Some(&token), query, json!({})).await.map(|_| ()) }
+        }
+    };
+    let single =
+        closed_loop(1, seconds, pid, server_op(http.clone(), server.base.clone(), token.clone(), read)).await?;
+    let busy =
+        closed_loop(cli.clients, seconds, pid, server_op(http.clone(), server.base.clone(), token.clone(), read))
+            .await?;
+    let busy_rss = rss_mb(server.pid);
+    let c = conn.clone();
+    let floor = closed_loop(cli.clients, seconds, None, move |_, _| {
+        let c = c.clone();
+        async move { floor::read(&c, tenant).await.map(|_| ()) }
+    })
+    .await?;
+    rows.push(Row { scenario: "read", server: busy, single: Some(single), floor: Some(floor) });
+
+    // point read: one account by id with its opportunities.
+    let point = "query($id: ID!) { account(id: $id) { name opportunities { name amount stage { key isClosed } } } }";
+    let point_op = {
+        let (http, base, token, accounts) = (http.clone(), server.base.clone(), token.clone(), accounts.clone());
+        move |client: usize, n: u64| {
+            let (http, base, token) = (http.clone(), base.clone(), token.clone());
+            let id = accounts[(client * 7919 + n as usize * 31) % accounts.len()];
+            async move { gql(&http, &base, Some(&token), point, json!({ "id": id })).await.map(|_| ()) }
+        }
+    };
+    let single = closed_loop(1, seconds, pid, point_op.clone()).await?;
+    let busy = closed_loop(cli.clients, seconds, pid, point_op).await?;
+    let (c, a) = (conn.clone(), accounts.clone());
+    let floor = closed_loop(cli.clients, seconds, None, move |client, n| {
+        let c = c.clone();
+        let id = a[(client * 7919 + n as usize * 31) % a.len()];
+        async move { floor::point(&c, tenant, id).await.map(|_| ()) }
+    })
+    .await?;
+    rows.push(Row { scenario: "point read", server: busy, single: Some(single), floor: Some(floor) });
+
+    // write: createContact, with its trace, in one transaction.
+    let write = "mutation($n: String!) { createContact(input: { lastName: $n }) { id } }";
+    let write_op = {
+        let (http, base, token) = (http.clone(), server.base.clone(), token.clone());
+        move |client: usize, n: u64| {
+            let (http, base, token) = (http.clone(), base.clone(), token.clone());
+            async move {
+                gql(&http, &base, Some(&token), write, json!({ "n": format!("Bench {client}-{n}") })).await.map(|_| ())
+            }
+        }
+    };
+    let single = closed_loop(1, seconds, pid, write_op.clone()).await?;
+    let busy = closed_loop(cli.clients, seconds, pid, write_op).await?;
+    let c = conn.clone();
+    let floor = closed_loop(cli.clients, seconds, None, move |_, n| {
+        let c = c.clone();
+        async move { floor::write(&c, tenant, user_id, n).await }
+    })
+    .await?;
+    rows.push(Row { scenario: "write", server: busy, single: Some(single), floor: Some(floor) });
+
+    // bulk: one ERP batch of accounts, then their contacts (records/s counts both).
+    let batch = if cli.quick { 500 } else { 5_000 };
+    let accounts_in: Vec<Value> = (0..batch)
+        .map(|i| json!({ "externalId": format!("ERP-A-{i}"), "name": format!("ERP Account {i}"), "city": "Lyon" }))
+        .collect();
+    let contacts_in: Vec<Value> = (0..batch)
+        .map(|i| json!({ "externalId": format!("ERP-C-{i}"), "lastName": format!("Erp {i}"), "accountExternalId": format!("ERP-A-{i}") }))
+        .collect();
+    let cpu = load::cpu_seconds(server.pid);
+    let t = Instant::now();
+    let bulk = "mutation($a: [AccountUpsertInput!]!, $c: [ContactUpsertInput!]!) { upsertAccounts(records: $a) { created failed } upsertContacts(records: $c) { created failed } }";
+    let answer = gql(&http, &server.base, Some(&token), bulk, json!({ "a": accounts_in, "c": contacts_in })).await?;
+    let elapsed = t.elapsed().as_secs_f64();
+    if answer["data"]["upsertContacts"]["failed"] != 0 || answer["data"]["upsertAccounts"]["failed"] != 0 {
+        return Err(format!("bulk upsert failed records: {answer}").into());
+    }
+    let records = 2.0 * batch as f64;
+    rows.push(Row {
+        scenario: "bulk (records/s)",
+        server: Figures {
+            requests: 1,
+            per_second: records / elapsed,
+            p50_ms: elapsed * 1000.0,
+            p99_ms: elapsed * 1000.0,
+            cpu_ms: cpu.zip(load::cpu_seconds(server.pid)).map(|(b, a)| (a - b) * 1000.0),
+        },
+        single: None,
+        floor: None,
+    });
+
+    server.child.kill().await?;
+    report(db_name, cli.quick, &rows, idle_rss, busy_rss)
+}
+
+fn report(db: &str, quick: bool, rows: &[Row], idle_rss: Option<f64>, busy_rss: Option<f64>) -> Result<(), Error> {
+    println!("\ncrm-bench on {db}{}", if quick { " (quick: the harness works; the numbers mean little)" } else { "" });
+    println!(
+        "{:<18} {:>10} {:>9} {:>9} {:>10} {:>9} {:>12} {:>7}",
+        "scenario", "req/s", "p50 ms", "p99 ms", "p50@1 ms", "cpu ms", "floor req/s", "ratio"
+    );
+    let mut json_rows = Vec::new();
+    for row in rows {
+        let ratio = row.floor.as_ref().map(|f| row.server.per_second / f.per_second);
+        let show = |v: Option<f64>, precision: usize| v.map_or("-".to_owned(), |v| format!("{v:.precision$}"));
+        println!(
+            "{:<18} {:>10.0} {:>9.2} {:>9.2} {:>10} {:>9} {:>12} {:>7}",
+            row.scenario,
+            row.server.per_second,
+            row.server.p50_ms,
+            row.server.p99_ms,
+            show(row.single.as_ref().map(|s| s.p50_ms), 2),
+            show(row.server.cpu_ms, 3),
+            show(row.floor.as_ref().map(|f| f.per_second), 0),
+            show(ratio, 2),
+        );
+        json_rows.push(json!({
+            "scenario": row.scenario, "server": row.server, "single_connection": row.single,
+            "floor": row.floor, "ratio": ratio,
+        }));
+    }
+    println!("server RSS: {} MB idle, {} MB under the read load", show_mb(idle_rss), show_mb(busy_rss));
+    println!("not measured yet: metrics (issue 5), fan-out (subscriptions)");
+    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let dir = manifest.parent().unwrap_or(&manifest).join("target/bench");
+    std::fs::create_dir_all(&dir)?;
+    let path = dir.join(format!("{db}-{}.json", chrono::Utc::now().format("%Y%m%dT%H%M%SZ")));
+    let document =
+        json!({ "db": db, "quick": quick, "rows": json_rows, "rss_mb": { "idle": idle_rss, "read_load": busy_rss } });
+    std::fs::write(&path, serde_json::to_string_pretty(&document)?)?;
+    println!("written to {}", path.display());
+    Ok(())
+}
+
+fn show_mb(v: Option<f64>) -> String {
+    v.map_or("-".into(), |v| format!("{v:.1}"))
+}
