@@ -33,7 +33,9 @@ pub struct Loaders {
 
 fn loader<L: Loader<Uuid>>(loader: L, batcher: &Arc<Batcher>) -> DataLoader<L> {
     let batcher = batcher.clone();
-    // No delay: `Batcher` releases a batch once the request's poll is over.
+    // No delay: `Batcher` starts a batch once the request's pass is over. (async-graphql's
+    // runtime-neutral timer is ready at once for a zero delay, so the batch takes its
+    // keys on its first poll; tokio's timer would wait for its next tick.)
     DataLoader::new(loader, move |task| batcher.spawn(Box::pin(task))).delay(Duration::ZERO)
 }
 
