@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use chrono::Utc;
 use entity::{api_token, app_user, profile, tenant, trace_head};
-use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, Set};
+use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, JoinType, QueryFilter, QuerySelect, Set};
 use uuid::Uuid;
 
 use super::trace::GENESIS_HASH;
@@ -41,15 +41,20 @@ pub async fn active_user<C: ConnectionTrait>(
     tenant_id: Uuid,
     user_id: Uuid,
 ) -> Result<Option<(app_user::Model, profile::Model)>, DbErr> {
-    let Some(user) = app_user::Entity::find_by_id((tenant_id, user_id))
+    // One statement: this runs on every request.
+    let found = app_user::Entity::find_by_id((tenant_id, user_id))
         .filter(app_user::Column::DeletedAt.is_null())
+        .select_also(profile::Entity)
+        .join(
+            JoinType::InnerJoin,
+            app_user::Entity::belongs_to(profile::Entity)
+                .from((app_user::Column::TenantId, app_user::Column::ProfileId))
+                .to((profile::Column::TenantId, profile::Column::Id))
+                .into(),
+        )
         .one(conn)
-        .await?
-    else {
-        return Ok(None);
-    };
-    let profile = profile::Entity::find_by_id((tenant_id, user.profile_id)).one(conn).await?;
-    Ok(profile.map(|p| (user, p)))
+        .await?;
+    Ok(found.and_then(|(user, profile)| profile.map(|p| (user, p))))
 }
 
 /// An API token that has not been revoked, with its profile.
@@ -58,15 +63,19 @@ pub async fn live_api_token<C: ConnectionTrait>(
     tenant_id: Uuid,
     token_id: Uuid,
 ) -> Result<Option<(api_token::Model, profile::Model)>, DbErr> {
-    let Some(token) = api_token::Entity::find_by_id((tenant_id, token_id))
+    let found = api_token::Entity::find_by_id((tenant_id, token_id))
         .filter(api_token::Column::RevokedAt.is_null())
+        .select_also(profile::Entity)
+        .join(
+            JoinType::InnerJoin,
+            api_token::Entity::belongs_to(profile::Entity)
+                .from((api_token::Column::TenantId, api_token::Column::ProfileId))
+                .to((profile::Column::TenantId, profile::Column::Id))
+                .into(),
+        )
         .one(conn)
-        .await?
-    else {
-        return Ok(None);
-    };
-    let profile = profile::Entity::find_by_id((tenant_id, token.profile_id)).one(conn).await?;
-    Ok(profile.map(|p| (token, p)))
+        .await?;
+    Ok(found.and_then(|(token, profile)| profile.map(|p| (token, p))))
 }
 
 /// Starts the transaction that creates a tenant: the tenant row and its trace
