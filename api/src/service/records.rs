@@ -561,9 +561,13 @@ pub async fn list<R: Record>(
         return Err(ServiceError::invalid("first", format!("must be at most {MAX_PAGE}")));
     }
     let direction = if descending { sea_orm::Order::Desc } else { sea_orm::Order::Asc };
-    let mut rows = filtered::<R>(scope, criteria)
-        .await?
-        .order_by(Expr::col((R::default(), order)).is_null(), sea_orm::Order::Asc)
+    let mut query = filtered::<R>(scope, criteria).await?;
+    // Only nullable columns need the NULLs-last key; without it an index on the
+    // column can serve the ordering.
+    if order.def().is_null() {
+        query = query.order_by(Expr::col((R::default(), order)).is_null(), sea_orm::Order::Asc);
+    }
+    let mut rows = query
         .order_by(order, direction.clone())
         .order_by(R::COLUMNS.id, direction)
         .offset(offset)
