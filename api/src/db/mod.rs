@@ -24,7 +24,7 @@ use sea_orm::{
 };
 use tokio::sync::Mutex;
 
-pub use scope::{Scope, TenantRead, TenantTx};
+pub use scope::{Memo, Scope, TenantRead, TenantTx};
 
 use crate::auth::Actor;
 

@@ -1,16 +1,18 @@
 //! The door to tenant data: every select is filtered by the actor's tenant,
 //! every insert is stamped with it, every update and delete is limited to it.
 
-use std::sync::Arc;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, SubsecRound, Utc};
 
-use entity::TenantOwned;
+use entity::{TenantOwned, picklist_option};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait,
     IntoActiveModel, QueryFilter, Select, TransactionTrait,
 };
 use tokio::sync::OwnedMutexGuard;
+use uuid::Uuid;
 
 use super::trace::{self, Change};
 use crate::auth::Actor;
@@ -26,6 +28,42 @@ pub trait Scope: Sync {
     /// A query over `E` limited to the actor's tenant.
     fn select<E: TenantOwned>(&self) -> Select<E> {
         E::find().filter(E::tenant_column().eq(self.actor().tenant_id))
+    }
+
+    /// Lookups this scope may reuse (a transaction's; plain reads have none).
+    fn memo(&self) -> Option<&Memo> {
+        None
+    }
+}
+
+/// Lookups one transaction reuses instead of repeating them for every record it
+/// writes (a bulk upsert resolves the same picklists and owners thousands of
+/// times). Only reference data that the transaction itself does not change.
+#[derive(Default)]
+pub struct Memo {
+    live_users: Mutex<HashSet<Uuid>>,
+    picklists: Mutex<HashMap<(String, String), Vec<picklist_option::Model>>>,
+}
+
+impl Memo {
+    pub fn is_live_user(&self, id: Uuid) -> bool {
+        self.live_users.lock().is_ok_and(|users| users.contains(&id))
+    }
+
+    pub fn live_user(&self, id: Uuid) {
+        if let Ok(mut users) = self.live_users.lock() {
+            users.insert(id);
+        }
+    }
+
+    pub fn picklist(&self, entity: &str, field: &str) -> Option<Vec<picklist_option::Model>> {
+        self.picklists.lock().ok()?.get(&(entity.to_owned(), field.to_owned())).cloned()
+    }
+
+    pub fn remember_picklist(&self, entity: &str, field: &str, options: &[picklist_option::Model]) {
+        if let Ok(mut lists) = self.picklists.lock() {
+            lists.insert((entity.to_owned(), field.to_owned()), options.to_vec());
+        }
     }
 }
 
@@ -60,6 +98,7 @@ pub struct TenantTx {
     request_id: Option<Arc<str>>,
     /// The transaction's one clock reading: every stamp it writes agrees.
     now: DateTime<Utc>,
+    memo: Arc<Memo>,
     // Held until commit or drop: the SQLite writer slot.
     _writer: Option<OwnedMutexGuard<()>>,
 }
@@ -75,7 +114,12 @@ impl TenantTx {
         now: DateTime<Utc>,
     ) -> Self {
         // Stored precision on both backends; a finer stamp would not survive a round trip.
-        Self { txn, actor, request_id, now: now.trunc_subsecs(6), _writer: writer }
+        let memo = Memo::default();
+        // The actor's own user was found live when the request was authenticated.
+        if let Some(user) = actor.user_id {
+            memo.live_user(user);
+        }
+        Self { txn, actor, request_id, now: now.trunc_subsecs(6), memo: Arc::new(memo), _writer: writer }
     }
 
     /// When this transaction happens (its records' and traces' timestamps).
@@ -148,6 +192,7 @@ impl TenantTx {
             actor: self.actor.clone(),
             request_id: self.request_id.clone(),
             now: self.now,
+            memo: self.memo.clone(),
             _writer: None,
         })
     }
@@ -166,5 +211,9 @@ impl Scope for TenantTx {
 
     fn actor(&self) -> &Actor {
         &self.actor
+    }
+
+    fn memo(&self) -> Option<&Memo> {
+        Some(&self.memo)
     }
 }

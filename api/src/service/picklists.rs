@@ -138,6 +138,9 @@ pub async fn seed_defaults(tx: &TenantTx) -> ServiceResult<()> {
 
 /// The options of one picklist field, in order.
 pub async fn options(scope: &impl Scope, entity: &str, field: &str) -> ServiceResult<Vec<picklist_option::Model>> {
+    if let Some(known) = scope.memo().and_then(|memo| memo.picklist(entity, field)) {
+        return Ok(known);
+    }
     let Some(list) = scope
         .select::<picklist::Entity>()
         .filter(picklist::Column::Entity.eq(entity))
@@ -147,12 +150,16 @@ pub async fn options(scope: &impl Scope, entity: &str, field: &str) -> ServiceRe
     else {
         return Err(ServiceError::Internal(format!("picklist {entity}.{field} is missing")));
     };
-    Ok(scope
+    let options = scope
         .select::<picklist_option::Entity>()
         .filter(picklist_option::Column::PicklistId.eq(list.id))
         .order_by_asc(picklist_option::Column::Position)
         .all(scope.conn())
-        .await?)
+        .await?;
+    if let Some(memo) = scope.memo() {
+        memo.remember_picklist(entity, field, &options);
+    }
+    Ok(options)
 }
 
 /// Which options a value may name.

@@ -298,10 +298,16 @@ async fn fill_shared<R: Record>(
         Patch::Keep => {}
         Patch::Clear => return Err(ServiceError::invalid("ownerId", "a record always has an owner")),
         Patch::Set(owner) => {
-            users::get(tx, owner).await.map_err(|e| match e {
-                ServiceError::NotFound => ServiceError::invalid("ownerId", "no such user"),
-                other => other,
-            })?;
+            let memo = tx.memo();
+            if !memo.is_some_and(|m| m.is_live_user(owner)) {
+                users::get(tx, owner).await.map_err(|e| match e {
+                    ServiceError::NotFound => ServiceError::invalid("ownerId", "no such user"),
+                    other => other,
+                })?;
+                if let Some(memo) = memo {
+                    memo.live_user(owner);
+                }
+            }
             set(model, R::COLUMNS.owner, owner);
         }
     }

@@ -203,21 +203,25 @@ where
     }
     let mut outcomes = Vec::with_capacity(items.len());
     let mut keys: Vec<(usize, Uuid, String)> = Vec::new();
+    let mut known = prefetch::<R>(&tx, &items).await?;
     for (index, item) in items.into_iter().enumerate() {
         let external_id = item.external_id.clone();
         let mut item = Some(item);
         let mut outcome = None;
+        let mut existing = known.get(external_id.trim()).cloned();
         // Twice at most: a concurrent batch may create the same external id between
         // our lookup and our insert; the second attempt then updates its record.
         for _ in 0..2 {
             let Some(current) = item.take() else { break };
             let point = tx.savepoint().await?;
-            match one::<R>(&point, current).await {
-                Ok(Attempt::Done(id, status, key)) => {
+            match one::<R>(&point, current, existing.take()).await {
+                Ok(Attempt::Done(model, status)) => {
                     point.commit().await?;
-                    if let Some(key) = key {
+                    let id = R::id(&model);
+                    if let Some(key) = R::duplicate_key(&model) {
                         keys.push((index, id, key));
                     }
+                    known.insert(external_id.trim().to_owned(), model);
                     outcome = Some(Outcome {
                         index,
                         external_id: external_id.clone(),
@@ -229,7 +233,13 @@ where
                         duplicates: Vec::new(),
                     });
                 }
-                Ok(Attempt::Raced(again)) => item = Some(again),
+                Ok(Attempt::Raced(again)) => {
+                    // Roll the failed insert back before looking again (PostgreSQL
+                    // refuses statements inside an aborted savepoint).
+                    drop(point);
+                    existing = by_external_id::<R>(&tx, again.external_id.trim()).await?;
+                    item = Some(again);
+                }
                 Err(error) => outcome = Some(failed(index, external_id.clone(), error)?),
             }
         }
@@ -303,14 +313,35 @@ fn failed(index: usize, external_id: String, error: ServiceError) -> ServiceResu
     })
 }
 
-enum Attempt<F> {
-    /// The record's id, what happened, and its duplicate key.
-    Done(Uuid, Status, Option<String>),
+/// The records already holding the batch's external ids: one query per 500.
+async fn prefetch<R: Record>(tx: &TenantTx, items: &[Item<R::Fields>]) -> ServiceResult<HashMap<String, R::Model>> {
+    let wanted: BTreeSet<&str> = items.iter().map(|i| i.external_id.trim()).filter(|e| !e.is_empty()).collect();
+    let wanted: Vec<&str> = wanted.into_iter().collect();
+    let mut known = HashMap::new();
+    for chunk in wanted.chunks(500) {
+        let rows = tx.select::<R>().filter(R::COLUMNS.external_id.is_in(chunk.iter().copied())).all(tx.conn()).await?;
+        for row in rows {
+            if let Some(external_id) = R::external_id(&row) {
+                known.insert(external_id.to_owned(), row);
+            }
+        }
+    }
+    Ok(known)
+}
+
+enum Attempt<F, M> {
+    /// The record as written (or found unchanged), and what happened.
+    Done(M, Status),
     /// Another transaction created the external id first: try again with this.
     Raced(Item<F>),
 }
 
-async fn one<R: Upsertable>(tx: &TenantTx, item: Item<R::Fields>) -> ServiceResult<Attempt<R::Fields>>
+/// Upserts one record; `existing` is the record holding its external id, if any.
+async fn one<R: Upsertable>(
+    tx: &TenantTx,
+    item: Item<R::Fields>,
+    existing: Option<R::Model>,
+) -> ServiceResult<Attempt<R::Fields, R::Model>>
 where
     R::Fields: Clone,
 {
@@ -320,7 +351,7 @@ where
         R::set_ref(&mut fields, r.target, find_ref(tx, r).await?)?;
     }
     let input = RecordInput { owner: item.owner.clone(), external_id: Patch::Keep, fields };
-    match by_external_id::<R>(tx, &external_id).await? {
+    match existing {
         Some(existing) if R::stamps(&existing).deleted => {
             Err(ServiceError::Conflict("a deleted record holds this external id; an admin can restore it".into()))
         }
@@ -328,12 +359,12 @@ where
             let updated = records::update::<R>(tx, R::id(&existing), input, None).await?;
             let changed = R::version(&updated) != R::version(&existing);
             let status = if changed { Status::Updated } else { Status::Unchanged };
-            Ok(Attempt::Done(R::id(&updated), status, R::duplicate_key(&updated)))
+            Ok(Attempt::Done(updated, status))
         }
         None => {
             let input = RecordInput { external_id: Patch::Set(external_id), ..input };
             match records::create::<R>(tx, input).await {
-                Ok(created) => Ok(Attempt::Done(R::id(&created), Status::Created, R::duplicate_key(&created))),
+                Ok(created) => Ok(Attempt::Done(created, Status::Created)),
                 Err(ServiceError::Conflict(_)) => Ok(Attempt::Raced(item)),
                 Err(other) => Err(other),
             }

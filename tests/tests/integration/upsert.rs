@@ -75,6 +75,18 @@ async fn upsert_creates_updates_and_leaves_unchanged(app: TestApp) {
     assert!(trace["apiTokenId"].is_string());
     assert_eq!(trace["after"], json!({ "city": "Mountain View" }));
 
+    // The same external id twice in one batch: the second updates the first.
+    let twice = json!([{ "externalId": "A-9", "name": "First" }, { "externalId": " A-9 ", "name": "Second" }]);
+    let r = app.gql(Some(&erp), ACCOUNTS, json!({ "r": twice })).await;
+    assert_eq!(statuses(&r.data()["upsertAccounts"]), ["FAILED", "FAILED"], "an API token must name owners");
+    let twice = json!([
+        { "externalId": "A-9", "name": "First", "ownerId": owner },
+        { "externalId": " A-9 ", "name": "Second" },
+    ]);
+    let r = app.gql(Some(&erp), ACCOUNTS, json!({ "r": twice })).await;
+    let r = r.data()["upsertAccounts"].clone();
+    assert_eq!(statuses(&r), ["CREATED", "UPDATED"]);
+    assert_eq!(r["results"][0]["id"], r["results"][1]["id"]);
     // Another tenant's identical external ids never match acme's records.
     let globex = app.tenant("globex").await;
     let r = app
