@@ -230,5 +230,8 @@ pub async fn seed(db: &Db, size: &Size) -> Result<Dataset, Error> {
         .exec(conn)
         .await?;
 
+    // Planner statistics, as a live database would have them after autovacuum.
+    sea_orm::ConnectionTrait::execute_unprepared(conn, "ANALYZE").await?;
+
     Ok(Dataset { slug: tenant.slug, user_email: "user0@bench.test".into(), accounts })
 }

@@ -6,6 +6,7 @@ mod m20261122_000001_create_foundation;
 mod m20261122_000002_create_trace;
 mod m20261122_000003_create_picklists_accounts;
 mod m20261122_000004_create_contacts_leads_opportunities_activities;
+mod m20261122_000005_relation_indexes;
 
 pub struct Migrator;
 
@@ -17,6 +18,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000002_create_trace::Migration),
             Box::new(m20261122_000003_create_picklists_accounts::Migration),
             Box::new(m20261122_000004_create_contacts_leads_opportunities_activities::Migration),
+            Box::new(m20261122_000005_relation_indexes::Migration),
         ]
     }
 }
