@@ -10,6 +10,7 @@ db_tests!(
     other_tenants_records_are_not_found_anywhere,
     relations_are_batched_not_one_query_per_row,
     every_list_orders_and_pages,
+    response_fields_follow_the_selection_order,
 );
 
 /// One record of each type in a tenant: (type name, id).
@@ -217,4 +218,17 @@ async fn every_list_orders_and_pages(app: TestApp) {
         let newest_first: Vec<Value> = created.iter().rev().map(|batch| batch[i].1.clone()).collect();
         assert_eq!(seen, newest_first, "{list}");
     }
+}
+
+async fn response_fields_follow_the_selection_order(app: TestApp) {
+    let acme = app.tenant("acme").await;
+    let t = acme.admin.token.as_str();
+    account(&app, t, "Zeta").await;
+    let r =
+        app.gql(Some(t), "{ accounts { nodes { version name z: id createdAt a: city } totalCount } }", json!({})).await;
+    let node = r.data()["accounts"]["nodes"][0].as_object().unwrap().clone();
+    let keys: Vec<&str> = node.keys().map(String::as_str).collect();
+    assert_eq!(keys, ["version", "name", "z", "createdAt", "a"], "as selected, not sorted");
+    let top: Vec<&str> = r.data()["accounts"].as_object().unwrap().keys().map(String::as_str).collect();
+    assert_eq!(top, ["nodes", "totalCount"]);
 }
