@@ -3,7 +3,6 @@
 use std::sync::Arc;
 
 use async_graphql::{ComplexObject, Context, Enum, ID, InputObject, MaybeUndefined, Object, SimpleObject};
-use chrono::{DateTime, Utc};
 use entity::account::{self, Column};
 
 use super::activities::Activity;
@@ -11,12 +10,11 @@ use super::contacts::Contact;
 use super::context::request;
 use super::opportunities::Opportunity;
 use super::records::{
-    self, OrderDirection, PicklistValue, RecordFields, connection, create_input, given, given_id, option, optional_id,
-    patch, related, update_input,
+    self, OrderBy, OrderDirection, PicklistValue, RecordFields, RecordFilterInput, connection, create_input, given,
+    given_id, option, patch, related, update_input,
 };
-use super::traces::TraceConnection;
 use crate::error::GqlResult;
-use crate::service::accounts::{AccountFields, ENTITY};
+use crate::service::accounts::AccountFields;
 use crate::service::records::Criteria;
 use crate::service::upsert::Item;
 
@@ -83,16 +81,6 @@ impl Account {
         #[graphql(desc = "At most this many (1 to 500, default 50)")] first: Option<i32>,
     ) -> GqlResult<Vec<Activity>> {
         related(&request(ctx)?.loaders()?.activities_of_account, self.model.id, first).await
-    }
-
-    /// This account's traces, newest first.
-    async fn history(
-        &self,
-        ctx: &Context<'_>,
-        first: Option<i32>,
-        after: Option<String>,
-    ) -> GqlResult<TraceConnection> {
-        super::traces::history(ctx, ENTITY, self.model.id, first, after).await
     }
 }
 
@@ -233,14 +221,8 @@ pub struct AccountFilterInput {
     pub city: Option<String>,
     pub state: Option<String>,
     pub country: Option<String>,
-    pub owner: Option<ID>,
-    /// Only the caller's accounts.
-    pub mine: Option<bool>,
-    pub external_id: Option<String>,
-    pub created_from: Option<DateTime<Utc>>,
-    pub created_to: Option<DateTime<Utc>>,
-    pub updated_from: Option<DateTime<Utc>>,
-    pub updated_to: Option<DateTime<Utc>>,
+    #[graphql(flatten)]
+    pub record: RecordFilterInput,
 }
 
 impl AccountFilterInput {
@@ -256,12 +238,8 @@ impl AccountFilterInput {
             .equals(Column::Region, self.region)
             .equals(Column::City, self.city)
             .equals(Column::State, self.state)
-            .equals(Column::Country, self.country)
-            .is(Column::OwnerId, optional_id("filter.owner", self.owner.as_ref())?)
-            .mine(self.mine)
-            .equals(Column::ExternalId, self.external_id)
-            .range(Column::CreatedAt, self.created_from, self.created_to)
-            .range(Column::UpdatedAt, self.updated_from, self.updated_to);
+            .equals(Column::Country, self.country);
+        self.record.add::<account::Entity>(&mut c)?;
         Ok(c)
     }
 }
@@ -307,14 +285,6 @@ impl From<AccountOrderField> for Column {
     }
 }
 
-/// Sort order; ties are broken by id, so pages are stable.
-#[derive(InputObject)]
-pub struct AccountOrderBy {
-    pub field: AccountOrderField,
-    #[graphql(default)]
-    pub direction: OrderDirection,
-}
-
 #[derive(Default)]
 pub struct AccountQuery;
 
@@ -332,11 +302,10 @@ impl AccountQuery {
         #[graphql(desc = "Page size, 1 to 500 (default 50)")] first: Option<i32>,
         after: Option<String>,
         filter: Option<AccountFilterInput>,
-        order_by: Option<AccountOrderBy>,
+        order_by: Option<OrderBy<AccountOrderField>>,
     ) -> GqlResult<AccountConnection> {
         let criteria = filter.unwrap_or_default().criteria()?.0;
-        let (field, direction) =
-            order_by.map_or((AccountOrderField::Name, OrderDirection::Asc), |o| (o.field, o.direction));
+        let (field, direction) = OrderBy::or(order_by, AccountOrderField::Name, OrderDirection::Asc);
         AccountConnection::load(ctx, "account", first, after, criteria, field.into(), direction).await
     }
 }

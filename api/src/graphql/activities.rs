@@ -14,12 +14,11 @@ use super::context::{parse_id, request};
 use super::leads::Lead;
 use super::opportunities::Opportunity;
 use super::records::{
-    self, OrderDirection, PicklistValue, RecordFields, connection, create_input, given, given_id, one, option,
-    optional_id, patch, update_input,
+    self, OrderBy, OrderDirection, PicklistValue, RecordFields, RecordFilterInput, connection, create_input, given,
+    given_id, one, option, optional_id, patch, update_input,
 };
-use super::traces::TraceConnection;
 use crate::error::GqlResult;
-use crate::service::activities::{self as service, ActivityFields, ENTITY, Target};
+use crate::service::activities::{self as service, ActivityFields, Target};
 use crate::service::records::Criteria;
 use crate::service::upsert::{ExternalRef, Item, RefTarget};
 
@@ -80,16 +79,6 @@ impl Activity {
             }
             None => None,
         })
-    }
-
-    /// This activity's traces, newest first.
-    async fn history(
-        &self,
-        ctx: &Context<'_>,
-        first: Option<i32>,
-        after: Option<String>,
-    ) -> GqlResult<TraceConnection> {
-        super::traces::history(ctx, ENTITY, self.model.id, first, after).await
     }
 }
 
@@ -262,14 +251,8 @@ pub struct ActivityFilterInput {
     pub due_to: Option<DateTime<Utc>>,
     pub completed_from: Option<DateTime<Utc>>,
     pub completed_to: Option<DateTime<Utc>>,
-    pub owner: Option<ID>,
-    /// Only the caller's activities.
-    pub mine: Option<bool>,
-    pub external_id: Option<String>,
-    pub created_from: Option<DateTime<Utc>>,
-    pub created_to: Option<DateTime<Utc>>,
-    pub updated_from: Option<DateTime<Utc>>,
-    pub updated_to: Option<DateTime<Utc>>,
+    #[graphql(flatten)]
+    pub record: RecordFilterInput,
 }
 
 impl ActivityFilterInput {
@@ -285,12 +268,8 @@ impl ActivityFilterInput {
             .is(Column::OpportunityId, optional_id("filter.opportunity", self.opportunity.as_ref())?)
             .present(Column::CompletedAt, self.completed)
             .range(Column::DueAt, self.due_from, self.due_to)
-            .range(Column::CompletedAt, self.completed_from, self.completed_to)
-            .is(Column::OwnerId, optional_id("filter.owner", self.owner.as_ref())?)
-            .mine(self.mine)
-            .equals(Column::ExternalId, self.external_id)
-            .range(Column::CreatedAt, self.created_from, self.created_to)
-            .range(Column::UpdatedAt, self.updated_from, self.updated_to);
+            .range(Column::CompletedAt, self.completed_from, self.completed_to);
+        self.record.add::<activity::Entity>(&mut c)?;
         c.0.extend(self.overdue.map(service::overdue));
         Ok(c)
     }
@@ -319,14 +298,6 @@ impl From<ActivityOrderField> for Column {
     }
 }
 
-/// Sort order; ties are broken by id, so pages are stable.
-#[derive(InputObject)]
-pub struct ActivityOrderBy {
-    pub field: ActivityOrderField,
-    #[graphql(default)]
-    pub direction: OrderDirection,
-}
-
 #[derive(Default)]
 pub struct ActivityQuery;
 
@@ -343,11 +314,10 @@ impl ActivityQuery {
         #[graphql(desc = "Page size, 1 to 500 (default 50)")] first: Option<i32>,
         after: Option<String>,
         filter: Option<ActivityFilterInput>,
-        order_by: Option<ActivityOrderBy>,
+        order_by: Option<OrderBy<ActivityOrderField>>,
     ) -> GqlResult<ActivityConnection> {
         let criteria = filter.unwrap_or_default().criteria()?.0;
-        let (field, direction) =
-            order_by.map_or((ActivityOrderField::DueAt, OrderDirection::Asc), |o| (o.field, o.direction));
+        let (field, direction) = OrderBy::or(order_by, ActivityOrderField::DueAt, OrderDirection::Asc);
         ActivityConnection::load(ctx, "activity", first, after, criteria, field.into(), direction).await
     }
 }

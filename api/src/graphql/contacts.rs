@@ -3,19 +3,17 @@
 use std::sync::Arc;
 
 use async_graphql::{ComplexObject, Context, Enum, ID, InputObject, MaybeUndefined, Object, SimpleObject};
-use chrono::{DateTime, Utc};
 use entity::contact::{self, Column};
 
 use super::accounts::Account;
 use super::activities::Activity;
 use super::context::request;
 use super::records::{
-    self, OrderDirection, RecordFields, connection, create_input, given, given_id, one, optional_id, patch, patch_id,
-    related, update_input,
+    self, OrderBy, OrderDirection, RecordFields, RecordFilterInput, connection, create_input, given, given_id, one,
+    optional_id, patch, patch_id, related, update_input,
 };
-use super::traces::TraceConnection;
 use crate::error::GqlResult;
-use crate::service::contacts::{ContactFields, ENTITY};
+use crate::service::contacts::ContactFields;
 use crate::service::records::Criteria;
 use crate::service::upsert::{ExternalRef, Item, RefTarget};
 use crate::service::validate::Patch;
@@ -53,16 +51,6 @@ impl Contact {
         #[graphql(desc = "At most this many (1 to 500, default 50)")] first: Option<i32>,
     ) -> GqlResult<Vec<Activity>> {
         related(&request(ctx)?.loaders()?.activities_of_contact, self.model.id, first).await
-    }
-
-    /// This contact's traces, newest first.
-    async fn history(
-        &self,
-        ctx: &Context<'_>,
-        first: Option<i32>,
-        after: Option<String>,
-    ) -> GqlResult<TraceConnection> {
-        super::traces::history(ctx, ENTITY, self.model.id, first, after).await
     }
 }
 
@@ -178,14 +166,8 @@ pub struct ContactFilterInput {
     /// Case-insensitive substring of the email.
     pub email_contains: Option<String>,
     pub title: Option<String>,
-    pub owner: Option<ID>,
-    /// Only the caller's contacts.
-    pub mine: Option<bool>,
-    pub external_id: Option<String>,
-    pub created_from: Option<DateTime<Utc>>,
-    pub created_to: Option<DateTime<Utc>>,
-    pub updated_from: Option<DateTime<Utc>>,
-    pub updated_to: Option<DateTime<Utc>>,
+    #[graphql(flatten)]
+    pub record: RecordFilterInput,
 }
 
 impl ContactFilterInput {
@@ -198,12 +180,8 @@ impl ContactFilterInput {
             .contains(Column::LastName, self.name_contains)
             .equals(Column::Email, self.email.map(|e| e.to_lowercase()))
             .contains(Column::Email, self.email_contains)
-            .equals(Column::Title, self.title)
-            .is(Column::OwnerId, optional_id("filter.owner", self.owner.as_ref())?)
-            .mine(self.mine)
-            .equals(Column::ExternalId, self.external_id)
-            .range(Column::CreatedAt, self.created_from, self.created_to)
-            .range(Column::UpdatedAt, self.updated_from, self.updated_to);
+            .equals(Column::Title, self.title);
+        self.record.add::<contact::Entity>(&mut c)?;
         Ok(c)
     }
 }
@@ -237,14 +215,6 @@ impl From<ContactOrderField> for Column {
     }
 }
 
-/// Sort order; ties are broken by id, so pages are stable.
-#[derive(InputObject)]
-pub struct ContactOrderBy {
-    pub field: ContactOrderField,
-    #[graphql(default)]
-    pub direction: OrderDirection,
-}
-
 #[derive(Default)]
 pub struct ContactQuery;
 
@@ -261,11 +231,10 @@ impl ContactQuery {
         #[graphql(desc = "Page size, 1 to 500 (default 50)")] first: Option<i32>,
         after: Option<String>,
         filter: Option<ContactFilterInput>,
-        order_by: Option<ContactOrderBy>,
+        order_by: Option<OrderBy<ContactOrderField>>,
     ) -> GqlResult<ContactConnection> {
         let criteria = filter.unwrap_or_default().criteria()?.0;
-        let (field, direction) =
-            order_by.map_or((ContactOrderField::LastName, OrderDirection::Asc), |o| (o.field, o.direction));
+        let (field, direction) = OrderBy::or(order_by, ContactOrderField::LastName, OrderDirection::Asc);
         ContactConnection::load(ctx, "contact", first, after, criteria, field.into(), direction).await
     }
 }

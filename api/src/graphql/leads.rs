@@ -13,12 +13,11 @@ use super::contacts::Contact;
 use super::context::{parse_id, request};
 use super::opportunities::Opportunity;
 use super::records::{
-    self, OrderDirection, PicklistValue, RecordFields, connection, create_input, given, given_id, one, option,
-    optional_id, patch, related, update_input,
+    self, OrderBy, OrderDirection, PicklistValue, RecordFields, RecordFilterInput, connection, create_input, given,
+    given_id, one, option, optional_id, patch, related, update_input,
 };
-use super::traces::TraceConnection;
 use crate::error::GqlResult;
-use crate::service::leads::{self as service, Conversion, ENTITY, LeadFields};
+use crate::service::leads::{self as service, Conversion, LeadFields};
 use crate::service::records::Criteria;
 use crate::service::upsert::Item;
 
@@ -78,16 +77,6 @@ impl Lead {
         #[graphql(desc = "At most this many (1 to 500, default 50)")] first: Option<i32>,
     ) -> GqlResult<Vec<Activity>> {
         related(&request(ctx)?.loaders()?.activities_of_lead, self.model.id, first).await
-    }
-
-    /// This lead's traces, newest first.
-    async fn history(
-        &self,
-        ctx: &Context<'_>,
-        first: Option<i32>,
-        after: Option<String>,
-    ) -> GqlResult<TraceConnection> {
-        super::traces::history(ctx, ENTITY, self.model.id, first, after).await
     }
 }
 
@@ -225,14 +214,8 @@ pub struct LeadFilterInput {
     pub postal_code: Option<String>,
     /// Only converted (true) or unconverted (false) leads.
     pub converted: Option<bool>,
-    pub owner: Option<ID>,
-    /// Only the caller's leads.
-    pub mine: Option<bool>,
-    pub external_id: Option<String>,
-    pub created_from: Option<DateTime<Utc>>,
-    pub created_to: Option<DateTime<Utc>>,
-    pub updated_from: Option<DateTime<Utc>>,
-    pub updated_to: Option<DateTime<Utc>>,
+    #[graphql(flatten)]
+    pub record: RecordFilterInput,
 }
 
 impl LeadFilterInput {
@@ -248,12 +231,8 @@ impl LeadFilterInput {
             .equals(Column::City, self.city)
             .equals(Column::State, self.state)
             .equals(Column::PostalCode, self.postal_code)
-            .present(Column::ConvertedAt, self.converted)
-            .is(Column::OwnerId, optional_id("filter.owner", self.owner.as_ref())?)
-            .mine(self.mine)
-            .equals(Column::ExternalId, self.external_id)
-            .range(Column::CreatedAt, self.created_from, self.created_to)
-            .range(Column::UpdatedAt, self.updated_from, self.updated_to);
+            .present(Column::ConvertedAt, self.converted);
+        self.record.add::<lead::Entity>(&mut c)?;
         Ok(c)
     }
 }
@@ -299,14 +278,6 @@ impl From<LeadOrderField> for Column {
     }
 }
 
-/// Sort order; ties are broken by id, so pages are stable.
-#[derive(InputObject)]
-pub struct LeadOrderBy {
-    pub field: LeadOrderField,
-    #[graphql(default)]
-    pub direction: OrderDirection,
-}
-
 /// How to convert a lead.
 #[derive(InputObject, Default)]
 pub struct ConvertLeadInput {
@@ -346,11 +317,10 @@ impl LeadQuery {
         #[graphql(desc = "Page size, 1 to 500 (default 50)")] first: Option<i32>,
         after: Option<String>,
         filter: Option<LeadFilterInput>,
-        order_by: Option<LeadOrderBy>,
+        order_by: Option<OrderBy<LeadOrderField>>,
     ) -> GqlResult<LeadConnection> {
         let criteria = filter.unwrap_or_default().criteria()?.0;
-        let (field, direction) =
-            order_by.map_or((LeadOrderField::CreatedAt, OrderDirection::Desc), |o| (o.field, o.direction));
+        let (field, direction) = OrderBy::or(order_by, LeadOrderField::CreatedAt, OrderDirection::Desc);
         LeadConnection::load(ctx, "lead", first, after, criteria, field.into(), direction).await
     }
 }

@@ -12,10 +12,9 @@ use super::accounts::Account;
 use super::activities::Activity;
 use super::context::request;
 use super::records::{
-    self, OrderDirection, RecordFields, connection, create_input, given, given_id, one, optional_id, patch, patch_id,
-    related, update_input,
+    self, OrderBy, OrderDirection, RecordFields, RecordFilterInput, connection, create_input, given, given_id, one,
+    optional_id, patch, patch_id, related, update_input,
 };
-use super::traces::TraceConnection;
 use crate::error::GqlResult;
 use crate::service::opportunities::{ENTITY, OpportunityFields, amount, amount_e4};
 use crate::service::records::Criteria;
@@ -88,16 +87,6 @@ impl Opportunity {
         #[graphql(desc = "At most this many (1 to 500, default 50)")] first: Option<i32>,
     ) -> GqlResult<Vec<Activity>> {
         related(&request(ctx)?.loaders()?.activities_of_opportunity, self.model.id, first).await
-    }
-
-    /// This opportunity's traces, newest first.
-    async fn history(
-        &self,
-        ctx: &Context<'_>,
-        first: Option<i32>,
-        after: Option<String>,
-    ) -> GqlResult<TraceConnection> {
-        super::traces::history(ctx, ENTITY, self.model.id, first, after).await
     }
 }
 
@@ -215,14 +204,8 @@ pub struct OpportunityFilterInput {
     pub has_close_date: Option<bool>,
     pub stage_changed_from: Option<DateTime<Utc>>,
     pub stage_changed_to: Option<DateTime<Utc>>,
-    pub owner: Option<ID>,
-    /// Only the caller's opportunities.
-    pub mine: Option<bool>,
-    pub external_id: Option<String>,
-    pub created_from: Option<DateTime<Utc>>,
-    pub created_to: Option<DateTime<Utc>>,
-    pub updated_from: Option<DateTime<Utc>>,
-    pub updated_to: Option<DateTime<Utc>>,
+    #[graphql(flatten)]
+    pub record: RecordFilterInput,
 }
 
 impl OpportunityFilterInput {
@@ -238,12 +221,8 @@ impl OpportunityFilterInput {
             .range(Column::AmountE4, amount_min, amount_max)
             .range(Column::CloseDate, self.close_date_from, self.close_date_to)
             .present(Column::CloseDate, self.has_close_date)
-            .range(Column::StageChangedAt, self.stage_changed_from, self.stage_changed_to)
-            .is(Column::OwnerId, optional_id("filter.owner", self.owner.as_ref())?)
-            .mine(self.mine)
-            .equals(Column::ExternalId, self.external_id)
-            .range(Column::CreatedAt, self.created_from, self.created_to)
-            .range(Column::UpdatedAt, self.updated_from, self.updated_to);
+            .range(Column::StageChangedAt, self.stage_changed_from, self.stage_changed_to);
+        self.record.add::<opportunity::Entity>(&mut c)?;
         Ok(c)
     }
 }
@@ -275,14 +254,6 @@ impl From<OpportunityOrderField> for Column {
     }
 }
 
-/// Sort order; ties are broken by id, so pages are stable.
-#[derive(InputObject)]
-pub struct OpportunityOrderBy {
-    pub field: OpportunityOrderField,
-    #[graphql(default)]
-    pub direction: OrderDirection,
-}
-
 #[derive(Default)]
 pub struct OpportunityQuery;
 
@@ -299,11 +270,10 @@ impl OpportunityQuery {
         #[graphql(desc = "Page size, 1 to 500 (default 50)")] first: Option<i32>,
         after: Option<String>,
         filter: Option<OpportunityFilterInput>,
-        order_by: Option<OpportunityOrderBy>,
+        order_by: Option<OrderBy<OpportunityOrderField>>,
     ) -> GqlResult<OpportunityConnection> {
         let criteria = filter.unwrap_or_default().criteria()?.0;
-        let (field, direction) =
-            order_by.map_or((OpportunityOrderField::CloseDate, OrderDirection::Asc), |o| (o.field, o.direction));
+        let (field, direction) = OrderBy::or(order_by, OpportunityOrderField::CloseDate, OrderDirection::Asc);
         OpportunityConnection::load(ctx, "opportunity", first, after, criteria, field.into(), direction).await
     }
 

@@ -2,17 +2,22 @@
 //! connections, and the four write resolvers' bodies.
 
 use async_graphql::dataloader::{DataLoader, Loader};
-use async_graphql::{Context, Enum, ID, MaybeUndefined, Object, SimpleObject};
+use async_graphql::{Context, Enum, ID, InputObject, InputType, MaybeUndefined, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 use entity::picklist_option;
 use uuid::Uuid;
 
+use super::accounts::AccountOrderField;
+use super::activities::ActivityOrderField;
+use super::contacts::ContactOrderField;
 use super::context::{parse_id, request};
+use super::leads::LeadOrderField;
+use super::opportunities::OpportunityOrderField;
 use super::pagination::{PageInfo, decode, encode, page_size};
 use super::traces::TraceConnection;
 use super::types::User;
 use crate::error::{GqlError, GqlResult};
-use crate::service::records::{self, Criterion, MAX_PAGE, Record, RecordInput, Stamps};
+use crate::service::records::{self, Criteria, Criterion, MAX_PAGE, Record, RecordInput, Stamps};
 use crate::service::validate::Patch;
 
 /// An update input field: omitted keeps, `null` clears.
@@ -64,6 +69,53 @@ pub enum OrderDirection {
     #[default]
     Asc,
     Desc,
+}
+
+/// Sort order; ties are broken by id, so pages are stable.
+#[derive(InputObject)]
+#[graphql(
+    concrete(name = "AccountOrderBy", params(AccountOrderField)),
+    concrete(name = "ContactOrderBy", params(ContactOrderField)),
+    concrete(name = "LeadOrderBy", params(LeadOrderField)),
+    concrete(name = "OpportunityOrderBy", params(OpportunityOrderField)),
+    concrete(name = "ActivityOrderBy", params(ActivityOrderField))
+)]
+pub struct OrderBy<F: InputType> {
+    pub field: F,
+    #[graphql(default)]
+    pub direction: OrderDirection,
+}
+
+impl<F: InputType + Copy> OrderBy<F> {
+    /// The requested order, or `default` ascending.
+    pub fn or(order: Option<Self>, default: F, direction: OrderDirection) -> (F, OrderDirection) {
+        order.map_or((default, direction), |o| (o.field, o.direction))
+    }
+}
+
+/// The filters every record list shares (flattened into each list's filter).
+#[derive(InputObject, Default)]
+pub struct RecordFilterInput {
+    pub owner: Option<ID>,
+    /// Only the caller's records.
+    pub mine: Option<bool>,
+    pub external_id: Option<String>,
+    pub created_from: Option<DateTime<Utc>>,
+    pub created_to: Option<DateTime<Utc>>,
+    pub updated_from: Option<DateTime<Utc>>,
+    pub updated_to: Option<DateTime<Utc>>,
+}
+
+impl RecordFilterInput {
+    pub fn add<R: Record>(self, c: &mut Criteria<R::Column>) -> GqlResult<()> {
+        let columns = R::COLUMNS;
+        c.is(columns.owner, optional_id("filter.owner", self.owner.as_ref())?)
+            .mine(self.mine)
+            .equals(columns.external_id, self.external_id)
+            .range(columns.created_at, self.created_from, self.created_to)
+            .range(columns.updated_at, self.updated_from, self.updated_to);
+        Ok(())
+    }
 }
 
 /// One page of a record list, with cursors.

@@ -11,7 +11,8 @@ use uuid::Uuid;
 
 use super::picklists::{self, Choosable};
 use super::records::{
-    self, Criterion, Record, apply, fields, option_keys, optional, picklist, reference, required, text,
+    self, Criterion, Record, apply, fields, option_keys, optional, picklist, reference, required, required_picklist,
+    text,
 };
 use super::validate::{self, Patch};
 use crate::db::trace::ChangeType;
@@ -74,13 +75,8 @@ impl Record for activity::Entity {
         f: ActivityFields,
         creating: bool,
     ) -> ServiceResult<()> {
-        match f.kind {
-            Patch::Keep if creating => return Err(ServiceError::invalid("kind", "is required")),
-            Patch::Keep => {}
-            Patch::Clear => return Err(ServiceError::invalid("kind", "is required")),
-            Patch::Set(v) => {
-                model.kind_id = Set(picklists::resolve(tx, ENTITY, "kind", "kind", &v, Choosable::ActiveOnly).await?);
-            }
+        if let Some(kind) = required_picklist(tx, ENTITY, "kind", f.kind, creating, None).await? {
+            model.kind_id = Set(kind);
         }
         if let Some(subject) = required(f.subject, "subject", 200, creating)? {
             model.subject = Set(subject);

@@ -8,8 +8,7 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
-use entity::activity as activities_entity;
-use entity::{account, contact, lead, opportunity};
+use entity::{account, activity, contact, lead, opportunity};
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
@@ -58,12 +57,8 @@ pub async fn ensure(db: &Db, weeks: u32) -> ServiceResult<bool> {
             .await?
         }
     };
-    let admin_profile = users::profiles(&db.read(Arc::new(Actor::system(tenant.id, uuid::Uuid::nil()))))
-        .await?
-        .into_iter()
-        .find(|p| p.is_admin)
-        .map(|p| p.id)
-        .unwrap_or_default();
+    let profiles = users::profiles(&db.read(Arc::new(Actor::system(tenant.id, uuid::Uuid::nil())))).await?;
+    let admin_profile = profiles.iter().find(|p| p.is_admin).map(|p| p.id).unwrap_or_default();
     let actor = Arc::new(Actor::system(tenant.id, admin_profile));
     let existing: Vec<String> = users::list(&db.read(actor.clone())).await?.into_iter().map(|u| u.email).collect();
     let missing: Vec<_> = TEAM.iter().filter(|(_, email, _)| !existing.iter().any(|e| e == email)).collect();
@@ -75,7 +70,6 @@ pub async fn ensure(db: &Db, weeks: u32) -> ServiceResult<bool> {
     if records::count::<account::Entity>(&db.read(actor.clone()), &[]).await? == 0 {
         created = true;
         let people = users::list(&db.read(actor.clone())).await?;
-        let profiles = users::profiles(&db.read(actor.clone())).await?;
         let team: Vec<Member> = people
             .into_iter()
             .filter_map(|u| {
@@ -513,7 +507,7 @@ async fn seed_history(db: &Db, team: &[Member], weeks: u32, until: DateTime<Utc>
                         target: Some(target),
                         ..Default::default()
                     };
-                    let a = records::create::<activities_entity::Entity>(
+                    let a = records::create::<activity::Entity>(
                         &tx,
                         RecordInput { owner, external_id: Patch::Keep, fields },
                     )

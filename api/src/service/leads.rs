@@ -12,8 +12,10 @@ use uuid::Uuid;
 use super::accounts::AccountFields;
 use super::contacts::ContactFields;
 use super::opportunities::OpportunityFields;
-use super::picklists::{self, Choosable};
-use super::records::{self, Record, RecordInput, apply, fields, map, option_keys, picklist, required, text};
+use super::picklists::{self};
+use super::records::{
+    self, Record, RecordInput, apply, fields, map, option_keys, picklist, required, required_picklist, text,
+};
 use super::validate::{self, Patch};
 use crate::db::trace::ChangeType;
 use crate::db::{Scope, TenantTx};
@@ -76,21 +78,8 @@ impl Record for lead::Entity {
         apply(&mut model.postal_code, text(f.postal_code, "postalCode", 20)?);
         apply(&mut model.website, map(f.website, |v| validate::optional_url("website", Some(v)))?);
         apply(&mut model.source_id, picklist(tx, ENTITY, "source", f.source).await?);
-        let options = picklists::options(tx, ENTITY, "status").await?;
-        let status = match f.status {
-            Patch::Keep if creating => {
-                let first = options.iter().find(|o| o.active && o.key != CONVERTED);
-                Some(
-                    first
-                        .ok_or_else(|| ServiceError::invalid("status", "the status picklist has no active option"))?
-                        .id,
-                )
-            }
-            Patch::Keep => None,
-            Patch::Clear => return Err(ServiceError::invalid("status", "is required")),
-            Patch::Set(v) => Some(picklists::resolve(tx, ENTITY, "status", "status", &v, Choosable::ActiveOnly).await?),
-        };
-        if let Some(status) = status {
+        if let Some(status) = required_picklist(tx, ENTITY, "status", f.status, creating, Some(&[CONVERTED])).await? {
+            let options = picklists::options(tx, ENTITY, "status").await?;
             if options.iter().any(|o| o.id == status && o.key == CONVERTED) {
                 return Err(ServiceError::invalid("status", "use convertLead to convert a lead"));
             }

@@ -8,8 +8,7 @@ use sea_orm::Set;
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
-use super::picklists::{self, Choosable};
-use super::records::{Record, apply, fields, option_keys, optional, reference, required};
+use super::records::{Record, apply, fields, option_keys, optional, reference, required, required_picklist};
 use super::validate::{self, Patch};
 use crate::db::{Scope, TenantTx};
 use crate::error::{ServiceError, ServiceResult};
@@ -95,20 +94,7 @@ impl Record for opportunity::Entity {
         if let Some(name) = required(f.name, "name", 200, creating)? {
             model.name = Set(name);
         }
-        let stage = match f.stage {
-            Patch::Keep if creating => {
-                let options = picklists::options(tx, ENTITY, "stage").await?;
-                let first = options
-                    .iter()
-                    .find(|o| o.active)
-                    .ok_or_else(|| ServiceError::invalid("stage", "the stage picklist has no active option"))?;
-                Some(first.id)
-            }
-            Patch::Keep => None,
-            Patch::Clear => return Err(ServiceError::invalid("stage", "is required")),
-            Patch::Set(v) => Some(picklists::resolve(tx, ENTITY, "stage", "stage", &v, Choosable::ActiveOnly).await?),
-        };
-        if let Some(stage) = stage {
+        if let Some(stage) = required_picklist(tx, ENTITY, "stage", f.stage, creating, Some(&[])).await? {
             let changed = match &model.stage_id {
                 ActiveValue::Unchanged(current) | ActiveValue::Set(current) => *current != stage,
                 ActiveValue::NotSet => true,

@@ -269,6 +269,31 @@ pub async fn picklist(
     })
 }
 
+/// A picklist field that always holds a value. `Clear` fails; `Keep` on create
+/// fails too, unless `default` is given: then the first active option whose key is
+/// not in `default` is taken (a new lead is "new", a new opportunity "received").
+pub async fn required_picklist(
+    tx: &TenantTx,
+    entity: &str,
+    field: &str,
+    patch: Patch<String>,
+    creating: bool,
+    default: Option<&[&str]>,
+) -> ServiceResult<Option<Uuid>> {
+    match (patch, default) {
+        (Patch::Keep, Some(except)) if creating => {
+            let options = picklists::options(tx, entity, field).await?;
+            let first = options.iter().find(|o| o.active && !except.contains(&o.key.as_str()));
+            let first = first.ok_or_else(|| ServiceError::invalid(field, "the picklist has no active option"))?;
+            Ok(Some(first.id))
+        }
+        (Patch::Keep, None) if creating => Err(ServiceError::invalid(field, "is required")),
+        (Patch::Keep, _) => Ok(None),
+        (Patch::Clear, _) => Err(ServiceError::invalid(field, "is required")),
+        (Patch::Set(v), _) => Ok(Some(picklists::resolve(tx, entity, field, field, &v, Choosable::ActiveOnly).await?)),
+    }
+}
+
 /// Checks that a referenced record exists (live, same tenant); the error names `field`.
 pub async fn reference<T: Record>(scope: &impl Scope, field: &str, id: Uuid) -> ServiceResult<Uuid> {
     match get::<T>(scope, id).await {
@@ -360,6 +385,16 @@ pub async fn update<R: Record>(
     if expected_version.is_some_and(|v| v != R::version(&before)) {
         return Err(stale(R::NAME, R::version(&before)));
     }
+    update_loaded::<R>(tx, before, input).await
+}
+
+/// [`update`] of a record the caller has just read in this transaction (a bulk
+/// upsert's prefetch); the version in the write still guards against a concurrent change.
+pub async fn update_loaded<R: Record>(
+    tx: &TenantTx,
+    before: R::Model,
+    input: RecordInput<R::Fields>,
+) -> ServiceResult<R::Model> {
     let mut model: R::ActiveModel = before.clone().into();
     fill_shared::<R>(tx, &mut model, input.owner, input.external_id).await?;
     R::fill(tx, &mut model, input.fields, false).await?;

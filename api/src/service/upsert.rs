@@ -356,8 +356,9 @@ where
             Err(ServiceError::Conflict("a deleted record holds this external id; an admin can restore it".into()))
         }
         Some(existing) => {
-            let updated = records::update::<R>(tx, R::id(&existing), input, None).await?;
-            let changed = R::version(&updated) != R::version(&existing);
+            let version = R::version(&existing);
+            let updated = records::update_loaded::<R>(tx, existing, input).await?;
+            let changed = R::version(&updated) != version;
             let status = if changed { Status::Updated } else { Status::Unchanged };
             Ok(Attempt::Done(updated, status))
         }
