@@ -40,6 +40,9 @@ pub enum ServiceError {
     Unauthenticated,
     #[error("forbidden: {0}")]
     Forbidden(String),
+    /// A field the caller's profile may not write (or see).
+    #[error("forbidden field {field}: {message}")]
+    ForbiddenField { field: String, message: String },
     #[error("not found")]
     NotFound,
     #[error("invalid {field}: {message}")]
@@ -61,7 +64,7 @@ impl ServiceError {
     pub fn code(&self) -> ErrorCode {
         match self {
             Self::Unauthenticated => ErrorCode::Unauthenticated,
-            Self::Forbidden(_) => ErrorCode::Forbidden,
+            Self::Forbidden(_) | Self::ForbiddenField { .. } => ErrorCode::Forbidden,
             Self::NotFound => ErrorCode::NotFound,
             Self::Invalid { .. } => ErrorCode::BadUserInput,
             Self::Conflict(_) => ErrorCode::Conflict,
@@ -118,7 +121,7 @@ impl From<ServiceError> for GqlError {
             ServiceError::Unauthenticated => Self::new(code, "authentication required"),
             ServiceError::NotFound => Self::new(code, "not found"),
             ServiceError::Forbidden(message) | ServiceError::Conflict(message) => Self::new(code, message),
-            ServiceError::Invalid { field, message } => {
+            ServiceError::Invalid { field, message } | ServiceError::ForbiddenField { field, message } => {
                 Self { code, message: format!("{field}: {message}"), field: Some(field) }
             }
             ServiceError::Db(_) | ServiceError::Internal(_) => {

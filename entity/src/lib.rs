@@ -8,6 +8,8 @@ pub mod activity;
 pub mod api_token;
 pub mod app_user;
 pub mod contact;
+pub mod entity_access;
+pub mod field_access;
 pub mod lead;
 pub mod opportunity;
 pub mod picklist;
@@ -41,6 +43,8 @@ tenant_owned!(
     api_token,
     app_user,
     contact,
+    entity_access,
+    field_access,
     lead,
     opportunity,
     picklist,

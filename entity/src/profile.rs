@@ -11,6 +11,8 @@ pub struct Model {
     pub name: String,
     pub is_admin: bool,
     pub created_at: DateTimeUtc,
+    /// Bumped by every change to the profile's access rules (invalidates caches).
+    pub access_version: i64,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

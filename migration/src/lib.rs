@@ -7,6 +7,7 @@ mod m20261122_000002_create_trace;
 mod m20261122_000003_create_picklists_accounts;
 mod m20261122_000004_create_contacts_leads_opportunities_activities;
 mod m20261122_000005_relation_indexes;
+mod m20261122_000006_create_access_rules;
 
 pub struct Migrator;
 
@@ -19,6 +20,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000003_create_picklists_accounts::Migration),
             Box::new(m20261122_000004_create_contacts_leads_opportunities_activities::Migration),
             Box::new(m20261122_000005_relation_indexes::Migration),
+            Box::new(m20261122_000006_create_access_rules::Migration),
         ]
     }
 }

@@ -1,10 +1,15 @@
 //! Who is calling: tokens, passwords, and the resulting [`Actor`].
 
+pub mod access;
 pub mod api_token;
 pub mod jwt;
 pub mod password;
 
+use std::sync::{Arc, LazyLock};
+
 use uuid::Uuid;
+
+use self::access::Permissions;
 
 /// How a change entered the system; recorded on every trace.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -40,12 +45,22 @@ pub struct Actor {
     pub profile_id: Uuid,
     pub is_admin: bool,
     pub source: Source,
+    /// The profile's rules, as of this request.
+    pub access: Arc<Permissions>,
 }
 
 impl Actor {
     /// A signed-in person acting through a frontend.
-    pub fn person(tenant_id: Uuid, user_id: Uuid, profile_id: Uuid, is_admin: bool) -> Self {
-        Self { tenant_id, user_id: Some(user_id), api_token_id: None, profile_id, is_admin, source: Source::App }
+    pub fn person(tenant_id: Uuid, user_id: Uuid, profile_id: Uuid, access: Arc<Permissions>) -> Self {
+        Self {
+            tenant_id,
+            user_id: Some(user_id),
+            api_token_id: None,
+            profile_id,
+            is_admin: access.is_admin(),
+            source: Source::App,
+            access,
+        }
     }
 
     /// The server acting inside a tenant (CLI commands, demo data).
@@ -57,6 +72,13 @@ impl Actor {
             profile_id: admin_profile_id,
             is_admin: true,
             source: Source::Workflow,
+            access: admin_access(),
         }
     }
+}
+
+/// The rules of every admin profile, shared.
+pub fn admin_access() -> Arc<Permissions> {
+    static ADMIN: LazyLock<Arc<Permissions>> = LazyLock::new(|| Arc::new(Permissions::admin()));
+    ADMIN.clone()
 }

@@ -11,7 +11,7 @@ mod scope;
 pub mod system;
 pub mod trace;
 
-use std::sync::Arc;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -23,10 +23,16 @@ use sea_orm::{
     TransactionTrait,
 };
 use tokio::sync::Mutex;
+use uuid::Uuid;
 
 pub use scope::{Memo, Scope, TenantRead, TenantTx};
 
-use crate::auth::Actor;
+use std::sync::{Arc, RwLock};
+
+use entity::profile;
+
+use crate::auth::access::Permissions;
+use crate::auth::{Actor, admin_access};
 
 /// The database pool, plus what it takes to write safely on SQLite.
 #[derive(Clone)]
@@ -37,6 +43,10 @@ pub struct Db {
     sqlite_writer: Option<Arc<Mutex<()>>>,
     /// Statements run since connecting: what the N+1 tests and the benchmark count.
     statements: Arc<AtomicU64>,
+    /// Each profile's rules with the access version they were read at. A rule
+    /// change bumps the version in the database, which the credential check
+    /// reads on every request: no process serves stale rules past that request.
+    access: Arc<RwLock<HashMap<(Uuid, Uuid), (i64, Arc<Permissions>)>>>,
 }
 
 impl Db {
@@ -62,7 +72,12 @@ impl Db {
         conn.set_metric_callback(move |_| {
             counter.fetch_add(1, Ordering::Relaxed);
         });
-        Ok(Self { conn, sqlite_writer: sqlite.then(|| Arc::new(Mutex::new(()))), statements })
+        Ok(Self {
+            conn,
+            sqlite_writer: sqlite.then(|| Arc::new(Mutex::new(()))),
+            statements,
+            access: Arc::default(),
+        })
     }
 
     /// Applies pending migrations.
@@ -87,6 +102,26 @@ impl Db {
     /// How many statements this pool has run.
     pub fn statements(&self) -> u64 {
         self.statements.load(Ordering::Relaxed)
+    }
+
+    /// The rules of a profile as just read with a credential: from the cache
+    /// when its access version is current, else from the database.
+    pub async fn permissions(&self, profile: &profile::Model) -> Result<Arc<Permissions>, DbErr> {
+        if profile.is_admin {
+            return Ok(admin_access());
+        }
+        let key = (profile.tenant_id, profile.id);
+        let cached = self.access.read().ok().and_then(|cache| cache.get(&key).cloned());
+        if let Some((version, rules)) = cached
+            && version == profile.access_version
+        {
+            return Ok(rules);
+        }
+        let rules = Arc::new(system::access_rules(&self.conn, profile.tenant_id, profile.id).await?);
+        if let Ok(mut cache) = self.access.write() {
+            cache.insert(key, (profile.access_version, rules.clone()));
+        }
+        Ok(rules)
     }
 
     /// Reads scoped to the actor's tenant, outside any transaction.

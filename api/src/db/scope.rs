@@ -197,6 +197,35 @@ impl TenantTx {
         })
     }
 
+    /// Deletes the tenant's rows of `E` matching `condition`; returns how many.
+    /// Only for rows that are configuration, never records (those are soft-deleted).
+    pub async fn delete_where<E: TenantOwned>(
+        &self,
+        condition: impl sea_orm::sea_query::IntoCondition,
+    ) -> Result<u64, DbErr> {
+        let result = E::delete_many()
+            .filter(E::tenant_column().eq(self.actor.tenant_id))
+            .filter(condition)
+            .exec(&self.txn)
+            .await?;
+        Ok(result.rows_affected)
+    }
+
+    /// Marks a profile's access rules as changed, atomically (two admins changing
+    /// rules at once still give two distinct versions), so that every process
+    /// reloads them on its next request.
+    pub async fn bump_access_version(&self, profile_id: Uuid) -> Result<(), DbErr> {
+        use entity::profile::{Column, Entity};
+        use sea_orm::sea_query::{Expr, ExprTrait};
+        Entity::update_many()
+            .col_expr(Column::AccessVersion, Expr::col(Column::AccessVersion).add(1))
+            .filter(Column::TenantId.eq(self.actor.tenant_id))
+            .filter(Column::Id.eq(profile_id))
+            .exec(&self.txn)
+            .await?;
+        Ok(())
+    }
+
     pub async fn commit(self) -> Result<(), DbErr> {
         self.txn.commit().await
     }

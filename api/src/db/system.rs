@@ -5,13 +5,14 @@
 use std::sync::Arc;
 
 use chrono::Utc;
-use entity::{api_token, app_user, profile, tenant, trace_head};
+use entity::{api_token, app_user, entity_access, field_access, profile, tenant, trace_head};
 use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, JoinType, QueryFilter, QuerySelect, Set};
 use uuid::Uuid;
 
 use super::trace::GENESIS_HASH;
 use super::{Db, TenantTx};
 use crate::auth::Actor;
+use crate::auth::access::Permissions;
 
 pub async fn tenant_by_slug<C: ConnectionTrait>(conn: &C, slug: &str) -> Result<Option<tenant::Model>, DbErr> {
     tenant::Entity::find().filter(tenant::Column::Slug.eq(slug)).one(conn).await
@@ -76,6 +77,21 @@ pub async fn live_api_token<C: ConnectionTrait>(
         .one(conn)
         .await?;
     Ok(found.and_then(|(token, profile)| profile.map(|p| (token, p))))
+}
+
+/// A (non-admin) profile's access rules, for the credential check's cache.
+pub async fn access_rules<C: ConnectionTrait>(conn: &C, tenant_id: Uuid, profile_id: Uuid) -> Result<Permissions, DbErr> {
+    let entities = entity_access::Entity::find()
+        .filter(entity_access::Column::TenantId.eq(tenant_id))
+        .filter(entity_access::Column::ProfileId.eq(profile_id))
+        .all(conn)
+        .await?;
+    let fields = field_access::Entity::find()
+        .filter(field_access::Column::TenantId.eq(tenant_id))
+        .filter(field_access::Column::ProfileId.eq(profile_id))
+        .all(conn)
+        .await?;
+    Ok(Permissions::from_rows(entities, fields))
 }
 
 /// Starts the transaction that creates a tenant: the tenant row and its trace

@@ -23,7 +23,8 @@ use crate::service::upsert::Item;
 #[graphql(complex)]
 pub struct Account {
     pub id: ID,
-    pub name: String,
+    /// Null (with a FORBIDDEN error) when the caller's profile hides it.
+    pub name: Option<String>,
     pub sector: Option<String>,
     /// How the account came to us.
     pub origin: Option<String>,
@@ -88,7 +89,7 @@ impl From<account::Model> for Account {
     fn from(a: account::Model) -> Self {
         Self {
             id: a.id.into(),
-            name: a.name.clone(),
+            name: Some(a.name.clone()),
             sector: a.sector.clone(),
             origin: a.origin.clone(),
             region: a.region.clone(),

@@ -27,7 +27,8 @@ use crate::service::upsert::{ExternalRef, Item, RefTarget};
 #[graphql(complex)]
 pub struct Activity {
     pub id: ID,
-    pub subject: String,
+    /// Null (with a FORBIDDEN error) when the caller's profile hides it.
+    pub subject: Option<String>,
     pub due_at: Option<DateTime<Utc>>,
     /// Set by `completeActivity`.
     pub completed_at: Option<DateTime<Utc>>,
@@ -63,8 +64,8 @@ impl Activity {
     }
 
     /// Due, not completed, and the due time has passed.
-    async fn overdue(&self) -> bool {
-        self.model.completed_at.is_none() && self.model.due_at.is_some_and(|due| due < Utc::now())
+    async fn overdue(&self) -> Option<bool> {
+        Some(self.model.completed_at.is_none() && self.model.due_at.is_some_and(|due| due < Utc::now()))
     }
 
     /// The account, contact, lead or opportunity it concerns (null when that record was deleted).
@@ -86,7 +87,7 @@ impl From<activity::Model> for Activity {
     fn from(a: activity::Model) -> Self {
         Self {
             id: a.id.into(),
-            subject: a.subject.clone(),
+            subject: Some(a.subject.clone()),
             due_at: a.due_at,
             completed_at: a.completed_at,
             notes: a.notes.clone(),

@@ -25,7 +25,8 @@ use uuid::Uuid;
 pub struct Contact {
     pub id: ID,
     pub first_name: Option<String>,
-    pub last_name: String,
+    /// Null (with a FORBIDDEN error) when the caller's profile hides it.
+    pub last_name: Option<String>,
     pub title: Option<String>,
     pub email: Option<String>,
     /// Canonical form: `+` and digits, or digits only.
@@ -59,7 +60,7 @@ impl From<contact::Model> for Contact {
         Self {
             id: c.id.into(),
             first_name: c.first_name.clone(),
-            last_name: c.last_name.clone(),
+            last_name: Some(c.last_name.clone()),
             title: c.title.clone(),
             email: c.email.clone(),
             phone: c.phone.clone(),

@@ -27,7 +27,8 @@ use crate::service::upsert::Item;
 pub struct Lead {
     pub id: ID,
     pub first_name: Option<String>,
-    pub last_name: String,
+    /// Null (with a FORBIDDEN error) when the caller's profile hides it.
+    pub last_name: Option<String>,
     pub company: Option<String>,
     pub title: Option<String>,
     pub phone: Option<String>,
@@ -85,7 +86,7 @@ impl From<lead::Model> for Lead {
         Self {
             id: l.id.into(),
             first_name: l.first_name.clone(),
-            last_name: l.last_name.clone(),
+            last_name: Some(l.last_name.clone()),
             company: l.company.clone(),
             title: l.title.clone(),
             phone: l.phone.clone(),

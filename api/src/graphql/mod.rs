@@ -10,14 +10,17 @@ mod contacts;
 pub mod context;
 pub mod guards;
 mod leads;
+mod metadata;
 pub mod loaders;
 mod opportunities;
 mod pagination;
+mod profiles;
 mod records;
 mod traces;
 mod types;
 mod upsert;
 mod users;
+mod visibility;
 
 use async_graphql::{EmptySubscription, MergedObject, Schema, SchemaBuilder};
 
@@ -33,6 +36,7 @@ pub struct Query(
     opportunities::OpportunityQuery,
     activities::ActivityQuery,
     traces::TraceQuery,
+    metadata::MetadataQuery,
 );
 
 /// Every mutation.
@@ -47,6 +51,8 @@ pub struct Mutation(
     opportunities::OpportunityMutation,
     activities::ActivityMutation,
     upsert::UpsertMutation,
+    profiles::ProfileMutation,
+    metadata::PicklistMutation,
 );
 
 pub type CrmSchema = Schema<Query, Mutation, EmptySubscription>;
@@ -60,4 +66,5 @@ pub fn schema_builder() -> SchemaBuilder<Query, Mutation, EmptySubscription> {
         .limit_depth(limits.max_depth + 2)
         .limit_recursive_depth(limits.max_depth + 2)
         .extension(codes::ErrorCodes)
+        .extension(visibility::Visibility)
 }

@@ -54,14 +54,15 @@ impl From<picklist_option::Model> for Stage {
 #[graphql(complex)]
 pub struct Opportunity {
     pub id: ID,
-    pub name: String,
+    /// Null (with a FORBIDDEN error) when the caller's profile hides it.
+    pub name: Option<String>,
     /// At least 0, at most four decimal places.
     pub amount: Option<Decimal>,
     /// ISO 4217 code.
     pub currency: Option<String>,
     pub close_date: Option<NaiveDate>,
     /// When the stage last changed (set by the server).
-    pub stage_changed_at: DateTime<Utc>,
+    pub stage_changed_at: Option<DateTime<Utc>>,
     #[graphql(flatten)]
     pub record: RecordFields,
     #[graphql(skip)]
@@ -94,11 +95,11 @@ impl From<opportunity::Model> for Opportunity {
     fn from(o: opportunity::Model) -> Self {
         Self {
             id: o.id.into(),
-            name: o.name.clone(),
+            name: Some(o.name.clone()),
             amount: amount(o.amount_e4),
             currency: o.currency.clone(),
             close_date: o.close_date,
-            stage_changed_at: o.stage_changed_at,
+            stage_changed_at: Some(o.stage_changed_at),
             record: RecordFields::of::<opportunity::Entity>(&o),
             model: Arc::new(o),
         }

@@ -29,6 +29,7 @@ impl From<tenant::Model> for Tenant {
 
 /// What a group of users may see and do.
 #[derive(SimpleObject, Clone)]
+#[graphql(complex)]
 pub struct Profile {
     pub id: ID,
     pub name: String,

@@ -36,6 +36,13 @@ impl Record for account::Entity {
 
     crate::record_columns!(account);
 
+    crate::given_fields!(
+        name => "name", account_type => "type", sector => "sector", origin => "origin",
+        purchase_potential => "purchasePotential", region => "region", phone => "phone", email => "email",
+        website => "website", street => "street", city => "city", state => "state", postal_code => "postalCode",
+        country => "country",
+    );
+
     async fn snapshot(scope: &(impl Scope + Send), a: &account::Model) -> ServiceResult<Map<String, Value>> {
         let [kind, potential] = option_keys(scope, [a.type_id, a.purchase_potential_id]).await?;
         Ok(fields(json!({

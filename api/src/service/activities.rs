@@ -59,6 +59,21 @@ impl Record for activity::Entity {
 
     crate::record_columns!(activity);
 
+    fn given(f: &ActivityFields) -> Vec<&'static str> {
+        let mut given = Vec::new();
+        let patches = [
+            ("kind", f.kind.is_keep()),
+            ("subject", f.subject.is_keep()),
+            ("objective", f.objective.is_keep()),
+            ("result", f.result.is_keep()),
+            ("dueAt", f.due_at.is_keep()),
+            ("notes", f.notes.is_keep()),
+            ("target", f.target.is_none()),
+        ];
+        given.extend(patches.into_iter().filter(|(_, keep)| !keep).map(|(name, _)| name));
+        given
+    }
+
     async fn snapshot(scope: &(impl Scope + Send), a: &activity::Model) -> ServiceResult<Map<String, Value>> {
         let [kind, objective, result] = option_keys(scope, [Some(a.kind_id), a.objective_id, a.result_id]).await?;
         Ok(fields(json!({
@@ -129,7 +144,7 @@ impl Record for activity::Entity {
 pub fn overdue(wanted: bool) -> Criterion<Column> {
     let now = Utc::now();
     // Spelled out both ways: NOT(...) over a NULL due date would be NULL, not true.
-    Criterion::Where(if wanted {
+    Criterion::Where(&["dueAt", "completedAt"], if wanted {
         Condition::all().add(Column::CompletedAt.is_null()).add(Column::DueAt.lt(now))
     } else {
         Condition::any().add(Column::CompletedAt.is_not_null()).add(Column::DueAt.is_null()).add(Column::DueAt.gte(now))

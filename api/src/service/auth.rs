@@ -49,7 +49,7 @@ pub async fn login(
         return Err(ServiceError::Unauthenticated);
     };
 
-    let actor = Arc::new(Actor::person(user.tenant_id, user.id, profile.id, profile.is_admin));
+    let actor = Arc::new(Actor::person(user.tenant_id, user.id, profile.id, db.permissions(&profile).await?));
     let tx = db.begin(actor.clone(), request_id).await?;
     tx.trace(Change::login(user.id)).await?;
     tx.commit().await?;
@@ -79,12 +79,13 @@ pub async fn authenticate(db: &Db, keys: &JwtKeys, bearer: &str) -> ServiceResul
             profile_id: profile.id,
             is_admin: profile.is_admin,
             source: Source::ApiToken,
+            access: db.permissions(&profile).await?,
         });
     }
     let claims = keys.verify(bearer)?;
     let (user, profile) =
         system::active_user(db.connection(), claims.tenant, claims.sub).await?.ok_or(ServiceError::Unauthenticated)?;
-    Ok(Actor::person(user.tenant_id, user.id, profile.id, profile.is_admin))
+    Ok(Actor::person(user.tenant_id, user.id, profile.id, db.permissions(&profile).await?))
 }
 
 /// Extracts the credential from an `Authorization: Bearer …` value.

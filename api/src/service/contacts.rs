@@ -29,6 +29,11 @@ impl Record for contact::Entity {
 
     crate::record_columns!(contact);
 
+    crate::given_fields!(
+        account_id => "accountId", first_name => "firstName", last_name => "lastName", title => "title",
+        email => "email", phone => "phone", mobile => "mobile",
+    );
+
     async fn snapshot(_scope: &(impl Scope + Send), c: &contact::Model) -> ServiceResult<Map<String, Value>> {
         Ok(fields(json!({
             "accountId": c.account_id, "firstName": c.first_name, "lastName": c.last_name, "title": c.title,

@@ -70,14 +70,12 @@ pub async fn ensure(db: &Db, weeks: u32) -> ServiceResult<bool> {
     if records::count::<account::Entity>(&db.read(actor.clone()), &[]).await? == 0 {
         created = true;
         let people = users::list(&db.read(actor.clone())).await?;
-        let team: Vec<Member> = people
-            .into_iter()
-            .filter_map(|u| {
-                let profile = profiles.iter().find(|p| p.id == u.profile_id)?;
-                let habits = habits(&u.email);
-                Some(Member { actor: Arc::new(Actor::person(tenant.id, u.id, profile.id, profile.is_admin)), habits })
-            })
-            .collect();
+        let mut team = Vec::new();
+        for u in people {
+            let Some(profile) = profiles.iter().find(|p| p.id == u.profile_id) else { continue };
+            let access = db.permissions(profile).await?;
+            team.push(Member { actor: Arc::new(Actor::person(tenant.id, u.id, profile.id, access)), habits: habits(&u.email) });
+        }
         seed_history(db, &team, weeks, Utc::now()).await?;
     }
     Ok(created)

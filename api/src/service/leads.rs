@@ -49,6 +49,12 @@ impl Record for lead::Entity {
 
     crate::record_columns!(lead);
 
+    crate::given_fields!(
+        first_name => "firstName", last_name => "lastName", company => "company", title => "title",
+        phone => "phone", email => "email", street => "street", city => "city", state => "state",
+        postal_code => "postalCode", website => "website", status => "status", source => "source",
+    );
+
     async fn snapshot(scope: &(impl Scope + Send), l: &lead::Model) -> ServiceResult<Map<String, Value>> {
         let [status, source] = option_keys(scope, [Some(l.status_id), l.source_id]).await?;
         Ok(fields(json!({

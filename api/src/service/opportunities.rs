@@ -69,6 +69,11 @@ impl Record for opportunity::Entity {
 
     crate::record_columns!(opportunity);
 
+    crate::given_fields!(
+        account_id => "accountId", name => "name", stage => "stage", amount => "amount",
+        currency => "currency", close_date => "closeDate",
+    );
+
     async fn snapshot(scope: &(impl Scope + Send), o: &opportunity::Model) -> ServiceResult<Map<String, Value>> {
         let [stage] = option_keys(scope, [Some(o.stage_id)]).await?;
         Ok(fields(json!({

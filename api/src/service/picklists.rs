@@ -205,3 +205,194 @@ pub async fn by_ids(scope: &impl Scope, ids: &[Uuid]) -> ServiceResult<HashMap<U
         .map(|o| (o.id, o))
         .collect())
 }
+
+/// Every picklist of the tenant with its options in order, keyed by (entity, field).
+pub async fn all(scope: &impl Scope) -> ServiceResult<HashMap<(String, String), Vec<picklist_option::Model>>> {
+    let lists = scope.select::<picklist::Entity>().all(scope.conn()).await?;
+    let options = scope
+        .select::<picklist_option::Entity>()
+        .order_by_asc(picklist_option::Column::Position)
+        .order_by_asc(picklist_option::Column::Id)
+        .all(scope.conn())
+        .await?;
+    let mut by_list: HashMap<Uuid, Vec<picklist_option::Model>> = HashMap::new();
+    for option in options {
+        by_list.entry(option.picklist_id).or_default().push(option);
+    }
+    Ok(lists.into_iter().map(|l| ((l.entity, l.field), by_list.remove(&l.id).unwrap_or_default())).collect())
+}
+
+/// The picklist of a field, for an admin's edit; unknown is BAD_USER_INPUT.
+async fn list_of(tx: &TenantTx, entity: &str, field: &str) -> ServiceResult<picklist::Model> {
+    tx.select::<picklist::Entity>()
+        .filter(picklist::Column::Entity.eq(entity))
+        .filter(picklist::Column::Field.eq(field))
+        .one(tx.conn())
+        .await?
+        .ok_or_else(|| ServiceError::invalid("field", format!("{entity}.{field} is not a picklist field")))
+}
+
+async fn options_of(tx: &TenantTx, list: Uuid) -> ServiceResult<Vec<picklist_option::Model>> {
+    Ok(tx
+        .select::<picklist_option::Entity>()
+        .filter(picklist_option::Column::PicklistId.eq(list))
+        .order_by_asc(picklist_option::Column::Position)
+        .order_by_asc(picklist_option::Column::Id)
+        .all(tx.conn())
+        .await?)
+}
+
+fn options_json(options: &[picklist_option::Model]) -> serde_json::Value {
+    json!({
+        "options": options.iter().map(|o| json!({
+            "key": o.key, "label": o.label, "active": o.active, "probability": o.probability,
+            "isClosed": o.is_closed, "isWon": o.is_won,
+        })).collect::<Vec<_>>()
+    })
+}
+
+/// Traces a picklist edit as the options before and after.
+async fn trace_edit(tx: &TenantTx, list: &picklist::Model, before: &[picklist_option::Model]) -> ServiceResult<()> {
+    let after = options_of(tx, list.id).await?;
+    if let Some(change) = Change::update("Picklist", list.id, &options_json(before), &options_json(&after)) {
+        tx.trace(change).await?;
+    }
+    Ok(())
+}
+
+/// What an admin gives for a new option. Probability, closed and won are for
+/// opportunity stages only.
+pub struct NewOption {
+    pub key: String,
+    pub label: String,
+    pub probability: Option<i32>,
+    pub is_closed: bool,
+    pub is_won: bool,
+}
+
+fn is_stage(list: &picklist::Model) -> bool {
+    list.entity == "Opportunity" && list.field == "stage"
+}
+
+/// Adds an option at the end of a picklist (admins only).
+pub async fn add_option(
+    tx: &TenantTx,
+    entity: &str,
+    field: &str,
+    new: NewOption,
+) -> ServiceResult<picklist_option::Model> {
+    super::require_admin(tx.actor())?;
+    let list = list_of(tx, entity, field).await?;
+    let key = new.key.trim().to_owned();
+    let valid_key = (1..=50).contains(&key.len())
+        && key.starts_with(|c: char| c.is_ascii_lowercase())
+        && key.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    if !valid_key {
+        return Err(ServiceError::invalid("key", "must be 1 to 50 of a-z, 0-9 and _, starting with a letter"));
+    }
+    let label = super::validate::required_text("label", &new.label, 100)?;
+    let before = options_of(tx, list.id).await?;
+    if before.iter().any(|o| o.key == key) {
+        return Err(ServiceError::Conflict(format!("{entity}.{field} already has an option {key:?}")));
+    }
+    if before.iter().any(|o| o.label.eq_ignore_ascii_case(&label)) {
+        return Err(ServiceError::Conflict(format!("{entity}.{field} already has an option labelled {label:?}")));
+    }
+    if !is_stage(&list) && (new.probability.is_some() || new.is_closed || new.is_won) {
+        return Err(ServiceError::invalid("probability", "only opportunity stages have probability, closed and won"));
+    }
+    if new.probability.is_some_and(|p| !(0..=100).contains(&p)) {
+        return Err(ServiceError::invalid("probability", "must be between 0 and 100"));
+    }
+    if new.is_won && !new.is_closed {
+        return Err(ServiceError::invalid("isWon", "a won stage is closed"));
+    }
+    let position = before.iter().map(|o| o.position).max().map_or(0, |p| p + 1);
+    let created = tx
+        .insert(picklist_option::ActiveModel {
+            id: Set(Uuid::now_v7()),
+            picklist_id: Set(list.id),
+            key: Set(key),
+            label: Set(label),
+            position: Set(position),
+            active: Set(true),
+            probability: Set(new.probability),
+            is_closed: Set(new.is_closed),
+            is_won: Set(new.is_won),
+            ..Default::default()
+        })
+        .await?;
+    trace_edit(tx, &list, &before).await?;
+    Ok(created)
+}
+
+/// Relabels, deactivates or reactivates an option (admins only). Records that
+/// hold it keep it; a deactivated option just cannot be chosen anew.
+pub async fn update_option(
+    tx: &TenantTx,
+    id: Uuid,
+    label: Option<String>,
+    active: Option<bool>,
+) -> ServiceResult<picklist_option::Model> {
+    super::require_admin(tx.actor())?;
+    let option = tx
+        .select::<picklist_option::Entity>()
+        .filter(picklist_option::Column::Id.eq(id))
+        .one(tx.conn())
+        .await?
+        .ok_or(ServiceError::NotFound)?;
+    let list = tx
+        .select::<picklist::Entity>()
+        .filter(picklist::Column::Id.eq(option.picklist_id))
+        .one(tx.conn())
+        .await?
+        .ok_or(ServiceError::NotFound)?;
+    let before = options_of(tx, list.id).await?;
+    let mut model: picklist_option::ActiveModel = option.clone().into();
+    if let Some(label) = label {
+        let label = super::validate::required_text("label", &label, 100)?;
+        if before.iter().any(|o| o.id != id && o.label.eq_ignore_ascii_case(&label)) {
+            return Err(ServiceError::Conflict(format!("another option is labelled {label:?}")));
+        }
+        model.label = Set(label);
+    }
+    if let Some(active) = active {
+        if !active && before.iter().filter(|o| o.active && o.id != id).count() == 0 {
+            return Err(ServiceError::Conflict("a picklist keeps at least one active option".into()));
+        }
+        model.active = Set(active);
+    }
+    let updated = tx.update(model).await?;
+    trace_edit(tx, &list, &before).await?;
+    Ok(updated)
+}
+
+/// Puts a picklist's options in the given order of keys: every key, once.
+pub async fn reorder(
+    tx: &TenantTx,
+    entity: &str,
+    field: &str,
+    keys: &[String],
+) -> ServiceResult<Vec<picklist_option::Model>> {
+    super::require_admin(tx.actor())?;
+    let list = list_of(tx, entity, field).await?;
+    let before = options_of(tx, list.id).await?;
+    let mut sorted_given: Vec<&str> = keys.iter().map(|k| k.trim()).collect();
+    sorted_given.sort_unstable();
+    let mut sorted_known: Vec<&str> = before.iter().map(|o| o.key.as_str()).collect();
+    sorted_known.sort_unstable();
+    if sorted_given != sorted_known {
+        return Err(ServiceError::invalid("keys", format!("must list each of {} exactly once", sorted_known.join(", "))));
+    }
+    for (position, key) in keys.iter().enumerate() {
+        let Some(option) = before.iter().find(|o| o.key == key.trim()) else { continue };
+        let position = i32::try_from(position).unwrap_or(i32::MAX);
+        if option.position != position {
+            let mut model: picklist_option::ActiveModel = option.clone().into();
+            model.position = Set(position);
+            tx.update(model).await?;
+        }
+    }
+    trace_edit(tx, &list, &before).await?;
+    options_of(tx, list.id).await
+}

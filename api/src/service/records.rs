@@ -17,9 +17,11 @@ use sea_orm::{
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
+use super::catalog::{self, EntityDef};
 use super::picklists::{self, Choosable};
 use super::validate::{self, Patch};
 use super::{require_admin, users};
+use crate::auth::access::{FieldAccess, Op};
 use crate::db::trace::{Change, ChangeType};
 use crate::db::{Scope, TenantTx};
 use crate::error::{ServiceError, ServiceResult};
@@ -59,6 +61,9 @@ pub trait Record:
     fn owner(model: &Self::Model) -> Uuid;
     fn external_id(model: &Self::Model) -> Option<&str>;
     fn stamps(model: &Self::Model) -> Stamps;
+
+    /// The API names of the fields a client sent (to check them against the profile).
+    fn given(fields: &Self::Fields) -> Vec<&'static str>;
 
     /// How a trace shows the record's own fields (picklists by key, references by id).
     fn snapshot(
@@ -126,6 +131,20 @@ macro_rules! record_columns {
     };
 }
 
+/// Implements [`Record::given`] from a field-struct member to API name list.
+#[macro_export]
+macro_rules! given_fields {
+    ($($member:ident => $name:literal),* $(,)?) => {
+        fn given(f: &Self::Fields) -> Vec<&'static str> {
+            let mut given = Vec::new();
+            $(if !f.$member.is_keep() {
+                given.push($name);
+            })*
+            given
+        }
+    };
+}
+
 /// What every record carries besides its own fields.
 #[derive(Clone, Debug)]
 pub struct Stamps {
@@ -171,6 +190,63 @@ pub async fn snapshot<R: Record>(scope: &(impl Scope + Send), model: &R::Model) 
     Ok(Value::Object(fields))
 }
 
+/// The catalog entry of a record type.
+pub fn def<R: Record>() -> ServiceResult<&'static EntityDef> {
+    catalog::entity(R::NAME).ok_or_else(|| ServiceError::Internal(format!("{} is not in the catalog", R::NAME)))
+}
+
+/// Whether the caller's profile allows `op` on `R` (reads: NOT_FOUND otherwise).
+pub fn allowed<R: Record>(scope: &impl Scope, op: Op) -> ServiceResult<()> {
+    catalog::require(&scope.actor().access, R::NAME, op)
+}
+
+/// Every field a client sent must be EDIT for the caller; one that is not
+/// fails the whole write with FORBIDDEN, before anything is written. The
+/// check is on presence, not on change: otherwise sending a guess for a hidden
+/// field would tell, by succeeding, that the guess was right.
+fn check_given<R: Record>(scope: &impl Scope, fields: &R::Fields) -> ServiceResult<()> {
+    let entity = def::<R>()?;
+    for name in R::given(fields) {
+        let Some(field) = entity.field(name) else { continue };
+        let access = catalog::access(&scope.actor().access, R::NAME, field);
+        if access < FieldAccess::Edit {
+            let message = if access == FieldAccess::Hidden { "is not visible to your profile" } else { "is read-only for your profile" };
+            return Err(ServiceError::ForbiddenField { field: name.to_owned(), message: message.to_owned() });
+        }
+    }
+    Ok(())
+}
+
+/// A filter or order on `column` reads its field: a hidden one is refused, so
+/// that which records match cannot reveal the hidden values.
+fn check_column<R: Record>(scope: &impl Scope, input: &str, column: &R::Column) -> ServiceResult<()> {
+    let name = sea_orm::IdenStatic::as_str(column);
+    check_fields::<R>(scope, input, def::<R>()?.fields_of_column(name).map(|f| f.name))
+}
+
+fn check_fields<'a, R: Record>(
+    scope: &impl Scope,
+    input: &str,
+    fields: impl IntoIterator<Item = &'a str>,
+) -> ServiceResult<()> {
+    for field in fields {
+        if !scope.actor().access.can_see(R::NAME, field) {
+            return Err(ServiceError::invalid(input, format!("{field} is not visible to your profile")));
+        }
+    }
+    Ok(())
+}
+
+/// A trace view with the fields the caller may not see left out.
+pub fn visible(scope: &impl Scope, entity: &str, value: Value) -> Value {
+    let Value::Object(mut fields) = value else { return value };
+    let access = &scope.actor().access;
+    if let Some(def) = catalog::entity(entity) {
+        fields.retain(|key, _| def.field_of_key(key).is_none_or(|f| access.can_see(entity, f.name)));
+    }
+    Value::Object(fields)
+}
+
 /// The tenant's records that are not deleted.
 pub fn live<R: Record>(scope: &impl Scope) -> Select<R> {
     scope.select::<R>().filter(R::COLUMNS.deleted_at.is_null())
@@ -178,11 +254,13 @@ pub fn live<R: Record>(scope: &impl Scope) -> Select<R> {
 
 /// A record that is not deleted; another tenant's is NOT_FOUND like a missing one.
 pub async fn get<R: Record>(scope: &impl Scope, id: Uuid) -> ServiceResult<R::Model> {
+    allowed::<R>(scope, Op::Read)?;
     live::<R>(scope).filter(R::COLUMNS.id.eq(id)).one(scope.conn()).await?.ok_or(ServiceError::NotFound)
 }
 
 /// Records by id (for DataLoaders); deleted and foreign ones are left out.
 pub async fn by_ids<R: Record>(scope: &impl Scope, ids: &[Uuid]) -> ServiceResult<Vec<R::Model>> {
+    allowed::<R>(scope, Op::Read)?;
     Ok(live::<R>(scope).filter(R::COLUMNS.id.is_in(ids.iter().copied())).all(scope.conn()).await?)
 }
 
@@ -193,6 +271,7 @@ pub async fn children<R: Record>(
     ids: &[Uuid],
     order: R::Column,
 ) -> ServiceResult<Vec<R::Model>> {
+    allowed::<R>(scope, Op::Read)?;
     Ok(live::<R>(scope)
         .filter(column.is_in(ids.iter().copied()))
         .order_by_asc(order)
@@ -344,6 +423,8 @@ async fn fill_shared<R: Record>(
 
 /// Creates a record owned by the caller (or `input.owner`), with its CREATE trace.
 pub async fn create<R: Record>(tx: &TenantTx, input: RecordInput<R::Fields>) -> ServiceResult<R::Model> {
+    allowed::<R>(tx, Op::Create)?;
+    check_given::<R>(tx, &input.fields)?;
     let actor = tx.actor();
     let owner = match input.owner {
         Patch::Keep => Patch::Set(
@@ -381,6 +462,8 @@ pub async fn update<R: Record>(
     input: RecordInput<R::Fields>,
     expected_version: Option<i32>,
 ) -> ServiceResult<R::Model> {
+    allowed::<R>(tx, Op::Update)?;
+    check_given::<R>(tx, &input.fields)?;
     let before = get::<R>(tx, id).await?;
     if expected_version.is_some_and(|v| v != R::version(&before)) {
         return Err(stale(R::NAME, R::version(&before)));
@@ -395,6 +478,8 @@ pub async fn update_loaded<R: Record>(
     before: R::Model,
     input: RecordInput<R::Fields>,
 ) -> ServiceResult<R::Model> {
+    allowed::<R>(tx, Op::Update)?;
+    check_given::<R>(tx, &input.fields)?;
     let mut model: R::ActiveModel = before.clone().into();
     fill_shared::<R>(tx, &mut model, input.owner, input.external_id).await?;
     R::fill(tx, &mut model, input.fields, false).await?;
@@ -437,6 +522,7 @@ fn write<R: Record>(tx: &TenantTx, before: &R::Model, model: &mut R::ActiveModel
 
 /// Soft delete: the record leaves every query; an admin can restore it.
 pub async fn delete<R: Record>(tx: &TenantTx, id: Uuid) -> ServiceResult<R::Model> {
+    allowed::<R>(tx, Op::Delete)?;
     let before = get::<R>(tx, id).await?;
     let mut model: R::ActiveModel = before.clone().into();
     set(&mut model, R::COLUMNS.deleted_at, Some(tx.now()));
@@ -489,8 +575,9 @@ pub enum Criterion<C> {
     Present(C, bool),
     /// The caller's own records.
     Mine,
-    /// A condition an entity module builds itself (e.g. "overdue").
-    Where(Condition),
+    /// A condition an entity module builds itself (e.g. "overdue"), with the
+    /// fields it reads.
+    Where(&'static [&'static str], Condition),
 }
 
 /// Collects criteria from optional filter inputs; absent inputs add nothing.
@@ -549,10 +636,25 @@ fn contains<R: Record>(column: R::Column, needle: &str) -> Condition {
     Condition::all().add(Expr::expr(lowered).like(LikeExpr::new(format!("%{escaped}%")).escape('\\')))
 }
 
+fn check_criterion<R: Record>(scope: &impl Scope, criterion: &Criterion<R::Column>) -> ServiceResult<()> {
+    match criterion {
+        Criterion::Equals(c, _)
+        | Criterion::Contains(c, _)
+        | Criterion::Is(c, _)
+        | Criterion::Picklist { column: c, .. }
+        | Criterion::Range(c, ..)
+        | Criterion::Present(c, _) => check_column::<R>(scope, "filter", c),
+        Criterion::Where(fields, _) => check_fields::<R>(scope, "filter", fields.iter().copied()),
+        Criterion::Mine => Ok(()),
+    }
+}
+
 /// The filtered (not yet ordered or paged) query over live records.
 pub async fn filtered<R: Record>(scope: &impl Scope, criteria: &[Criterion<R::Column>]) -> ServiceResult<Select<R>> {
+    allowed::<R>(scope, Op::Read)?;
     let mut query = live::<R>(scope);
     for criterion in criteria {
+        check_criterion::<R>(scope, criterion)?;
         query = match criterion {
             Criterion::Equals(column, value) => query.filter(column.eq(value.trim())),
             Criterion::Contains(column, needle) => query.filter(contains::<R>(*column, needle)),
@@ -575,7 +677,7 @@ pub async fn filtered<R: Record>(scope: &impl Scope, criteria: &[Criterion<R::Co
             }
             Criterion::Present(column, true) => query.filter(column.is_not_null()),
             Criterion::Present(column, false) => query.filter(column.is_null()),
-            Criterion::Where(condition) => query.filter(condition.clone()),
+            Criterion::Where(_, condition) => query.filter(condition.clone()),
             Criterion::Mine => {
                 let me = scope
                     .actor()
@@ -601,6 +703,7 @@ pub async fn list<R: Record>(
     if first > MAX_PAGE {
         return Err(ServiceError::invalid("first", format!("must be at most {MAX_PAGE}")));
     }
+    check_column::<R>(scope, "orderBy", &order)?;
     let direction = if descending { sea_orm::Order::Desc } else { sea_orm::Order::Asc };
     let mut query = filtered::<R>(scope, criteria).await?;
     // Only nullable columns need the NULLs-last key; without it an index on the

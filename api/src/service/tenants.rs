@@ -40,6 +40,7 @@ pub async fn create(db: &Db, input: NewTenant) -> ServiceResult<tenant::Model> {
                 name: Set((*profile_name).to_owned()),
                 is_admin: Set(is_admin),
                 created_at: Set(Utc::now()),
+                access_version: Set(0),
                 ..Default::default()
             })
             .await?;

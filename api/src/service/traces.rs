@@ -5,7 +5,8 @@ use entity::trace::{self, Column};
 use sea_orm::{ColumnTrait, QueryFilter, QueryOrder, QuerySelect, Select};
 use uuid::Uuid;
 
-use super::{accounts, activities, contacts, leads, opportunities};
+use super::{accounts, activities, contacts, leads, opportunities, records};
+use crate::auth::access::Op;
 use crate::db::Scope;
 use crate::error::{ServiceError, ServiceResult};
 
@@ -30,10 +31,32 @@ pub struct TraceFilter {
     pub to: Option<DateTime<Utc>>,
 }
 
-/// The traces the actor may read.
+/// The traces the actor may read: admins all, others those of the CRM entities
+/// their profile may read.
 fn visible(scope: &impl Scope) -> Select<trace::Entity> {
     let query = scope.select::<trace::Entity>();
-    if scope.actor().is_admin { query } else { query.filter(Column::EntityType.is_in(CRM_ENTITIES)) }
+    let access = &scope.actor().access;
+    if scope.actor().is_admin {
+        return query;
+    }
+    let readable = CRM_ENTITIES.into_iter().filter(|e| access.allows(e, Op::Read));
+    query.filter(Column::EntityType.is_in(readable))
+}
+
+/// A trace as the actor may see it: the values of fields their profile hides
+/// are left out of `before` and `after`.
+fn redact(scope: &impl Scope, mut row: trace::Model) -> trace::Model {
+    if scope.actor().access.is_admin() {
+        return row;
+    }
+    let entity = row.entity_type.clone();
+    let strip = |text: Option<String>| {
+        let value: serde_json::Value = serde_json::from_str(text.as_deref()?).ok()?;
+        Some(records::visible(scope, &entity, value).to_string())
+    };
+    row.before = strip(row.before.take());
+    row.after = strip(row.after.take());
+    row
 }
 
 /// The change feed: oldest first, the `first` changes after sequence `after_seq`
@@ -61,7 +84,7 @@ pub async fn changes(
     let mut rows = query.order_by_asc(Column::Seq).limit(first + 1).all(scope.conn()).await?;
     let more = rows.len() as u64 > first;
     rows.truncate(usize::try_from(first).unwrap_or(usize::MAX));
-    Ok((rows, more))
+    Ok((rows.into_iter().map(|row| redact(scope, row)).collect(), more))
 }
 
 /// Newest first: `first` traces with a sequence below `before_seq`, plus whether more follow.
@@ -102,5 +125,5 @@ pub async fn list(
     let mut rows = query.order_by_desc(Column::Seq).limit(first + 1).all(scope.conn()).await?;
     let more = rows.len() as u64 > first;
     rows.truncate(usize::try_from(first).unwrap_or(usize::MAX));
-    Ok((rows, more))
+    Ok((rows.into_iter().map(|row| redact(scope, row)).collect(), more))
 }

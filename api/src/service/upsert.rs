@@ -295,7 +295,9 @@ async fn duplicates<R: Upsertable>(
 fn failed(index: usize, external_id: String, error: ServiceError) -> ServiceResult<Outcome> {
     let code = error.code().as_str();
     let (field, message) = match error {
-        ServiceError::Invalid { field, message } => (Some(field), message),
+        ServiceError::Invalid { field, message } | ServiceError::ForbiddenField { field, message } => {
+            (Some(field), message)
+        }
         ServiceError::Conflict(message) => (None, message),
         ServiceError::Forbidden(message) => (None, message),
         ServiceError::NotFound => (None, "not found".to_owned()),

@@ -63,6 +63,12 @@ pub enum Patch<T> {
     Set(T),
 }
 
+impl<T> Patch<T> {
+    pub fn is_keep(&self) -> bool {
+        matches!(self, Self::Keep)
+    }
+}
+
 /// An optional text field, cleaned; blank means empty.
 pub fn optional_text(field: &str, value: Option<&str>, max: usize) -> ServiceResult<Option<String>> {
     let Some(cleaned) = value.and_then(clean_text) else { return Ok(None) };

@@ -1,0 +1,197 @@
+//! `metadata` for frontends, and the admin's picklist edits.
+
+use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject};
+
+use super::context::{parse_id, request};
+use super::profiles::FieldAccessLevel;
+use super::records::PicklistValue;
+use crate::error::GqlResult;
+use crate::service::catalog::FieldKind;
+use crate::service::metadata::{EntityMeta, FieldMeta};
+use crate::service::{self, picklists::NewOption};
+
+/// What a field holds, and how a frontend should render it.
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+pub enum FieldType {
+    Text,
+    LongText,
+    Integer,
+    Decimal,
+    Boolean,
+    Date,
+    Datetime,
+    Email,
+    Phone,
+    Url,
+    Picklist,
+    MultiPicklist,
+    Reference,
+}
+
+impl From<FieldKind> for FieldType {
+    fn from(k: FieldKind) -> Self {
+        match k {
+            FieldKind::Text => Self::Text,
+            FieldKind::LongText => Self::LongText,
+            FieldKind::Integer => Self::Integer,
+            FieldKind::Decimal => Self::Decimal,
+            FieldKind::Boolean => Self::Boolean,
+            FieldKind::Date => Self::Date,
+            FieldKind::DateTime => Self::Datetime,
+            FieldKind::Email => Self::Email,
+            FieldKind::Phone => Self::Phone,
+            FieldKind::Url => Self::Url,
+            FieldKind::Picklist => Self::Picklist,
+            FieldKind::MultiPicklist => Self::MultiPicklist,
+            FieldKind::Reference => Self::Reference,
+        }
+    }
+}
+
+/// A field the caller may see.
+#[derive(SimpleObject)]
+pub struct FieldMetadata {
+    /// API name: the input field, filter key and trace key.
+    pub name: String,
+    pub label: String,
+    #[graphql(name = "type")]
+    pub field_type: FieldType,
+    /// READ or EDIT for the caller.
+    pub access: FieldAccessLevel,
+    /// A new record must have it.
+    pub required: bool,
+    /// Set by the server (conversion, completion); never writable.
+    pub server_set: bool,
+    /// Defined by the tenant's admin (false for the built-in fields).
+    pub custom: bool,
+    /// For references: the entity types it may point at.
+    pub reference_to: Vec<String>,
+    /// For picklists: the options in order; inactive ones can no longer be chosen.
+    pub options: Vec<PicklistValue>,
+}
+
+impl From<FieldMeta> for FieldMetadata {
+    fn from(f: FieldMeta) -> Self {
+        Self {
+            name: f.def.name.to_owned(),
+            label: f.def.label.to_owned(),
+            field_type: f.def.kind.into(),
+            access: f.access.into(),
+            required: f.def.required,
+            server_set: f.def.server_set,
+            custom: false,
+            reference_to: f.def.refers_to.iter().map(|e| (*e).to_owned()).collect(),
+            options: f.options.into_iter().map(Into::into).collect(),
+        }
+    }
+}
+
+/// An entity the caller may read.
+#[derive(SimpleObject)]
+pub struct EntityMetadata {
+    /// API name (as in traces, `changes` and access rules).
+    pub name: String,
+    pub label: String,
+    pub custom: bool,
+    pub can_create: bool,
+    pub can_update: bool,
+    pub can_delete: bool,
+    /// The fields the caller may see, in form order.
+    pub fields: Vec<FieldMetadata>,
+}
+
+impl From<EntityMeta> for EntityMetadata {
+    fn from(e: EntityMeta) -> Self {
+        Self {
+            name: e.def.name.to_owned(),
+            label: e.def.label.to_owned(),
+            custom: false,
+            can_create: e.rights.create,
+            can_update: e.rights.update,
+            can_delete: e.rights.delete,
+            fields: e.fields.into_iter().map(Into::into).collect(),
+        }
+    }
+}
+
+#[derive(Default)]
+pub struct MetadataQuery;
+
+#[Object]
+impl MetadataQuery {
+    /// The entities and fields the caller may see, with their access, types and
+    /// picklist options: what a frontend builds its forms and lists from.
+    async fn metadata(&self, ctx: &Context<'_>) -> GqlResult<Vec<EntityMetadata>> {
+        let read = request(ctx)?.read()?;
+        Ok(service::metadata::metadata(&read).await?.into_iter().map(Into::into).collect())
+    }
+}
+
+/// A new option of a picklist field.
+#[derive(InputObject)]
+pub struct AddPicklistOptionInput {
+    /// The entity, e.g. "Account".
+    pub entity: String,
+    /// The picklist field's API name, e.g. "type".
+    pub field: String,
+    /// Stable key: 1 to 50 of a-z, 0-9 and _, starting with a letter.
+    pub key: String,
+    pub label: String,
+    /// Opportunity stages only: win probability in percent.
+    pub probability: Option<i32>,
+    /// Opportunity stages only.
+    pub is_closed: Option<bool>,
+    /// Opportunity stages only (a won stage is closed).
+    pub is_won: Option<bool>,
+}
+
+#[derive(Default)]
+pub struct PicklistMutation;
+
+#[Object]
+impl PicklistMutation {
+    /// Adds an option at the end of a picklist (admins only).
+    async fn add_picklist_option(&self, ctx: &Context<'_>, input: AddPicklistOptionInput) -> GqlResult<PicklistValue> {
+        let new = NewOption {
+            key: input.key,
+            label: input.label,
+            probability: input.probability,
+            is_closed: input.is_closed.unwrap_or(false),
+            is_won: input.is_won.unwrap_or(false),
+        };
+        let tx = request(ctx)?.begin().await?;
+        let option = service::picklists::add_option(&tx, &input.entity, &input.field, new).await?;
+        tx.commit().await?;
+        Ok(option.into())
+    }
+
+    /// Relabels, deactivates or reactivates an option (admins only). Records
+    /// holding a deactivated option keep it; it cannot be chosen for new values.
+    async fn update_picklist_option(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        label: Option<String>,
+        active: Option<bool>,
+    ) -> GqlResult<PicklistValue> {
+        let id = parse_id("id", &id)?;
+        let tx = request(ctx)?.begin().await?;
+        let option = service::picklists::update_option(&tx, id, label, active).await?;
+        tx.commit().await?;
+        Ok(option.into())
+    }
+
+    /// Orders a picklist's options as the given keys (each key once; admins only).
+    async fn reorder_picklist_options(
+        &self,
+        ctx: &Context<'_>,
+        entity: String,
+        field: String,
+        keys: Vec<String>,
+    ) -> GqlResult<Vec<PicklistValue>> {
+        let tx = request(ctx)?.begin().await?;
+        let options = service::picklists::reorder(&tx, &entity, &field, &keys).await?;
+        tx.commit().await?;
+        Ok(options.into_iter().map(Into::into).collect())
+    }
+}

@@ -1,0 +1,178 @@
+//! Profiles and access rules: the admin's side.
+
+use async_graphql::{ComplexObject, Context, Enum, ID, InputObject, Object, SimpleObject};
+
+use super::context::{parse_id, request};
+use super::types::{Profile, User};
+use crate::auth::access::{EntityRights, FieldAccess, Permissions};
+use crate::error::GqlResult;
+use crate::service::{self, catalog};
+
+/// How far a profile may go with a field.
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+pub enum FieldAccessLevel {
+    /// Not shown anywhere: selecting it gives null and a FORBIDDEN error.
+    Hidden,
+    /// Shown, not writable.
+    Read,
+    /// Shown and writable.
+    Edit,
+}
+
+impl From<FieldAccess> for FieldAccessLevel {
+    fn from(a: FieldAccess) -> Self {
+        match a {
+            FieldAccess::Hidden => Self::Hidden,
+            FieldAccess::Read => Self::Read,
+            FieldAccess::Edit => Self::Edit,
+        }
+    }
+}
+
+impl From<FieldAccessLevel> for FieldAccess {
+    fn from(a: FieldAccessLevel) -> Self {
+        match a {
+            FieldAccessLevel::Hidden => Self::Hidden,
+            FieldAccessLevel::Read => Self::Read,
+            FieldAccessLevel::Edit => Self::Edit,
+        }
+    }
+}
+
+/// A profile's access to one field.
+#[derive(SimpleObject)]
+pub struct FieldRule {
+    pub field: String,
+    pub access: FieldAccessLevel,
+}
+
+/// What a profile may do with one entity's records, and with each of its fields.
+#[derive(SimpleObject)]
+pub struct EntityAccess {
+    pub entity: String,
+    pub can_read: bool,
+    pub can_create: bool,
+    pub can_update: bool,
+    pub can_delete: bool,
+    pub fields: Vec<FieldRule>,
+}
+
+impl EntityAccess {
+    fn of(permissions: &Permissions, def: &'static catalog::EntityDef) -> Self {
+        let rights = permissions.entity(def.name);
+        Self {
+            entity: def.name.to_owned(),
+            can_read: rights.read,
+            can_create: rights.create,
+            can_update: rights.update,
+            can_delete: rights.delete,
+            fields: def
+                .fields
+                .iter()
+                .map(|f| FieldRule { field: f.name.to_owned(), access: catalog::access(permissions, def.name, f).into() })
+                .collect(),
+        }
+    }
+}
+
+#[ComplexObject]
+impl Profile {
+    /// The profile's rules for every entity and field (admins, or the profile's own users).
+    async fn access(&self, ctx: &Context<'_>) -> GqlResult<Vec<EntityAccess>> {
+        let read = request(ctx)?.read()?;
+        let permissions = service::metadata::profile_rules(&read, parse_id("id", &self.id)?).await?;
+        Ok(catalog::CORE.iter().map(|def| EntityAccess::of(&permissions, def)).collect())
+    }
+}
+
+/// What a profile may do with an entity's records. Create, update and delete
+/// need read too.
+#[derive(InputObject)]
+pub struct EntityAccessInput {
+    pub can_read: bool,
+    pub can_create: bool,
+    pub can_update: bool,
+    pub can_delete: bool,
+}
+
+#[derive(Default)]
+pub struct ProfileMutation;
+
+#[Object]
+impl ProfileMutation {
+    /// Creates a profile with full access (admins only); narrow it with
+    /// `setEntityAccess` and `setFieldAccess`.
+    async fn create_profile(&self, ctx: &Context<'_>, name: String) -> GqlResult<Profile> {
+        let tx = request(ctx)?.begin().await?;
+        let profile = service::profiles::create(&tx, &name).await?;
+        tx.commit().await?;
+        Ok(profile.into())
+    }
+
+    /// Renames a profile (admins only).
+    async fn rename_profile(&self, ctx: &Context<'_>, id: ID, name: String) -> GqlResult<Profile> {
+        let id = parse_id("id", &id)?;
+        let tx = request(ctx)?.begin().await?;
+        let profile = service::profiles::rename(&tx, id, &name).await?;
+        tx.commit().await?;
+        Ok(profile.into())
+    }
+
+    /// Deletes a profile that no user or API token holds (admins only; never an admin profile).
+    async fn delete_profile(&self, ctx: &Context<'_>, id: ID) -> GqlResult<Profile> {
+        let id = parse_id("id", &id)?;
+        let tx = request(ctx)?.begin().await?;
+        let profile = service::profiles::delete(&tx, id).await?;
+        tx.commit().await?;
+        Ok(profile.into())
+    }
+
+    /// Gives a user another profile (admins only); it applies from their next request.
+    async fn assign_profile(&self, ctx: &Context<'_>, user_id: ID, profile_id: ID) -> GqlResult<User> {
+        let user_id = parse_id("userId", &user_id)?;
+        let profile_id = parse_id("profileId", &profile_id)?;
+        let tx = request(ctx)?.begin().await?;
+        let user = service::profiles::assign(&tx, user_id, profile_id).await?;
+        tx.commit().await?;
+        Ok(user.into())
+    }
+
+    /// Sets what a profile may do with an entity's records (admins only).
+    async fn set_entity_access(
+        &self,
+        ctx: &Context<'_>,
+        profile_id: ID,
+        entity: String,
+        access: EntityAccessInput,
+    ) -> GqlResult<EntityAccess> {
+        let profile_id = parse_id("profileId", &profile_id)?;
+        let rights = EntityRights {
+            read: access.can_read,
+            create: access.can_create,
+            update: access.can_update,
+            delete: access.can_delete,
+        };
+        let tx = request(ctx)?.begin().await?;
+        service::profiles::set_entity_access(&tx, profile_id, &entity, rights).await?;
+        let permissions = service::metadata::profile_rules(&tx, profile_id).await?;
+        tx.commit().await?;
+        let def = catalog::known_entity("entity", &entity)?;
+        Ok(EntityAccess::of(&permissions, def))
+    }
+
+    /// Sets whether a profile's users see a field, and whether they may edit it (admins only).
+    async fn set_field_access(
+        &self,
+        ctx: &Context<'_>,
+        profile_id: ID,
+        entity: String,
+        field: String,
+        access: FieldAccessLevel,
+    ) -> GqlResult<FieldRule> {
+        let profile_id = parse_id("profileId", &profile_id)?;
+        let tx = request(ctx)?.begin().await?;
+        let set = service::profiles::set_field_access(&tx, profile_id, &entity, &field, access.into()).await?;
+        tx.commit().await?;
+        Ok(FieldRule { field, access: set.into() })
+    }
+}
