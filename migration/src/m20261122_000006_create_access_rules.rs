@@ -47,7 +47,10 @@ impl MigrationTrait for Migration {
                     .col(flag("can_update"))
                     .col(flag("can_delete"))
                     .primary_key(
-                        Index::create().col(Alias::new("tenant_id")).col(Alias::new("profile_id")).col(Alias::new("entity")),
+                        Index::create()
+                            .col(Alias::new("tenant_id"))
+                            .col(Alias::new("profile_id"))
+                            .col(Alias::new("entity")),
                     )
                     .foreign_key(&mut profile_fk("entity_access"))
                     .to_owned(),
@@ -80,7 +83,9 @@ impl MigrationTrait for Migration {
         manager.drop_table(Table::drop().table(Alias::new("field_access")).to_owned()).await?;
         manager.drop_table(Table::drop().table(Alias::new("entity_access")).to_owned()).await?;
         manager
-            .alter_table(Table::alter().table(Alias::new("profile")).drop_column(Alias::new("access_version")).to_owned())
+            .alter_table(
+                Table::alter().table(Alias::new("profile")).drop_column(Alias::new("access_version")).to_owned(),
+            )
             .await
     }
 }

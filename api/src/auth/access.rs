@@ -84,7 +84,9 @@ impl Permissions {
                     EntityRights { read: r.can_read, create: r.can_create, update: r.can_update, delete: r.can_delete };
                 (r.entity, rights)
             }),
-            fields.into_iter().map(|r| ((r.entity, r.field), FieldAccess::parse(&r.access).unwrap_or(FieldAccess::Hidden))),
+            fields
+                .into_iter()
+                .map(|r| ((r.entity, r.field), FieldAccess::parse(&r.access).unwrap_or(FieldAccess::Hidden))),
         )
     }
 

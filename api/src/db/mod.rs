@@ -34,6 +34,9 @@ use entity::profile;
 use crate::auth::access::Permissions;
 use crate::auth::{Actor, admin_access};
 
+/// Rules by (tenant, profile), with the access version they were read at.
+type AccessCache = HashMap<(Uuid, Uuid), (i64, Arc<Permissions>)>;
+
 /// The database pool, plus what it takes to write safely on SQLite.
 #[derive(Clone)]
 pub struct Db {
@@ -46,7 +49,7 @@ pub struct Db {
     /// Each profile's rules with the access version they were read at. A rule
     /// change bumps the version in the database, which the credential check
     /// reads on every request: no process serves stale rules past that request.
-    access: Arc<RwLock<HashMap<(Uuid, Uuid), (i64, Arc<Permissions>)>>>,
+    access: Arc<RwLock<AccessCache>>,
 }
 
 impl Db {
@@ -72,12 +75,7 @@ impl Db {
         conn.set_metric_callback(move |_| {
             counter.fetch_add(1, Ordering::Relaxed);
         });
-        Ok(Self {
-            conn,
-            sqlite_writer: sqlite.then(|| Arc::new(Mutex::new(()))),
-            statements,
-            access: Arc::default(),
-        })
+        Ok(Self { conn, sqlite_writer: sqlite.then(|| Arc::new(Mutex::new(()))), statements, access: Arc::default() })
     }
 
     /// Applies pending migrations.

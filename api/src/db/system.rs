@@ -80,7 +80,11 @@ pub async fn live_api_token<C: ConnectionTrait>(
 }
 
 /// A (non-admin) profile's access rules, for the credential check's cache.
-pub async fn access_rules<C: ConnectionTrait>(conn: &C, tenant_id: Uuid, profile_id: Uuid) -> Result<Permissions, DbErr> {
+pub async fn access_rules<C: ConnectionTrait>(
+    conn: &C,
+    tenant_id: Uuid,
+    profile_id: Uuid,
+) -> Result<Permissions, DbErr> {
     let entities = entity_access::Entity::find()
         .filter(entity_access::Column::TenantId.eq(tenant_id))
         .filter(entity_access::Column::ProfileId.eq(profile_id))

@@ -69,7 +69,10 @@ impl EntityAccess {
             fields: def
                 .fields
                 .iter()
-                .map(|f| FieldRule { field: f.name.to_owned(), access: catalog::access(permissions, def.name, f).into() })
+                .map(|f| FieldRule {
+                    field: f.name.to_owned(),
+                    access: catalog::access(permissions, def.name, f).into(),
+                })
                 .collect(),
         }
     }

@@ -144,11 +144,17 @@ impl Record for activity::Entity {
 pub fn overdue(wanted: bool) -> Criterion<Column> {
     let now = Utc::now();
     // Spelled out both ways: NOT(...) over a NULL due date would be NULL, not true.
-    Criterion::Where(&["dueAt", "completedAt"], if wanted {
-        Condition::all().add(Column::CompletedAt.is_null()).add(Column::DueAt.lt(now))
-    } else {
-        Condition::any().add(Column::CompletedAt.is_not_null()).add(Column::DueAt.is_null()).add(Column::DueAt.gte(now))
-    })
+    Criterion::Where(
+        &["dueAt", "completedAt"],
+        if wanted {
+            Condition::all().add(Column::CompletedAt.is_null()).add(Column::DueAt.lt(now))
+        } else {
+            Condition::any()
+                .add(Column::CompletedAt.is_not_null())
+                .add(Column::DueAt.is_null())
+                .add(Column::DueAt.gte(now))
+        },
+    )
 }
 
 /// Marks an activity done now, with an optional result; a COMPLETE trace.

@@ -44,7 +44,17 @@ pub struct FieldDef {
 }
 
 const fn field(name: &'static str, label: &'static str, kind: FieldKind, column: &'static [&'static str]) -> FieldDef {
-    FieldDef { name, label, kind, required: false, server_set: false, refers_to: &[], keys: &[], outputs: &[], columns: column }
+    FieldDef {
+        name,
+        label,
+        kind,
+        required: false,
+        server_set: false,
+        refers_to: &[],
+        keys: &[],
+        outputs: &[],
+        columns: column,
+    }
 }
 
 impl FieldDef {

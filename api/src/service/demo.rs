@@ -74,7 +74,10 @@ pub async fn ensure(db: &Db, weeks: u32) -> ServiceResult<bool> {
         for u in people {
             let Some(profile) = profiles.iter().find(|p| p.id == u.profile_id) else { continue };
             let access = db.permissions(profile).await?;
-            team.push(Member { actor: Arc::new(Actor::person(tenant.id, u.id, profile.id, access)), habits: habits(&u.email) });
+            team.push(Member {
+                actor: Arc::new(Actor::person(tenant.id, u.id, profile.id, access)),
+                habits: habits(&u.email),
+            });
         }
         seed_history(db, &team, weeks, Utc::now()).await?;
     }

@@ -382,7 +382,10 @@ pub async fn reorder(
     let mut sorted_known: Vec<&str> = before.iter().map(|o| o.key.as_str()).collect();
     sorted_known.sort_unstable();
     if sorted_given != sorted_known {
-        return Err(ServiceError::invalid("keys", format!("must list each of {} exactly once", sorted_known.join(", "))));
+        return Err(ServiceError::invalid(
+            "keys",
+            format!("must list each of {} exactly once", sorted_known.join(", ")),
+        ));
     }
     for (position, key) in keys.iter().enumerate() {
         let Some(option) = before.iter().find(|o| o.key == key.trim()) else { continue };

@@ -113,8 +113,9 @@ pub async fn delete(tx: &TenantTx, id: Uuid) -> ServiceResult<profile::Model> {
             "the profile is still assigned to {users} user(s) and {tokens} API token(s)"
         )));
     }
-    let assigned_ever = tx.select::<app_user::Entity>().filter(app_user::Column::ProfileId.eq(id)).count(tx.conn()).await?
-        + tx.select::<api_token::Entity>().filter(api_token::Column::ProfileId.eq(id)).count(tx.conn()).await?;
+    let assigned_ever =
+        tx.select::<app_user::Entity>().filter(app_user::Column::ProfileId.eq(id)).count(tx.conn()).await?
+            + tx.select::<api_token::Entity>().filter(api_token::Column::ProfileId.eq(id)).count(tx.conn()).await?;
     if assigned_ever > 0 {
         // Removed users and revoked tokens still name it (traces refer to them).
         return Err(ServiceError::Conflict(
@@ -158,9 +159,16 @@ pub async fn assign(tx: &TenantTx, user_id: Uuid, profile_id: Uuid) -> ServiceRe
     model.profile_id = Set(target.id);
     model.updated_at = Set(tx.now());
     let after = tx.update(model).await?;
-    tx.trace(Change::update(users::ENTITY, user.id, &json!({ "profileId": user.profile_id }), &json!({ "profileId": target.id }))
-        .ok_or_else(|| ServiceError::Internal("profile assignment without change".into()))?)
-        .await?;
+    tx.trace(
+        Change::update(
+            users::ENTITY,
+            user.id,
+            &json!({ "profileId": user.profile_id }),
+            &json!({ "profileId": target.id }),
+        )
+        .ok_or_else(|| ServiceError::Internal("profile assignment without change".into()))?,
+    )
+    .await?;
     Ok(after)
 }
 
@@ -212,16 +220,25 @@ pub async fn set_entity_access(
         can_delete: Set(rights.delete),
         ..Default::default()
     };
-    if existing.is_some() {
-        tx.update(row).await?;
-    } else {
+    tx.delete_where::<entity_access::Entity>(
+        Condition::all()
+            .add(entity_access::Column::ProfileId.eq(profile.id))
+            .add(entity_access::Column::Entity.eq(def.name)),
+    )
+    .await?;
+    if rights != EntityRights::ALL {
         tx.insert(row).await?;
     }
     tx.bump_access_version(profile.id).await?;
     let key = format!("entityAccess.{}", def.name);
     tx.trace(
-        Change::update(ENTITY, profile.id, &json!({ key.clone(): rights_json(before) }), &json!({ key: rights_json(rights) }))
-            .ok_or_else(|| ServiceError::Internal("entity access without change".into()))?,
+        Change::update(
+            ENTITY,
+            profile.id,
+            &json!({ key.clone(): rights_json(before) }),
+            &json!({ key: rights_json(rights) }),
+        )
+        .ok_or_else(|| ServiceError::Internal("entity access without change".into()))?,
     )
     .await?;
     Ok(rights)

@@ -210,7 +210,11 @@ fn check_given<R: Record>(scope: &impl Scope, fields: &R::Fields) -> ServiceResu
         let Some(field) = entity.field(name) else { continue };
         let access = catalog::access(&scope.actor().access, R::NAME, field);
         if access < FieldAccess::Edit {
-            let message = if access == FieldAccess::Hidden { "is not visible to your profile" } else { "is read-only for your profile" };
+            let message = if access == FieldAccess::Hidden {
+                "is not visible to your profile"
+            } else {
+                "is read-only for your profile"
+            };
             return Err(ServiceError::ForbiddenField { field: name.to_owned(), message: message.to_owned() });
         }
     }
@@ -703,6 +707,7 @@ pub async fn list<R: Record>(
     if first > MAX_PAGE {
         return Err(ServiceError::invalid("first", format!("must be at most {MAX_PAGE}")));
     }
+    allowed::<R>(scope, Op::Read)?;
     check_column::<R>(scope, "orderBy", &order)?;
     let direction = if descending { sea_orm::Order::Desc } else { sea_orm::Order::Asc };
     let mut query = filtered::<R>(scope, criteria).await?;

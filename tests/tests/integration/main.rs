@@ -1,6 +1,7 @@
 //! The integration suite: one binary, every test on SQLite and on PostgreSQL.
 #![allow(clippy::unwrap_used, clippy::print_stderr, reason = "tests fail loudly")]
 
+mod access;
 mod accounts;
 mod activities;
 mod auth;
