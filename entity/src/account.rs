@@ -1,7 +1,7 @@
 //! A customer company.
 use sea_orm::entity::prelude::*;
 
-#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
 #[sea_orm(table_name = "account")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
@@ -30,6 +30,8 @@ pub struct Model {
     pub version: i32,
     pub external_id: Option<String>,
     pub deleted_at: Option<DateTimeUtc>,
+    /// Custom field values by API name (see the custom-fields migration).
+    pub custom: Option<Json>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -1,7 +1,7 @@
 //! A commercial action (call, meeting, ...) concerning exactly one record.
 use sea_orm::entity::prelude::*;
 
-#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
 #[sea_orm(table_name = "activity")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
@@ -28,6 +28,8 @@ pub struct Model {
     pub version: i32,
     pub external_id: Option<String>,
     pub deleted_at: Option<DateTimeUtc>,
+    /// Custom field values by API name (see the custom-fields migration).
+    pub custom: Option<Json>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

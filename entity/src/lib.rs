@@ -10,6 +10,7 @@ pub mod app_user;
 pub mod contact;
 pub mod entity_access;
 pub mod field_access;
+pub mod field_definition;
 pub mod lead;
 pub mod opportunity;
 pub mod picklist;
@@ -45,6 +46,7 @@ tenant_owned!(
     contact,
     entity_access,
     field_access,
+    field_definition,
     lead,
     opportunity,
     picklist,

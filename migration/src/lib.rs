@@ -8,6 +8,7 @@ mod m20261122_000003_create_picklists_accounts;
 mod m20261122_000004_create_contacts_leads_opportunities_activities;
 mod m20261122_000005_relation_indexes;
 mod m20261122_000006_create_access_rules;
+mod m20261122_000007_create_custom_fields;
 
 pub struct Migrator;
 
@@ -21,6 +22,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000004_create_contacts_leads_opportunities_activities::Migration),
             Box::new(m20261122_000005_relation_indexes::Migration),
             Box::new(m20261122_000006_create_access_rules::Migration),
+            Box::new(m20261122_000007_create_custom_fields::Migration),
         ]
     }
 }

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, SubsecRound, Utc};
 
-use entity::{TenantOwned, picklist_option};
+use entity::{TenantOwned, field_definition, picklist_option};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait,
     IntoActiveModel, QueryFilter, Select, TransactionTrait,
@@ -43,6 +43,7 @@ pub trait Scope: Sync {
 pub struct Memo {
     live_users: Mutex<HashSet<Uuid>>,
     picklists: Mutex<HashMap<(String, String), Vec<picklist_option::Model>>>,
+    definitions: Mutex<HashMap<String, Vec<field_definition::Model>>>,
 }
 
 impl Memo {
@@ -58,6 +59,16 @@ impl Memo {
 
     pub fn picklist(&self, entity: &str, field: &str) -> Option<Vec<picklist_option::Model>> {
         self.picklists.lock().ok()?.get(&(entity.to_owned(), field.to_owned())).cloned()
+    }
+
+    pub fn definitions(&self, entity: &str) -> Option<Vec<field_definition::Model>> {
+        self.definitions.lock().ok()?.get(entity).cloned()
+    }
+
+    pub fn remember_definitions(&self, entity: &str, defs: &[field_definition::Model]) {
+        if let Ok(mut known) = self.definitions.lock() {
+            known.insert(entity.to_owned(), defs.to_vec());
+        }
     }
 
     pub fn remember_picklist(&self, entity: &str, field: &str, options: &[picklist_option::Model]) {

@@ -2,8 +2,10 @@
 
 use std::sync::Arc;
 
-use async_graphql::{ComplexObject, Context, Enum, ID, InputObject, MaybeUndefined, Object, SimpleObject};
+use async_graphql::{ComplexObject, Context, Enum, ID, InputObject, Json, MaybeUndefined, Object, SimpleObject};
 use entity::account::{self, Column};
+
+use serde_json::{Map, Value};
 
 use super::activities::Activity;
 use super::contacts::Contact;
@@ -130,6 +132,8 @@ pub struct CreateAccountInput {
     /// Defaults to the caller (required for API tokens).
     pub owner_id: Option<ID>,
     pub external_id: Option<String>,
+    /// Custom field values by API name (see `metadata`); `null` clears one.
+    pub custom_fields: Option<Json<Map<String, Value>>>,
 }
 
 /// An account's own fields in a change: omitted fields stay, `null` clears.
@@ -180,6 +184,8 @@ pub struct UpdateAccountInput {
     pub changes: AccountChanges,
     pub owner_id: MaybeUndefined<ID>,
     pub external_id: MaybeUndefined<String>,
+    /// Custom field values by API name (see `metadata`); `null` clears one.
+    pub custom_fields: Option<Json<Map<String, Value>>>,
 }
 
 /// One account of `upsertAccounts`, matched on `externalId`: omitted fields stay
@@ -191,6 +197,8 @@ pub struct AccountUpsertInput {
     pub owner_id: Option<ID>,
     #[graphql(flatten)]
     pub changes: AccountChanges,
+    /// Custom field values by API name (see `metadata`); `null` clears one.
+    pub custom_fields: Option<Json<Map<String, Value>>>,
 }
 
 impl AccountUpsertInput {
@@ -200,6 +208,7 @@ impl AccountUpsertInput {
             owner: given_id("ownerId", self.owner_id.as_ref())?,
             fields: self.changes.fields(),
             refs: Vec::new(),
+            custom: self.custom_fields.map(|c| c.0),
         })
     }
 }
@@ -306,8 +315,8 @@ impl AccountQuery {
         order_by: Option<OrderBy<AccountOrderField>>,
     ) -> GqlResult<AccountConnection> {
         let criteria = filter.unwrap_or_default().criteria()?.0;
-        let (field, direction) = OrderBy::or(order_by, AccountOrderField::Name, OrderDirection::Asc);
-        AccountConnection::load(ctx, "account", first, after, criteria, field.into(), direction).await
+        let (field, direction) = OrderBy::or(order_by, AccountOrderField::Name, OrderDirection::Asc)?;
+        AccountConnection::load(ctx, "account", first, after, criteria, field, direction).await
     }
 }
 
@@ -334,7 +343,7 @@ impl AccountMutation {
             postal_code: given(input.postal_code),
             country: given(input.country),
         };
-        let input = create_input(input.owner_id.as_ref(), input.external_id, fields)?;
+        let input = create_input(input.owner_id.as_ref(), input.external_id, fields, input.custom_fields)?;
         records::create::<account::Entity, _>(ctx, input).await
     }
 
@@ -346,7 +355,7 @@ impl AccountMutation {
         input: UpdateAccountInput,
         expected_version: Option<i32>,
     ) -> GqlResult<Account> {
-        let input = update_input(input.owner_id, input.external_id, input.changes.fields())?;
+        let input = update_input(input.owner_id, input.external_id, input.changes.fields(), input.custom_fields)?;
         records::update::<account::Entity, _>(ctx, &id, input, expected_version).await
     }
 

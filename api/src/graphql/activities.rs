@@ -3,10 +3,12 @@
 use std::sync::Arc;
 
 use async_graphql::{
-    ComplexObject, Context, Enum, ID, InputObject, MaybeUndefined, Object, OneofObject, SimpleObject, Union,
+    ComplexObject, Context, Enum, ID, InputObject, Json, MaybeUndefined, Object, OneofObject, SimpleObject, Union,
 };
 use chrono::{DateTime, Utc};
 use entity::activity::{self, Column};
+
+use serde_json::{Map, Value};
 
 use super::accounts::Account;
 use super::contacts::Contact;
@@ -135,6 +137,8 @@ pub struct CreateActivityInput {
     /// Defaults to the caller (required for API tokens).
     pub owner_id: Option<ID>,
     pub external_id: Option<String>,
+    /// Custom field values by API name (see `metadata`); `null` clears one.
+    pub custom_fields: Option<Json<Map<String, Value>>>,
 }
 
 /// An activity's own fields in a change: omitted fields stay, `null` clears.
@@ -171,6 +175,8 @@ pub struct UpdateActivityInput {
     pub target: Option<ActivityTargetInput>,
     pub owner_id: MaybeUndefined<ID>,
     pub external_id: MaybeUndefined<String>,
+    /// Custom field values by API name (see `metadata`); `null` clears one.
+    pub custom_fields: Option<Json<Map<String, Value>>>,
 }
 
 /// The record an upserted activity concerns, by its external id.
@@ -199,6 +205,8 @@ pub struct ActivityUpsertInput {
     pub owner_id: Option<ID>,
     #[graphql(flatten)]
     pub changes: ActivityChanges,
+    /// Custom field values by API name (see `metadata`); `null` clears one.
+    pub custom_fields: Option<Json<Map<String, Value>>>,
 }
 
 impl ActivityUpsertInput {
@@ -227,6 +235,7 @@ impl ActivityUpsertInput {
             owner: given_id("ownerId", self.owner_id.as_ref())?,
             fields: self.changes.fields(self.target.map(ActivityTargetInput::parse).transpose()?),
             refs,
+            custom: self.custom_fields.map(|c| c.0),
         })
     }
 }
@@ -318,8 +327,8 @@ impl ActivityQuery {
         order_by: Option<OrderBy<ActivityOrderField>>,
     ) -> GqlResult<ActivityConnection> {
         let criteria = filter.unwrap_or_default().criteria()?.0;
-        let (field, direction) = OrderBy::or(order_by, ActivityOrderField::DueAt, OrderDirection::Asc);
-        ActivityConnection::load(ctx, "activity", first, after, criteria, field.into(), direction).await
+        let (field, direction) = OrderBy::or(order_by, ActivityOrderField::DueAt, OrderDirection::Asc)?;
+        ActivityConnection::load(ctx, "activity", first, after, criteria, field, direction).await
     }
 }
 
@@ -339,7 +348,7 @@ impl ActivityMutation {
             notes: given(input.notes),
             target: Some(input.target.parse()?),
         };
-        let input = create_input(input.owner_id.as_ref(), input.external_id, fields)?;
+        let input = create_input(input.owner_id.as_ref(), input.external_id, fields, input.custom_fields)?;
         records::create::<activity::Entity, _>(ctx, input).await
     }
 
@@ -352,7 +361,7 @@ impl ActivityMutation {
         expected_version: Option<i32>,
     ) -> GqlResult<Activity> {
         let fields = input.changes.fields(input.target.map(ActivityTargetInput::parse).transpose()?);
-        let input = update_input(input.owner_id, input.external_id, fields)?;
+        let input = update_input(input.owner_id, input.external_id, fields, input.custom_fields)?;
         records::update::<activity::Entity, _>(ctx, &id, input, expected_version).await
     }
 

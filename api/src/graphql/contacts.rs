@@ -2,8 +2,10 @@
 
 use std::sync::Arc;
 
-use async_graphql::{ComplexObject, Context, Enum, ID, InputObject, MaybeUndefined, Object, SimpleObject};
+use async_graphql::{ComplexObject, Context, Enum, ID, InputObject, Json, MaybeUndefined, Object, SimpleObject};
 use entity::contact::{self, Column};
+
+use serde_json::{Map, Value};
 
 use super::accounts::Account;
 use super::activities::Activity;
@@ -85,6 +87,8 @@ pub struct CreateContactInput {
     /// Defaults to the caller (required for API tokens).
     pub owner_id: Option<ID>,
     pub external_id: Option<String>,
+    /// Custom field values by API name (see `metadata`); `null` clears one.
+    pub custom_fields: Option<Json<Map<String, Value>>>,
 }
 
 /// A contact's own fields in a change: omitted fields stay, `null` clears.
@@ -120,6 +124,8 @@ pub struct UpdateContactInput {
     pub changes: ContactChanges,
     pub owner_id: MaybeUndefined<ID>,
     pub external_id: MaybeUndefined<String>,
+    /// Custom field values by API name (see `metadata`); `null` clears one.
+    pub custom_fields: Option<Json<Map<String, Value>>>,
 }
 
 /// One contact of `upsertContacts`, matched on `externalId`: omitted fields stay
@@ -135,6 +141,8 @@ pub struct ContactUpsertInput {
     pub owner_id: Option<ID>,
     #[graphql(flatten)]
     pub changes: ContactChanges,
+    /// Custom field values by API name (see `metadata`); `null` clears one.
+    pub custom_fields: Option<Json<Map<String, Value>>>,
 }
 
 impl ContactUpsertInput {
@@ -149,6 +157,7 @@ impl ContactUpsertInput {
             owner: given_id("ownerId", self.owner_id.as_ref())?,
             fields: self.changes.fields(patch_id("accountId", self.account_id)?),
             refs,
+            custom: self.custom_fields.map(|c| c.0),
         })
     }
 }
@@ -235,8 +244,8 @@ impl ContactQuery {
         order_by: Option<OrderBy<ContactOrderField>>,
     ) -> GqlResult<ContactConnection> {
         let criteria = filter.unwrap_or_default().criteria()?.0;
-        let (field, direction) = OrderBy::or(order_by, ContactOrderField::LastName, OrderDirection::Asc);
-        ContactConnection::load(ctx, "contact", first, after, criteria, field.into(), direction).await
+        let (field, direction) = OrderBy::or(order_by, ContactOrderField::LastName, OrderDirection::Asc)?;
+        ContactConnection::load(ctx, "contact", first, after, criteria, field, direction).await
     }
 }
 
@@ -256,7 +265,7 @@ impl ContactMutation {
             phone: given(input.phone),
             mobile: given(input.mobile),
         };
-        let input = create_input(input.owner_id.as_ref(), input.external_id, fields)?;
+        let input = create_input(input.owner_id.as_ref(), input.external_id, fields, input.custom_fields)?;
         records::create::<contact::Entity, _>(ctx, input).await
     }
 
@@ -269,7 +278,7 @@ impl ContactMutation {
         expected_version: Option<i32>,
     ) -> GqlResult<Contact> {
         let fields = input.changes.fields(patch_id("accountId", input.account_id)?);
-        let input = update_input(input.owner_id, input.external_id, fields)?;
+        let input = update_input(input.owner_id, input.external_id, fields, input.custom_fields)?;
         records::update::<contact::Entity, _>(ctx, &id, input, expected_version).await
     }
 

@@ -2,10 +2,12 @@
 
 use std::sync::Arc;
 
-use async_graphql::{ComplexObject, Context, Enum, ID, InputObject, MaybeUndefined, Object, SimpleObject};
+use async_graphql::{ComplexObject, Context, Enum, ID, InputObject, Json, MaybeUndefined, Object, SimpleObject};
 use chrono::{DateTime, NaiveDate, Utc};
 use entity::lead::{self, Column};
 use rust_decimal::Decimal;
+
+use serde_json::{Map, Value};
 
 use super::accounts::Account;
 use super::activities::Activity;
@@ -125,6 +127,8 @@ pub struct CreateLeadInput {
     /// Defaults to the caller (required for API tokens).
     pub owner_id: Option<ID>,
     pub external_id: Option<String>,
+    /// Custom field values by API name (see `metadata`); `null` clears one.
+    pub custom_fields: Option<Json<Map<String, Value>>>,
 }
 
 /// A lead's own fields in a change: omitted fields stay, `null` clears.
@@ -172,6 +176,8 @@ pub struct UpdateLeadInput {
     pub changes: LeadChanges,
     pub owner_id: MaybeUndefined<ID>,
     pub external_id: MaybeUndefined<String>,
+    /// Custom field values by API name (see `metadata`); `null` clears one.
+    pub custom_fields: Option<Json<Map<String, Value>>>,
 }
 
 /// One lead of `upsertLeads`, matched on `externalId`: omitted fields stay (or start
@@ -183,6 +189,8 @@ pub struct LeadUpsertInput {
     pub owner_id: Option<ID>,
     #[graphql(flatten)]
     pub changes: LeadChanges,
+    /// Custom field values by API name (see `metadata`); `null` clears one.
+    pub custom_fields: Option<Json<Map<String, Value>>>,
 }
 
 impl LeadUpsertInput {
@@ -192,6 +200,7 @@ impl LeadUpsertInput {
             owner: given_id("ownerId", self.owner_id.as_ref())?,
             fields: self.changes.fields(),
             refs: Vec::new(),
+            custom: self.custom_fields.map(|c| c.0),
         })
     }
 }
@@ -321,8 +330,8 @@ impl LeadQuery {
         order_by: Option<OrderBy<LeadOrderField>>,
     ) -> GqlResult<LeadConnection> {
         let criteria = filter.unwrap_or_default().criteria()?.0;
-        let (field, direction) = OrderBy::or(order_by, LeadOrderField::CreatedAt, OrderDirection::Desc);
-        LeadConnection::load(ctx, "lead", first, after, criteria, field.into(), direction).await
+        let (field, direction) = OrderBy::or(order_by, LeadOrderField::CreatedAt, OrderDirection::Desc)?;
+        LeadConnection::load(ctx, "lead", first, after, criteria, field, direction).await
     }
 }
 
@@ -348,7 +357,7 @@ impl LeadMutation {
             status: given(input.status),
             source: given(input.source),
         };
-        let input = create_input(input.owner_id.as_ref(), input.external_id, fields)?;
+        let input = create_input(input.owner_id.as_ref(), input.external_id, fields, input.custom_fields)?;
         records::create::<lead::Entity, _>(ctx, input).await
     }
 
@@ -360,7 +369,7 @@ impl LeadMutation {
         input: UpdateLeadInput,
         expected_version: Option<i32>,
     ) -> GqlResult<Lead> {
-        let input = update_input(input.owner_id, input.external_id, input.changes.fields())?;
+        let input = update_input(input.owner_id, input.external_id, input.changes.fields(), input.custom_fields)?;
         records::update::<lead::Entity, _>(ctx, &id, input, expected_version).await
     }
 

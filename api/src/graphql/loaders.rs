@@ -7,7 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_graphql::dataloader::{DataLoader, Loader};
-use entity::{account, activity, app_user, contact, lead, opportunity, picklist_option};
+use entity::{account, activity, app_user, contact, field_definition, lead, opportunity, picklist_option};
+use tokio::sync::OnceCell;
 use uuid::Uuid;
 
 use super::batch::Batcher;
@@ -29,6 +30,9 @@ pub struct Loaders {
     pub activities_of_contact: DataLoader<Children<activity::Entity>>,
     pub activities_of_lead: DataLoader<Children<activity::Entity>>,
     pub activities_of_opportunity: DataLoader<Children<activity::Entity>>,
+    /// The tenant's custom field definitions, read once per request.
+    definitions: OnceCell<HashMap<String, Vec<field_definition::Model>>>,
+    read: TenantRead,
 }
 
 fn loader<L: Loader<Uuid>>(loader: L, batcher: &Arc<Batcher>) -> DataLoader<L> {
@@ -63,7 +67,18 @@ impl Loaders {
             activities_of_contact: activities(activity::Column::ContactId),
             activities_of_lead: activities(activity::Column::LeadId),
             activities_of_opportunity: activities(activity::Column::OpportunityId),
+            definitions: OnceCell::new(),
+            read: read(),
         }
+    }
+
+    /// The custom fields of `entity`, from the request's one read of them.
+    pub async fn definitions(&self, entity: &str) -> Result<&[field_definition::Model], GqlError> {
+        let all = self
+            .definitions
+            .get_or_try_init(|| async { service::custom_fields::all(&self.read).await.map_err(GqlError::from) })
+            .await?;
+        Ok(all.get(entity).map_or(&[], Vec::as_slice))
     }
 }
 

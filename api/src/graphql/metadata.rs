@@ -28,6 +28,26 @@ pub enum FieldType {
     Reference,
 }
 
+impl From<FieldType> for FieldKind {
+    fn from(t: FieldType) -> Self {
+        match t {
+            FieldType::Text => Self::Text,
+            FieldType::LongText => Self::LongText,
+            FieldType::Integer => Self::Integer,
+            FieldType::Decimal => Self::Decimal,
+            FieldType::Boolean => Self::Boolean,
+            FieldType::Date => Self::Date,
+            FieldType::Datetime => Self::DateTime,
+            FieldType::Email => Self::Email,
+            FieldType::Phone => Self::Phone,
+            FieldType::Url => Self::Url,
+            FieldType::Picklist => Self::Picklist,
+            FieldType::MultiPicklist => Self::MultiPicklist,
+            FieldType::Reference => Self::Reference,
+        }
+    }
+}
+
 impl From<FieldKind> for FieldType {
     fn from(k: FieldKind) -> Self {
         match k {
@@ -73,14 +93,14 @@ pub struct FieldMetadata {
 impl From<FieldMeta> for FieldMetadata {
     fn from(f: FieldMeta) -> Self {
         Self {
-            name: f.def.name.to_owned(),
-            label: f.def.label.to_owned(),
-            field_type: f.def.kind.into(),
+            name: f.name,
+            label: f.label,
+            field_type: f.kind.into(),
             access: f.access.into(),
-            required: f.def.required,
-            server_set: f.def.server_set,
-            custom: false,
-            reference_to: f.def.refers_to.iter().map(|e| (*e).to_owned()).collect(),
+            required: f.required,
+            server_set: f.server_set,
+            custom: f.custom,
+            reference_to: f.refers_to,
             options: f.options.into_iter().map(Into::into).collect(),
         }
     }

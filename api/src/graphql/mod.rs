@@ -8,6 +8,7 @@ pub mod batch;
 mod codes;
 mod contacts;
 pub mod context;
+mod custom_fields;
 pub mod guards;
 mod leads;
 pub mod loaders;
@@ -53,6 +54,7 @@ pub struct Mutation(
     upsert::UpsertMutation,
     profiles::ProfileMutation,
     metadata::PicklistMutation,
+    custom_fields::CustomFieldMutation,
 );
 
 pub type CrmSchema = Schema<Query, Mutation, EmptySubscription>;

@@ -2,11 +2,13 @@
 
 use std::sync::Arc;
 
-use async_graphql::{ComplexObject, Context, Enum, ID, InputObject, MaybeUndefined, Object, SimpleObject};
+use async_graphql::{ComplexObject, Context, Enum, ID, InputObject, Json, MaybeUndefined, Object, SimpleObject};
 use chrono::{DateTime, NaiveDate, Utc};
 use entity::opportunity::{self, Column};
 use entity::picklist_option;
 use rust_decimal::Decimal;
+
+use serde_json::{Map, Value};
 
 use super::accounts::Account;
 use super::activities::Activity;
@@ -121,6 +123,8 @@ pub struct CreateOpportunityInput {
     /// Defaults to the caller (required for API tokens).
     pub owner_id: Option<ID>,
     pub external_id: Option<String>,
+    /// Custom field values by API name (see `metadata`); `null` clears one.
+    pub custom_fields: Option<Json<Map<String, Value>>>,
 }
 
 /// An opportunity's own fields in a change: omitted fields stay, `null` clears.
@@ -155,6 +159,8 @@ pub struct UpdateOpportunityInput {
     pub changes: OpportunityChanges,
     pub owner_id: MaybeUndefined<ID>,
     pub external_id: MaybeUndefined<String>,
+    /// Custom field values by API name (see `metadata`); `null` clears one.
+    pub custom_fields: Option<Json<Map<String, Value>>>,
 }
 
 /// One opportunity of `upsertOpportunities`, matched on `externalId`: omitted fields
@@ -169,6 +175,8 @@ pub struct OpportunityUpsertInput {
     pub owner_id: Option<ID>,
     #[graphql(flatten)]
     pub changes: OpportunityChanges,
+    /// Custom field values by API name (see `metadata`); `null` clears one.
+    pub custom_fields: Option<Json<Map<String, Value>>>,
 }
 
 impl OpportunityUpsertInput {
@@ -183,6 +191,7 @@ impl OpportunityUpsertInput {
             owner: given_id("ownerId", self.owner_id.as_ref())?,
             fields: self.changes.fields(patch_id("accountId", self.account_id)?),
             refs,
+            custom: self.custom_fields.map(|c| c.0),
         })
     }
 }
@@ -274,8 +283,8 @@ impl OpportunityQuery {
         order_by: Option<OrderBy<OpportunityOrderField>>,
     ) -> GqlResult<OpportunityConnection> {
         let criteria = filter.unwrap_or_default().criteria()?.0;
-        let (field, direction) = OrderBy::or(order_by, OpportunityOrderField::CloseDate, OrderDirection::Asc);
-        OpportunityConnection::load(ctx, "opportunity", first, after, criteria, field.into(), direction).await
+        let (field, direction) = OrderBy::or(order_by, OpportunityOrderField::CloseDate, OrderDirection::Asc)?;
+        OpportunityConnection::load(ctx, "opportunity", first, after, criteria, field, direction).await
     }
 
     /// The stage pipeline, in order.
@@ -301,7 +310,7 @@ impl OpportunityMutation {
             currency: given(input.currency),
             close_date: given(input.close_date),
         };
-        let input = create_input(input.owner_id.as_ref(), input.external_id, fields)?;
+        let input = create_input(input.owner_id.as_ref(), input.external_id, fields, input.custom_fields)?;
         records::create::<opportunity::Entity, _>(ctx, input).await
     }
 
@@ -315,7 +324,7 @@ impl OpportunityMutation {
         expected_version: Option<i32>,
     ) -> GqlResult<Opportunity> {
         let fields = input.changes.fields(patch_id("accountId", input.account_id)?);
-        let input = update_input(input.owner_id, input.external_id, fields)?;
+        let input = update_input(input.owner_id, input.external_id, fields, input.custom_fields)?;
         records::update::<opportunity::Entity, _>(ctx, &id, input, expected_version).await
     }
 

@@ -58,7 +58,7 @@ pub struct EntityAccess {
 }
 
 impl EntityAccess {
-    fn of(permissions: &Permissions, def: &'static catalog::EntityDef) -> Self {
+    fn of(permissions: &Permissions, def: &'static catalog::EntityDef, custom: &[String]) -> Self {
         let rights = permissions.entity(def.name);
         Self {
             entity: def.name.to_owned(),
@@ -73,6 +73,12 @@ impl EntityAccess {
                     field: f.name.to_owned(),
                     access: catalog::access(permissions, def.name, f).into(),
                 })
+                .chain(
+                    custom.iter().map(|name| FieldRule {
+                        field: name.clone(),
+                        access: permissions.field(def.name, name).into(),
+                    }),
+                )
                 .collect(),
         }
     }
@@ -82,9 +88,15 @@ impl EntityAccess {
 impl Profile {
     /// The profile's rules for every entity and field (admins, or the profile's own users).
     async fn access(&self, ctx: &Context<'_>) -> GqlResult<Vec<EntityAccess>> {
-        let read = request(ctx)?.read()?;
-        let permissions = service::metadata::profile_rules(&read, parse_id("id", &self.id)?).await?;
-        Ok(catalog::CORE.iter().map(|def| EntityAccess::of(&permissions, def)).collect())
+        let req = request(ctx)?;
+        let permissions = service::metadata::profile_rules(&req.read()?, parse_id("id", &self.id)?).await?;
+        let mut all = Vec::new();
+        for def in catalog::CORE {
+            let custom: Vec<String> =
+                req.loaders()?.definitions(def.name).await?.iter().map(|d| d.name.clone()).collect();
+            all.push(EntityAccess::of(&permissions, def, &custom));
+        }
+        Ok(all)
     }
 }
 
@@ -160,7 +172,9 @@ impl ProfileMutation {
         let permissions = service::metadata::profile_rules(&tx, profile_id).await?;
         tx.commit().await?;
         let def = catalog::known_entity("entity", &entity)?;
-        Ok(EntityAccess::of(&permissions, def))
+        let custom: Vec<String> =
+            request(ctx)?.loaders()?.definitions(def.name).await?.iter().map(|d| d.name.clone()).collect();
+        Ok(EntityAccess::of(&permissions, def, &custom))
     }
 
     /// Sets whether a profile's users see a field, and whether they may edit it (admins only).

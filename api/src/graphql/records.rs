@@ -2,22 +2,25 @@
 //! connections, and the four write resolvers' bodies.
 
 use async_graphql::dataloader::{DataLoader, Loader};
-use async_graphql::{Context, Enum, ID, InputObject, InputType, MaybeUndefined, Object, SimpleObject};
+use async_graphql::{Context, Enum, ID, InputObject, InputType, Json, MaybeUndefined, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 use entity::picklist_option;
+use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use super::accounts::AccountOrderField;
 use super::activities::ActivityOrderField;
 use super::contacts::ContactOrderField;
 use super::context::{parse_id, request};
+use super::custom_fields::{self, CustomFieldFilter, CustomFieldValue};
 use super::leads::LeadOrderField;
 use super::opportunities::OpportunityOrderField;
 use super::pagination::{PageInfo, decode, encode, page_size};
 use super::traces::TraceConnection;
 use super::types::User;
+use crate::error::ServiceError;
 use crate::error::{GqlError, GqlResult};
-use crate::service::records::{self, Criteria, Criterion, MAX_PAGE, Record, RecordInput, Stamps};
+use crate::service::records::{self, Criteria, Criterion, MAX_PAGE, Record, RecordInput, Sort, Stamps};
 use crate::service::validate::Patch;
 
 /// An update input field: omitted keeps, `null` clears.
@@ -51,8 +54,18 @@ pub fn optional_id(field: &str, value: Option<&ID>) -> GqlResult<Option<Uuid>> {
 }
 
 /// The shared part of a create input.
-pub fn create_input<F>(owner: Option<&ID>, external_id: Option<String>, fields: F) -> GqlResult<RecordInput<F>> {
-    Ok(RecordInput { owner: given_id("ownerId", owner)?, external_id: given(external_id), fields })
+pub fn create_input<F>(
+    owner: Option<&ID>,
+    external_id: Option<String>,
+    fields: F,
+    custom: Option<Json<Map<String, Value>>>,
+) -> GqlResult<RecordInput<F>> {
+    Ok(RecordInput {
+        owner: given_id("ownerId", owner)?,
+        external_id: given(external_id),
+        fields,
+        custom: custom.map(|c| c.0),
+    })
 }
 
 /// The shared part of an update input.
@@ -60,8 +73,14 @@ pub fn update_input<F>(
     owner: MaybeUndefined<ID>,
     external_id: MaybeUndefined<String>,
     fields: F,
+    custom: Option<Json<Map<String, Value>>>,
 ) -> GqlResult<RecordInput<F>> {
-    Ok(RecordInput { owner: patch_id("ownerId", owner)?, external_id: patch(external_id), fields })
+    Ok(RecordInput {
+        owner: patch_id("ownerId", owner)?,
+        external_id: patch(external_id),
+        fields,
+        custom: custom.map(|c| c.0),
+    })
 }
 
 #[derive(Enum, Clone, Copy, PartialEq, Eq, Default)]
@@ -81,15 +100,27 @@ pub enum OrderDirection {
     concrete(name = "ActivityOrderBy", params(ActivityOrderField))
 )]
 pub struct OrderBy<F: InputType> {
-    pub field: F,
+    /// A built-in field; give this or `customField`.
+    pub field: Option<F>,
+    /// A custom field's API name.
+    pub custom_field: Option<String>,
     #[graphql(default)]
     pub direction: OrderDirection,
 }
 
 impl<F: InputType + Copy> OrderBy<F> {
     /// The requested order, or `default` ascending.
-    pub fn or(order: Option<Self>, default: F, direction: OrderDirection) -> (F, OrderDirection) {
-        order.map_or((default, direction), |o| (o.field, o.direction))
+    pub fn or<C>(order: Option<Self>, default: F, direction: OrderDirection) -> GqlResult<(Sort<C>, OrderDirection)>
+    where
+        F: Into<C>,
+    {
+        let Some(order) = order else { return Ok((Sort::Column(default.into()), direction)) };
+        let sort = match (order.field, order.custom_field) {
+            (Some(field), None) => Sort::Column(field.into()),
+            (None, Some(name)) => Sort::Custom(name),
+            _ => return Err(ServiceError::invalid("orderBy", "give exactly one of field and customField").into()),
+        };
+        Ok((sort, order.direction))
     }
 }
 
@@ -104,6 +135,8 @@ pub struct RecordFilterInput {
     pub created_to: Option<DateTime<Utc>>,
     pub updated_from: Option<DateTime<Utc>>,
     pub updated_to: Option<DateTime<Utc>>,
+    /// Conditions on custom fields.
+    pub custom: Option<Vec<CustomFieldFilter>>,
 }
 
 impl RecordFilterInput {
@@ -114,6 +147,9 @@ impl RecordFilterInput {
             .equals(columns.external_id, self.external_id)
             .range(columns.created_at, self.created_from, self.created_to)
             .range(columns.updated_at, self.updated_from, self.updated_to);
+        for filter in self.custom.unwrap_or_default() {
+            c.0.push(filter.criterion()?);
+        }
         Ok(())
     }
 }
@@ -131,7 +167,7 @@ pub async fn page<R: Record>(
     first: Option<i32>,
     after: Option<String>,
     criteria: &[Criterion<R::Column>],
-    order: R::Column,
+    order: Sort<R::Column>,
     direction: OrderDirection,
 ) -> GqlResult<Page<R::Model>> {
     let first = page_size(first, MAX_PAGE)?;
@@ -259,6 +295,17 @@ impl RecordFields {
         self.0.updated_at
     }
 
+    /// The custom field values the caller may see, by API name (picklists by key,
+    /// decimals as text).
+    async fn custom_fields(&self, ctx: &Context<'_>) -> GqlResult<Json<Map<String, Value>>> {
+        custom_fields::values(ctx, &self.0).await
+    }
+
+    /// One custom field, typed (null with FORBIDDEN when the caller's profile hides it).
+    async fn field(&self, ctx: &Context<'_>, name: String) -> GqlResult<CustomFieldValue> {
+        custom_fields::value(ctx, &self.0, &name).await
+    }
+
     /// Incremented by every change; send it back as `expectedVersion` to detect conflicts.
     async fn version(&self) -> i32 {
         self.0.version
@@ -336,7 +383,7 @@ macro_rules! connection {
                 first: Option<i32>,
                 after: Option<String>,
                 criteria: Vec<$crate::service::records::Criterion<<$entity as sea_orm::EntityTrait>::Column>>,
-                order: <$entity as sea_orm::EntityTrait>::Column,
+                order: $crate::service::records::Sort<<$entity as sea_orm::EntityTrait>::Column>,
                 direction: $crate::graphql::records::OrderDirection,
             ) -> $crate::error::GqlResult<Self> {
                 let page =

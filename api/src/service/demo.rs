@@ -376,7 +376,7 @@ async fn seed_history(db: &Db, team: &[Member], weeks: u32, until: DateTime<Utc>
                     };
                     let a = records::create::<account::Entity>(
                         &tx,
-                        RecordInput { owner, external_id: Patch::Keep, fields },
+                        RecordInput { owner, external_id: Patch::Keep, fields, custom: None },
                     )
                     .await?;
                     accounts.push(a.id);
@@ -414,7 +414,7 @@ async fn seed_history(db: &Db, team: &[Member], weeks: u32, until: DateTime<Utc>
                     };
                     let c = records::create::<contact::Entity>(
                         &tx,
-                        RecordInput { owner, external_id: Patch::Keep, fields },
+                        RecordInput { owner, external_id: Patch::Keep, fields, custom: None },
                     )
                     .await?;
                     contacts.push(c.id);
@@ -455,9 +455,11 @@ async fn seed_history(db: &Db, team: &[Member], weeks: u32, until: DateTime<Utc>
                         source: set(rng.word(&["web", "referral", "event", "phone", "other"])),
                         status: Patch::Keep,
                     };
-                    let l =
-                        records::create::<lead::Entity>(&tx, RecordInput { owner, external_id: Patch::Keep, fields })
-                            .await?;
+                    let l = records::create::<lead::Entity>(
+                        &tx,
+                        RecordInput { owner, external_id: Patch::Keep, fields, custom: None },
+                    )
+                    .await?;
                     open_leads.push((l.id, l.owner_id));
                 }
                 Event::Opportunity => {
@@ -478,7 +480,7 @@ async fn seed_history(db: &Db, team: &[Member], weeks: u32, until: DateTime<Utc>
                     };
                     let o = records::create::<opportunity::Entity>(
                         &tx,
-                        RecordInput { owner, external_id: Patch::Keep, fields },
+                        RecordInput { owner, external_id: Patch::Keep, fields, custom: None },
                     )
                     .await?;
                     open_deals.push((o.id, o.owner_id, 0));
@@ -510,14 +512,14 @@ async fn seed_history(db: &Db, team: &[Member], weeks: u32, until: DateTime<Utc>
                     };
                     let a = records::create::<activity::Entity>(
                         &tx,
-                        RecordInput { owner, external_id: Patch::Keep, fields },
+                        RecordInput { owner, external_id: Patch::Keep, fields, custom: None },
                     )
                     .await?;
                     due.push((due_at, a.id, who, rng.chance(member.habits.diligence)));
                 }
                 Event::Advance(id, stage) => {
                     let fields = OpportunityFields { stage: set(stage), ..Default::default() };
-                    let input = RecordInput { owner, external_id: Patch::Keep, fields };
+                    let input = RecordInput { owner, external_id: Patch::Keep, fields, custom: None };
                     records::update::<opportunity::Entity>(&tx, id, input, None).await?;
                 }
                 Event::Qualify(id) => {
@@ -529,7 +531,7 @@ async fn seed_history(db: &Db, team: &[Member], weeks: u32, until: DateTime<Utc>
                     if records::update::<lead::Entity>(
                         &tx,
                         id,
-                        RecordInput { owner, external_id: Patch::Keep, fields },
+                        RecordInput { owner, external_id: Patch::Keep, fields, custom: None },
                         None,
                     )
                     .await

@@ -153,7 +153,7 @@ pub async fn convert(tx: &TenantTx, id: Uuid, conversion: Conversion) -> Service
             };
             records::create::<account::Entity>(
                 tx,
-                RecordInput { owner: owner.clone(), external_id: Patch::Keep, fields },
+                RecordInput { owner: owner.clone(), external_id: Patch::Keep, fields, custom: None },
             )
             .await?
         }
@@ -172,6 +172,7 @@ pub async fn convert(tx: &TenantTx, id: Uuid, conversion: Conversion) -> Service
                 phone: set(&lead.phone),
                 mobile: Patch::Keep,
             },
+            custom: None,
         },
     )
     .await?;
@@ -190,6 +191,7 @@ pub async fn convert(tx: &TenantTx, id: Uuid, conversion: Conversion) -> Service
                         currency: set(&conversion.currency),
                         close_date: conversion.close_date.map_or(Patch::Keep, Patch::Set),
                     },
+                    custom: None,
                 },
             )
             .await

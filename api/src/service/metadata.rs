@@ -4,14 +4,20 @@ use std::sync::Arc;
 
 use entity::picklist_option;
 
-use super::catalog::{self, EntityDef, FieldDef};
-use super::{picklists, profiles};
+use super::catalog::{self, EntityDef, FieldKind};
+use super::{custom_fields, picklists, profiles};
 use crate::auth::access::{EntityRights, FieldAccess, Op, Permissions};
 use crate::db::Scope;
 use crate::error::ServiceResult;
 
 pub struct FieldMeta {
-    pub def: &'static FieldDef,
+    pub name: String,
+    pub label: String,
+    pub kind: FieldKind,
+    pub required: bool,
+    pub server_set: bool,
+    pub custom: bool,
+    pub refers_to: Vec<String>,
     /// READ or EDIT (hidden fields are not listed).
     pub access: FieldAccess,
     /// Picklist options in order, inactive ones included (and flagged).
@@ -24,30 +30,51 @@ pub struct EntityMeta {
     pub fields: Vec<FieldMeta>,
 }
 
-/// The entities the caller may read, each with the fields they may see.
+/// The entities the caller may read, each with the fields they may see:
+/// built-in ones first, then the custom ones in their order.
 pub async fn metadata(scope: &impl Scope) -> ServiceResult<Vec<EntityMeta>> {
     let permissions = scope.actor().access.clone();
     let mut picklists = picklists::all(scope).await?;
-    Ok(catalog::CORE
-        .iter()
-        .filter(|e| permissions.allows(e.name, Op::Read))
-        .map(|def| EntityMeta {
-            def,
-            rights: permissions.entity(def.name),
-            fields: def
-                .fields
-                .iter()
-                .filter_map(|f| {
-                    let access = catalog::access(&permissions, def.name, f);
-                    (access > FieldAccess::Hidden).then(|| FieldMeta {
-                        def: f,
-                        access,
-                        options: picklists.remove(&(def.name.to_owned(), f.name.to_owned())).unwrap_or_default(),
-                    })
-                })
-                .collect(),
-        })
-        .collect())
+    let mut custom = custom_fields::all(scope).await?;
+    let mut entities = Vec::new();
+    for def in catalog::CORE.iter().filter(|e| permissions.allows(e.name, Op::Read)) {
+        let mut options = |field: &str| picklists.remove(&(def.name.to_owned(), field.to_owned())).unwrap_or_default();
+        let mut fields = Vec::new();
+        for f in def.fields {
+            let access = catalog::access(&permissions, def.name, f);
+            if access > FieldAccess::Hidden {
+                fields.push(FieldMeta {
+                    name: f.name.to_owned(),
+                    label: f.label.to_owned(),
+                    kind: f.kind,
+                    required: f.required,
+                    server_set: f.server_set,
+                    custom: false,
+                    refers_to: f.refers_to.iter().map(|e| (*e).to_owned()).collect(),
+                    access,
+                    options: options(f.name),
+                });
+            }
+        }
+        for d in custom.remove(def.name).unwrap_or_default() {
+            let access = permissions.field(def.name, &d.name);
+            if access > FieldAccess::Hidden {
+                fields.push(FieldMeta {
+                    kind: custom_fields::kind(&d)?,
+                    options: options(&d.name),
+                    name: d.name,
+                    label: d.label,
+                    required: d.required,
+                    server_set: false,
+                    custom: true,
+                    refers_to: d.reference_to.into_iter().collect(),
+                    access,
+                });
+            }
+        }
+        entities.push(EntityMeta { def, rights: permissions.entity(def.name), fields });
+    }
+    Ok(entities)
 }
 
 /// A profile's effective rules for every entity and field (admins, or the

@@ -6,6 +6,7 @@ pub mod api_tokens;
 pub mod auth;
 pub mod catalog;
 pub mod contacts;
+pub mod custom_fields;
 pub mod demo;
 pub mod leads;
 pub mod metadata;

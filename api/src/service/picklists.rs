@@ -136,6 +136,61 @@ pub async fn seed_defaults(tx: &TenantTx) -> ServiceResult<()> {
     Ok(())
 }
 
+/// Creates the picklist of a custom field with its options, in order.
+pub async fn create_list(
+    tx: &TenantTx,
+    entity: &str,
+    field: &str,
+    multi: bool,
+    options: &[(String, String)],
+) -> ServiceResult<()> {
+    let list = tx
+        .insert(picklist::ActiveModel {
+            id: Set(Uuid::now_v7()),
+            entity: Set(entity.to_owned()),
+            field: Set(field.to_owned()),
+            multi: Set(multi),
+            ..Default::default()
+        })
+        .await?;
+    let mut seen: Vec<(String, String)> = Vec::new();
+    for (position, (key, label)) in options.iter().enumerate() {
+        let key = option_key(key)?;
+        let label = super::validate::required_text("options.label", label, 100)?;
+        if seen.iter().any(|(k, l)| *k == key || l.eq_ignore_ascii_case(&label)) {
+            return Err(ServiceError::invalid("options", format!("option {key:?} is given twice")));
+        }
+        tx.insert(picklist_option::ActiveModel {
+            id: Set(Uuid::now_v7()),
+            picklist_id: Set(list.id),
+            key: Set(key.clone()),
+            label: Set(label.clone()),
+            position: Set(i32::try_from(position).unwrap_or(i32::MAX)),
+            active: Set(true),
+            probability: Set(None),
+            is_closed: Set(false),
+            is_won: Set(false),
+            ..Default::default()
+        })
+        .await?;
+        seen.push((key, label));
+    }
+    Ok(())
+}
+
+/// An option key: 1 to 50 of a-z, 0-9 and _, starting with a letter.
+fn option_key(key: &str) -> ServiceResult<String> {
+    let key = key.trim().to_owned();
+    let valid = (1..=50).contains(&key.len())
+        && key.starts_with(|c: char| c.is_ascii_lowercase())
+        && key.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    if valid {
+        Ok(key)
+    } else {
+        Err(ServiceError::invalid("key", "must be 1 to 50 of a-z, 0-9 and _, starting with a letter"))
+    }
+}
+
 /// The options of one picklist field, in order.
 pub async fn options(scope: &impl Scope, entity: &str, field: &str) -> ServiceResult<Vec<picklist_option::Model>> {
     if let Some(known) = scope.memo().and_then(|memo| memo.picklist(entity, field)) {
@@ -283,13 +338,7 @@ pub async fn add_option(
 ) -> ServiceResult<picklist_option::Model> {
     super::require_admin(tx.actor())?;
     let list = list_of(tx, entity, field).await?;
-    let key = new.key.trim().to_owned();
-    let valid_key = (1..=50).contains(&key.len())
-        && key.starts_with(|c: char| c.is_ascii_lowercase())
-        && key.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
-    if !valid_key {
-        return Err(ServiceError::invalid("key", "must be 1 to 50 of a-z, 0-9 and _, starting with a letter"));
-    }
+    let key = option_key(&new.key)?;
     let label = super::validate::required_text("label", &new.label, 100)?;
     let before = options_of(tx, list.id).await?;
     if before.iter().any(|o| o.key == key) {

@@ -9,7 +9,7 @@ use sea_orm::{ColumnTrait, Condition, PaginatorTrait, QueryFilter, QueryOrder, S
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use super::catalog::{self, EntityDef, FieldDef};
+use super::catalog::{self, EntityDef};
 use super::{require_admin, users, validate};
 use crate::auth::access::{EntityRights, FieldAccess};
 use crate::db::trace::Change;
@@ -244,11 +244,19 @@ pub async fn set_entity_access(
     Ok(rights)
 }
 
-fn known_field(def: &'static EntityDef, name: &str) -> ServiceResult<&'static FieldDef> {
-    def.field(name).ok_or_else(|| {
-        let names: Vec<&str> = def.fields.iter().map(|f| f.name).collect();
-        ServiceError::invalid("field", format!("unknown field {name:?} of {}; known: {}", def.name, names.join(", ")))
-    })
+/// A field an access rule names: built-in (server-set ones can only be hidden
+/// or read) or custom.
+async fn known_field(tx: &TenantTx, def: &'static EntityDef, name: &str) -> ServiceResult<(String, bool)> {
+    if let Some(field) = def.field(name) {
+        return Ok((field.name.to_owned(), field.server_set));
+    }
+    let custom = super::custom_fields::definitions(tx, def.name).await?;
+    if let Some(field) = custom.iter().find(|d| d.name == name) {
+        return Ok((field.name.clone(), false));
+    }
+    let mut names: Vec<String> = def.fields.iter().map(|f| f.name.to_owned()).collect();
+    names.extend(custom.into_iter().map(|d| d.name));
+    Err(ServiceError::invalid("field", format!("unknown field {name:?} of {}; known: {}", def.name, names.join(", "))))
 }
 
 /// Sets how far a profile may go with one field. EDIT removes the rule.
@@ -261,12 +269,12 @@ pub async fn set_field_access(
 ) -> ServiceResult<FieldAccess> {
     let profile = editable(tx, profile_id).await?;
     let def = catalog::known_entity("entity", entity)?;
-    let field = known_field(def, field)?;
+    let (field, _server_set) = known_field(tx, def, field).await?;
     let existing = tx
         .select::<field_access::Entity>()
         .filter(field_access::Column::ProfileId.eq(profile.id))
         .filter(field_access::Column::Entity.eq(def.name))
-        .filter(field_access::Column::Field.eq(field.name))
+        .filter(field_access::Column::Field.eq(field.as_str()))
         .one(tx.conn())
         .await?;
     let before = existing.as_ref().and_then(|r| FieldAccess::parse(&r.access)).unwrap_or(FieldAccess::Edit);
@@ -276,20 +284,20 @@ pub async fn set_field_access(
     let condition = Condition::all()
         .add(field_access::Column::ProfileId.eq(profile.id))
         .add(field_access::Column::Entity.eq(def.name))
-        .add(field_access::Column::Field.eq(field.name));
+        .add(field_access::Column::Field.eq(field.as_str()));
     tx.delete_where::<field_access::Entity>(condition).await?;
     if access != FieldAccess::Edit {
         tx.insert(field_access::ActiveModel {
             profile_id: Set(profile.id),
             entity: Set(def.name.to_owned()),
-            field: Set(field.name.to_owned()),
+            field: Set(field.clone()),
             access: Set(access.as_str().to_owned()),
             ..Default::default()
         })
         .await?;
     }
     tx.bump_access_version(profile.id).await?;
-    let key = format!("fieldAccess.{}.{}", def.name, field.name);
+    let key = format!("fieldAccess.{}.{}", def.name, field);
     tx.trace(
         Change::update(ENTITY, profile.id, &json!({ key.clone(): before.as_str() }), &json!({ key: access.as_str() }))
             .ok_or_else(|| ServiceError::Internal("field access without change".into()))?,

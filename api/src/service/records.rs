@@ -18,6 +18,7 @@ use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use super::catalog::{self, EntityDef};
+use super::custom_fields::{self, Test};
 use super::picklists::{self, Choosable};
 use super::validate::{self, Patch};
 use super::{require_admin, users};
@@ -40,6 +41,8 @@ pub struct Columns<C> {
     pub version: C,
     pub external_id: C,
     pub deleted_at: C,
+    /// Custom field values (JSON).
+    pub custom: C,
 }
 
 /// A CRM entity: its name in traces, its shared columns, and its own fields.
@@ -60,6 +63,7 @@ pub trait Record:
     fn version(model: &Self::Model) -> i32;
     fn owner(model: &Self::Model) -> Uuid;
     fn external_id(model: &Self::Model) -> Option<&str>;
+    fn custom(model: &Self::Model) -> Option<&Value>;
     fn stamps(model: &Self::Model) -> Stamps;
 
     /// The API names of the fields a client sent (to check them against the profile).
@@ -96,6 +100,7 @@ macro_rules! record_columns {
             version: $module::Column::Version,
             external_id: $module::Column::ExternalId,
             deleted_at: $module::Column::DeletedAt,
+            custom: $module::Column::Custom,
         };
 
         fn id(model: &$module::Model) -> uuid::Uuid {
@@ -114,6 +119,10 @@ macro_rules! record_columns {
             model.external_id.as_deref()
         }
 
+        fn custom(model: &$module::Model) -> Option<&serde_json::Value> {
+            model.custom.as_ref()
+        }
+
         fn stamps(model: &$module::Model) -> $crate::service::records::Stamps {
             $crate::service::records::Stamps {
                 entity: <Self as $crate::service::records::Record>::NAME,
@@ -126,6 +135,7 @@ macro_rules! record_columns {
                 version: model.version,
                 external_id: model.external_id.clone(),
                 deleted: model.deleted_at.is_some(),
+                custom: model.custom.clone(),
             }
         }
     };
@@ -158,6 +168,8 @@ pub struct Stamps {
     pub version: i32,
     pub external_id: Option<String>,
     pub deleted: bool,
+    /// Custom field values as stored (see `custom_fields`).
+    pub custom: Option<Value>,
 }
 
 /// A record as a client sends it: the shared fields and the entity's own.
@@ -166,11 +178,13 @@ pub struct RecordInput<F> {
     pub owner: Patch<Uuid>,
     pub external_id: Patch<String>,
     pub fields: F,
+    /// Custom field values by API name; `None` leaves them all as they are.
+    pub custom: Option<Map<String, Value>>,
 }
 
 impl<F: Default> Default for RecordInput<F> {
     fn default() -> Self {
-        Self { owner: Patch::Keep, external_id: Patch::Keep, fields: F::default() }
+        Self { owner: Patch::Keep, external_id: Patch::Keep, fields: F::default(), custom: None }
     }
 }
 
@@ -185,6 +199,8 @@ pub fn fields(value: Value) -> Map<String, Value> {
 /// The complete trace view: the entity's fields plus owner and external id.
 pub async fn snapshot<R: Record>(scope: &(impl Scope + Send), model: &R::Model) -> ServiceResult<Value> {
     let mut fields = R::snapshot(scope, model).await?;
+    // Custom API names never clash with built-in ones (checked when defined).
+    fields.extend(custom_fields::view(scope, R::NAME, R::custom(model)).await?);
     fields.insert("ownerId".into(), Value::from(R::owner(model).to_string()));
     fields.insert("externalId".into(), R::external_id(model).map_or(Value::Null, Value::from));
     Ok(Value::Object(fields))
@@ -246,7 +262,8 @@ pub fn visible(scope: &impl Scope, entity: &str, value: Value) -> Value {
     let Value::Object(mut fields) = value else { return value };
     let access = &scope.actor().access;
     if let Some(def) = catalog::entity(entity) {
-        fields.retain(|key, _| def.field_of_key(key).is_none_or(|f| access.can_see(entity, f.name)));
+        // A key that is no built-in field is a custom field's API name.
+        fields.retain(|key, _| access.can_see(entity, def.field_of_key(key).map_or(key.as_str(), |f| f.name)));
     }
     Value::Object(fields)
 }
@@ -449,6 +466,9 @@ pub async fn create<R: Record>(tx: &TenantTx, input: RecordInput<R::Fields>) -> 
     set(&mut model, R::COLUMNS.deleted_at, Option::<DateTime<Utc>>::None);
     fill_shared::<R>(tx, &mut model, owner, input.external_id).await?;
     R::fill(tx, &mut model, input.fields, true).await?;
+    if let Some(custom) = custom_fields::apply(tx, R::NAME, None, input.custom, true).await? {
+        set(&mut model, R::COLUMNS.custom, custom);
+    }
     let created = tx.insert(model).await?;
     tx.trace(Change::create(R::NAME, R::id(&created), snapshot::<R>(tx, &created).await?)).await?;
     Ok(created)
@@ -487,6 +507,9 @@ pub async fn update_loaded<R: Record>(
     let mut model: R::ActiveModel = before.clone().into();
     fill_shared::<R>(tx, &mut model, input.owner, input.external_id).await?;
     R::fill(tx, &mut model, input.fields, false).await?;
+    if let Some(custom) = custom_fields::apply(tx, R::NAME, R::custom(&before), input.custom, false).await? {
+        set(&mut model, R::COLUMNS.custom, custom);
+    }
     save::<R>(tx, before, model, ChangeType::Update).await
 }
 
@@ -522,6 +545,16 @@ fn write<R: Record>(tx: &TenantTx, before: &R::Model, model: &mut R::ActiveModel
     set(model, R::COLUMNS.version, R::version(before) + 1);
     set(model, R::COLUMNS.updated_at, tx.now());
     set(model, R::COLUMNS.updated_by, tx.actor().user_id);
+}
+
+/// Replaces a record's custom values without a trace of its own: for removing
+/// a deleted field's values, which its definition's trace records.
+pub async fn write_custom<R: Record>(tx: &TenantTx, before: R::Model, values: Map<String, Value>) -> ServiceResult<()> {
+    let mut model: R::ActiveModel = before.clone().into();
+    set(&mut model, R::COLUMNS.custom, (!values.is_empty()).then_some(Value::Object(values)));
+    write::<R>(tx, &before, &mut model);
+    tx.update_where(model, R::COLUMNS.version.eq(R::version(&before))).await?;
+    Ok(())
 }
 
 /// Soft delete: the record leaves every query; an admin can restore it.
@@ -582,6 +615,8 @@ pub enum Criterion<C> {
     /// A condition an entity module builds itself (e.g. "overdue"), with the
     /// fields it reads.
     Where(&'static [&'static str], Condition),
+    /// A test on a custom field, by API name.
+    Custom(String, Test),
 }
 
 /// Collects criteria from optional filter inputs; absent inputs add nothing.
@@ -649,7 +684,8 @@ fn check_criterion<R: Record>(scope: &impl Scope, criterion: &Criterion<R::Colum
         | Criterion::Range(c, ..)
         | Criterion::Present(c, _) => check_column::<R>(scope, "filter", c),
         Criterion::Where(fields, _) => check_fields::<R>(scope, "filter", fields.iter().copied()),
-        Criterion::Mine => Ok(()),
+        // Checked where the condition is built (the field's definition is needed).
+        Criterion::Mine | Criterion::Custom(..) => Ok(()),
     }
 }
 
@@ -682,6 +718,7 @@ pub async fn filtered<R: Record>(scope: &impl Scope, criteria: &[Criterion<R::Co
             Criterion::Present(column, true) => query.filter(column.is_not_null()),
             Criterion::Present(column, false) => query.filter(column.is_null()),
             Criterion::Where(_, condition) => query.filter(condition.clone()),
+            Criterion::Custom(name, test) => query.filter(custom_fields::condition::<R>(scope, name, test).await?),
             Criterion::Mine => {
                 let me = scope
                     .actor()
@@ -699,7 +736,7 @@ pub async fn filtered<R: Record>(scope: &impl Scope, criteria: &[Criterion<R::Co
 pub async fn list<R: Record>(
     scope: &impl Scope,
     criteria: &[Criterion<R::Column>],
-    order: R::Column,
+    order: Sort<R::Column>,
     descending: bool,
     offset: u64,
     first: u64,
@@ -708,24 +745,34 @@ pub async fn list<R: Record>(
         return Err(ServiceError::invalid("first", format!("must be at most {MAX_PAGE}")));
     }
     allowed::<R>(scope, Op::Read)?;
-    check_column::<R>(scope, "orderBy", &order)?;
     let direction = if descending { sea_orm::Order::Desc } else { sea_orm::Order::Asc };
     let mut query = filtered::<R>(scope, criteria).await?;
-    // Only nullable columns need the NULLs-last key; without it an index on the
-    // column can serve the ordering.
-    if order.def().is_null() {
-        query = query.order_by(Expr::col((R::default(), order)).is_null(), sea_orm::Order::Asc);
+    match order {
+        Sort::Column(column) => {
+            check_column::<R>(scope, "orderBy", &column)?;
+            // Only nullable columns need the NULLs-last key; without it an index on the
+            // column can serve the ordering.
+            if column.def().is_null() {
+                query = query.order_by(Expr::col((R::default(), column)).is_null(), sea_orm::Order::Asc);
+            }
+            query = query.order_by(column, direction.clone());
+        }
+        Sort::Custom(name) => {
+            let expr = custom_fields::order_expr::<R>(scope, &name).await?;
+            query = query.order_by(expr.clone().is_null(), sea_orm::Order::Asc).order_by(expr, direction.clone());
+        }
     }
-    let mut rows = query
-        .order_by(order, direction.clone())
-        .order_by(R::COLUMNS.id, direction)
-        .offset(offset)
-        .limit(first + 1)
-        .all(scope.conn())
-        .await?;
+    let mut rows = query.order_by(R::COLUMNS.id, direction).offset(offset).limit(first + 1).all(scope.conn()).await?;
     let more = rows.len() as u64 > first;
     rows.truncate(usize::try_from(first).unwrap_or(usize::MAX));
     Ok((rows, more))
+}
+
+/// What a list is ordered by.
+pub enum Sort<C> {
+    Column(C),
+    /// A custom field, by API name.
+    Custom(String),
 }
 
 pub async fn count<R: Record>(scope: &impl Scope, criteria: &[Criterion<R::Column>]) -> ServiceResult<u64> {

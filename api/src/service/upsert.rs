@@ -69,6 +69,8 @@ pub struct Item<F> {
     pub owner: Patch<Uuid>,
     pub fields: F,
     pub refs: Vec<ExternalRef>,
+    /// Custom field values by API name.
+    pub custom: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 /// "Set this field to the record of that type whose external id is ...".
@@ -352,7 +354,8 @@ where
     for r in &item.refs {
         R::set_ref(&mut fields, r.target, find_ref(tx, r).await?)?;
     }
-    let input = RecordInput { owner: item.owner.clone(), external_id: Patch::Keep, fields };
+    let input =
+        RecordInput { owner: item.owner.clone(), external_id: Patch::Keep, fields, custom: item.custom.clone() };
     match existing {
         Some(existing) if R::stamps(&existing).deleted => {
             Err(ServiceError::Conflict("a deleted record holds this external id; an admin can restore it".into()))
