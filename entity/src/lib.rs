@@ -11,6 +11,7 @@ pub mod contact;
 pub mod entity_access;
 pub mod field_access;
 pub mod field_definition;
+pub mod field_rule;
 pub mod lead;
 pub mod opportunity;
 pub mod picklist;
@@ -47,6 +48,7 @@ tenant_owned!(
     entity_access,
     field_access,
     field_definition,
+    field_rule,
     lead,
     opportunity,
     picklist,

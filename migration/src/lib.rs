@@ -9,6 +9,7 @@ mod m20261122_000004_create_contacts_leads_opportunities_activities;
 mod m20261122_000005_relation_indexes;
 mod m20261122_000006_create_access_rules;
 mod m20261122_000007_create_custom_fields;
+mod m20261122_000008_create_field_rules;
 
 pub struct Migrator;
 
@@ -23,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000005_relation_indexes::Migration),
             Box::new(m20261122_000006_create_access_rules::Migration),
             Box::new(m20261122_000007_create_custom_fields::Migration),
+            Box::new(m20261122_000008_create_field_rules::Migration),
         ]
     }
 }

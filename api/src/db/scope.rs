@@ -44,6 +44,7 @@ pub struct Memo {
     live_users: Mutex<HashSet<Uuid>>,
     picklists: Mutex<HashMap<(String, String), Vec<picklist_option::Model>>>,
     definitions: Mutex<HashMap<String, Vec<field_definition::Model>>>,
+    field_rules: Mutex<HashMap<String, Arc<crate::service::field_rules::EntityRules>>>,
 }
 
 impl Memo {
@@ -68,6 +69,16 @@ impl Memo {
     pub fn remember_definitions(&self, entity: &str, defs: &[field_definition::Model]) {
         if let Ok(mut known) = self.definitions.lock() {
             known.insert(entity.to_owned(), defs.to_vec());
+        }
+    }
+
+    pub fn field_rules(&self, entity: &str) -> Option<Arc<crate::service::field_rules::EntityRules>> {
+        self.field_rules.lock().ok()?.get(entity).cloned()
+    }
+
+    pub fn remember_field_rules(&self, entity: &str, rules: Arc<crate::service::field_rules::EntityRules>) {
+        if let Ok(mut known) = self.field_rules.lock() {
+            known.insert(entity.to_owned(), rules);
         }
     }
 

@@ -88,6 +88,19 @@ pub struct FieldMetadata {
     pub reference_to: Vec<String>,
     /// For picklists: the options in order; inactive ones can no longer be chosen.
     pub options: Vec<PicklistValue>,
+    /// For dependent picklists: the field whose value limits this one's options.
+    pub controlling_field: Option<String>,
+    /// For dependent picklists: the options each controlling option allows
+    /// (controlling options not listed allow every option).
+    pub dependencies: Vec<OptionDependency>,
+}
+
+/// The options of a dependent picklist that one controlling option allows.
+#[derive(SimpleObject, InputObject)]
+#[graphql(input_name = "OptionDependencyInput")]
+pub struct OptionDependency {
+    pub controlling_key: String,
+    pub allowed_keys: Vec<String>,
 }
 
 impl From<FieldMeta> for FieldMetadata {
@@ -102,6 +115,19 @@ impl From<FieldMeta> for FieldMetadata {
             custom: f.custom,
             reference_to: f.refers_to,
             options: f.options.into_iter().map(Into::into).collect(),
+            controlling_field: f.dependency.as_ref().map(|d| d.controlling.clone()),
+            dependencies: f
+                .dependency
+                .map(|d| {
+                    let mut rules: Vec<OptionDependency> = d
+                        .allowed
+                        .into_iter()
+                        .map(|(controlling_key, allowed_keys)| OptionDependency { controlling_key, allowed_keys })
+                        .collect();
+                    rules.sort_by(|a, b| a.controlling_key.cmp(&b.controlling_key));
+                    rules
+                })
+                .unwrap_or_default(),
         }
     }
 }
@@ -199,6 +225,38 @@ impl PicklistMutation {
         let option = service::picklists::update_option(&tx, id, label, active).await?;
         tx.commit().await?;
         Ok(option.into())
+    }
+
+    /// Makes a field required or optional for new and changed records (admins
+    /// only; custom or built-in, except those always required or server-set).
+    async fn set_field_required(
+        &self,
+        ctx: &Context<'_>,
+        entity: String,
+        field: String,
+        required: bool,
+    ) -> GqlResult<bool> {
+        let tx = request(ctx)?.begin().await?;
+        let required = service::field_rules::set_required(&tx, &entity, &field, required).await?;
+        tx.commit().await?;
+        Ok(required)
+    }
+
+    /// Limits the options of picklist `field` by the value of `controllingField`
+    /// (admins only), on every write; `controllingField: null` removes the limit.
+    async fn set_picklist_dependency(
+        &self,
+        ctx: &Context<'_>,
+        entity: String,
+        field: String,
+        controlling_field: Option<String>,
+        rules: Option<Vec<OptionDependency>>,
+    ) -> GqlResult<bool> {
+        let allowed = rules.unwrap_or_default().into_iter().map(|r| (r.controlling_key, r.allowed_keys)).collect();
+        let tx = request(ctx)?.begin().await?;
+        service::field_rules::set_dependency(&tx, &entity, &field, controlling_field.as_deref(), allowed).await?;
+        tx.commit().await?;
+        Ok(true)
     }
 
     /// Orders a picklist's options as the given keys (each key once; admins only).

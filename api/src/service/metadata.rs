@@ -5,7 +5,7 @@ use std::sync::Arc;
 use entity::picklist_option;
 
 use super::catalog::{self, EntityDef, FieldKind};
-use super::{custom_fields, picklists, profiles};
+use super::{custom_fields, field_rules, picklists, profiles};
 use crate::auth::access::{EntityRights, FieldAccess, Op, Permissions};
 use crate::db::Scope;
 use crate::error::ServiceResult;
@@ -22,6 +22,8 @@ pub struct FieldMeta {
     pub access: FieldAccess,
     /// Picklist options in order, inactive ones included (and flagged).
     pub options: Vec<picklist_option::Model>,
+    /// A dependent picklist: its controlling field and rules.
+    pub dependency: Option<field_rules::Dependency>,
 }
 
 pub struct EntityMeta {
@@ -36,9 +38,12 @@ pub async fn metadata(scope: &impl Scope) -> ServiceResult<Vec<EntityMeta>> {
     let permissions = scope.actor().access.clone();
     let mut picklists = picklists::all(scope).await?;
     let mut custom = custom_fields::all(scope).await?;
+    let mut rules = field_rules::all(scope).await?;
     let mut entities = Vec::new();
     for def in catalog::CORE.iter().filter(|e| permissions.allows(e.name, Op::Read)) {
         let mut options = |field: &str| picklists.remove(&(def.name.to_owned(), field.to_owned())).unwrap_or_default();
+        let entity_rules = rules.remove(def.name).unwrap_or_default();
+        let dependency = |field: &str| entity_rules.dependencies.iter().find(|d| d.field == field).cloned();
         let mut fields = Vec::new();
         for f in def.fields {
             let access = catalog::access(&permissions, def.name, f);
@@ -47,12 +52,13 @@ pub async fn metadata(scope: &impl Scope) -> ServiceResult<Vec<EntityMeta>> {
                     name: f.name.to_owned(),
                     label: f.label.to_owned(),
                     kind: f.kind,
-                    required: f.required,
+                    required: f.required || entity_rules.required.iter().any(|r| r == f.name),
                     server_set: f.server_set,
                     custom: false,
                     refers_to: f.refers_to.iter().map(|e| (*e).to_owned()).collect(),
                     access,
                     options: options(f.name),
+                    dependency: dependency(f.name),
                 });
             }
         }
@@ -62,6 +68,7 @@ pub async fn metadata(scope: &impl Scope) -> ServiceResult<Vec<EntityMeta>> {
                 fields.push(FieldMeta {
                     kind: custom_fields::kind(&d)?,
                     options: options(&d.name),
+                    dependency: dependency(&d.name),
                     name: d.name,
                     label: d.label,
                     required: d.required,

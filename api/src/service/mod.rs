@@ -8,6 +8,7 @@ pub mod catalog;
 pub mod contacts;
 pub mod custom_fields;
 pub mod demo;
+pub mod field_rules;
 pub mod leads;
 pub mod metadata;
 pub mod opportunities;

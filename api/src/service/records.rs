@@ -19,6 +19,7 @@ use uuid::Uuid;
 
 use super::catalog::{self, EntityDef};
 use super::custom_fields::{self, Test};
+use super::field_rules;
 use super::picklists::{self, Choosable};
 use super::validate::{self, Patch};
 use super::{require_admin, users};
@@ -470,7 +471,13 @@ pub async fn create<R: Record>(tx: &TenantTx, input: RecordInput<R::Fields>) -> 
         set(&mut model, R::COLUMNS.custom, custom);
     }
     let created = tx.insert(model).await?;
-    tx.trace(Change::create(R::NAME, R::id(&created), snapshot::<R>(tx, &created).await?)).await?;
+    let view = snapshot::<R>(tx, &created).await?;
+    // Checked on the row as stored; a refusal drops the transaction (or the
+    // bulk upsert's savepoint) with the insert in it.
+    if let Value::Object(fields) = &view {
+        field_rules::check(&*field_rules::rules(tx, R::NAME).await?, R::NAME, fields, None)?;
+    }
+    tx.trace(Change::create(R::NAME, R::id(&created), view)).await?;
     Ok(created)
 }
 
@@ -527,6 +534,10 @@ pub async fn save<R: Record>(
     let Some(mut change) = Change::update(R::NAME, R::id(&before), &old, &new) else {
         return Ok(before);
     };
+    if let (Value::Object(fields), Some(Value::Object(changed))) = (&new, &change.after) {
+        let changed: Vec<String> = changed.keys().cloned().collect();
+        field_rules::check(&*field_rules::rules(tx, R::NAME).await?, R::NAME, fields, Some(&changed))?;
+    }
     change.change_type = kind;
     write::<R>(tx, &before, &mut model);
     let saved =

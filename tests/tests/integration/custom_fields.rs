@@ -388,3 +388,111 @@ async fn custom_field_definitions_are_checked_and_isolated(app: TestApp) {
         .await;
     assert_eq!(traces.data()["traces"]["nodes"][1]["after"]["name"], "code");
 }
+
+db_tests!(required_fields_and_dependent_picklists_hold_on_every_write);
+
+async fn required_fields_and_dependent_picklists_hold_on_every_write(app: TestApp) {
+    let acme = app.tenant("acme").await;
+    let t = Some(acme.admin.token.as_str());
+    let old = app.gql(t, "mutation { createAccount(input: { name: \"Old\" }) { id } }", json!({})).await;
+    let old = old.data()["createAccount"]["id"].as_str().unwrap().to_owned();
+    let required =
+        "mutation($e: String!, $f: String!, $r: Boolean!) { setFieldRequired(entity: $e, field: $f, required: $r) }";
+    assert_eq!(
+        app.gql(t, required, json!({ "e": "Account", "f": "phone", "r": true })).await.data()["setFieldRequired"],
+        true
+    );
+    app.gql(t, required, json!({ "e": "Account", "f": "name", "r": false })).await.assert_invalid("field");
+    app.gql(t, required, json!({ "e": "Lead", "f": "convertedAt", "r": true })).await.assert_invalid("field");
+    app.gql(t, required, json!({ "e": "Account", "f": "nope", "r": true })).await.assert_invalid("field");
+    let sales = app.user(&acme, "Sam", "Sales").await;
+    app.gql(Some(&sales.token), required, json!({ "e": "Account", "f": "city", "r": true }))
+        .await
+        .assert_code("FORBIDDEN");
+
+    // New records need it; old ones can still change other fields, not clear it.
+    app.gql(t, "mutation { createAccount(input: { name: \"Hooli\" }) { id } }", json!({}))
+        .await
+        .assert_invalid("phone");
+    let r = app
+        .gql(t, "mutation { createAccount(input: { name: \"Hooli\", phone: \"+331234567\" }) { id } }", json!({}))
+        .await;
+    let hooli = r.data()["createAccount"]["id"].as_str().unwrap().to_owned();
+    let upd = "mutation($id: ID!, $i: UpdateAccountInput!) { updateAccount(id: $id, input: $i) { version } }";
+    app.gql(t, upd, json!({ "id": old, "i": { "city": "Lyon" } })).await.data();
+    app.gql(t, upd, json!({ "id": hooli, "i": { "phone": null } })).await.assert_invalid("phone");
+    let m = app.gql(t, "{ metadata { name fields { name required } } }", json!({})).await;
+    let account = m.data()["metadata"][0]["fields"].as_array().unwrap().clone();
+    assert!(account.iter().any(|f| f["name"] == "phone" && f["required"] == true));
+    app.gql(t, required, json!({ "e": "Account", "f": "phone", "r": false })).await.data();
+    app.gql(t, "mutation { createAccount(input: { name: \"Pied Piper\" }) { id } }", json!({})).await.data();
+
+    // A dependent multi-picklist limited by a custom picklist, both custom.
+    let industry = json!([{ "key": "tech", "label": "Tech" }, { "key": "retail", "label": "Retail" }]);
+    define(&app, &acme, json!({ "entity": "Account", "name": "industry", "label": "Industry", "type": "PICKLIST", "options": industry })).await;
+    let sub = json!([{ "key": "saas", "label": "SaaS" }, { "key": "hardware", "label": "Hardware" }, { "key": "grocery", "label": "Grocery" }]);
+    define(&app, &acme, json!({ "entity": "Account", "name": "subSector", "label": "Sub-sector", "type": "MULTI_PICKLIST", "options": sub })).await;
+    let depend = "mutation($e: String!, $f: String!, $c: String, $r: [OptionDependencyInput!]) { setPicklistDependency(entity: $e, field: $f, controllingField: $c, rules: $r) }";
+    let rules = json!([{ "controllingKey": "tech", "allowedKeys": ["saas", "hardware"] }, { "controllingKey": "retail", "allowedKeys": ["grocery"] }]);
+    app.gql(t, depend, json!({ "e": "Account", "f": "subSector", "c": "industry", "r": rules })).await.data();
+    app.gql(t, depend, json!({ "e": "Account", "f": "subSector", "c": "subSector", "r": [] }))
+        .await
+        .assert_invalid("controllingField");
+    app.gql(t, depend, json!({ "e": "Account", "f": "subSector", "c": "industry", "r": [{ "controllingKey": "mining", "allowedKeys": [] }] }))
+        .await
+        .assert_invalid("rules.controllingKey");
+    app.gql(t, depend, json!({ "e": "Account", "f": "name", "c": "industry", "r": [] })).await.assert_invalid("field");
+
+    let r = app.gql(t, CREATE, json!({ "c": { "industry": "tech", "subSector": ["saas", "grocery"] } })).await;
+    r.assert_invalid("subSector");
+    let r = app.gql(t, CREATE, json!({ "c": { "industry": "tech", "subSector": ["saas"] } })).await;
+    let id = r.data()["createAccount"]["id"].as_str().unwrap().to_owned();
+    app.gql(t, UPDATE, json!({ "id": id, "c": { "industry": "retail" } })).await.assert_invalid("subSector");
+    let r = app.gql(t, UPDATE, json!({ "id": id, "c": { "industry": "retail", "subSector": ["grocery"] } })).await;
+    assert_eq!(r.data()["updateAccount"]["customFields"]["subSector"], json!(["grocery"]));
+
+    // Built-in picklists too, and bulk upserts obey the same rule.
+    let kinds = json!([{ "controllingKey": "email", "allowedKeys": ["successful", "no_answer"] }]);
+    app.gql(t, depend, json!({ "e": "Activity", "f": "result", "c": "kind", "r": kinds })).await.data();
+    let c = app.gql(t, "mutation { createContact(input: { lastName: \"Gibbons\" }) { id } }", json!({})).await;
+    let contact = c.data()["createContact"]["id"].as_str().unwrap().to_owned();
+    let r = app
+        .gql(t, "mutation($c: ID!) { createActivity(input: { kind: \"email\", subject: \"Hi\", target: { contactId: $c } }) { id } }", json!({ "c": contact }))
+        .await;
+    let activity = r.data()["createActivity"]["id"].as_str().unwrap().to_owned();
+    let r = app
+        .gql(
+            t,
+            "mutation($id: ID!) { completeActivity(id: $id, result: \"rescheduled\") { id } }",
+            json!({ "id": activity }),
+        )
+        .await;
+    r.assert_invalid("result");
+    let m = app
+        .gql(
+            t,
+            "{ metadata { name fields { name controllingField dependencies { controllingKey allowedKeys } } } }",
+            json!({}),
+        )
+        .await;
+    let activity_meta =
+        m.data()["metadata"].as_array().unwrap().iter().find(|e| e["name"] == "Activity").unwrap().clone();
+    let result = activity_meta["fields"].as_array().unwrap().iter().find(|f| f["name"] == "result").unwrap().clone();
+    assert_eq!(result["controllingField"], "kind");
+    assert_eq!(result["dependencies"], kinds);
+    let r = app
+        .gql(
+            t,
+            "mutation($r: [AccountUpsertInput!]!) { upsertAccounts(records: $r) { results { status field } } }",
+            json!({ "r": [{ "externalId": "X-1", "name": "Bulk", "customFields": { "industry": "retail", "subSector": ["saas"] } }] }),
+        )
+        .await;
+    assert_eq!(r.data()["upsertAccounts"]["results"], json!([{ "status": "FAILED", "field": "subSector" }]));
+    // Removing the limit; every rule change is traced.
+    app.gql(t, depend, json!({ "e": "Account", "f": "subSector", "c": null })).await.data();
+    app.gql(t, UPDATE, json!({ "id": id, "c": { "subSector": ["saas"] } })).await.data();
+    let traces = app.gql(t, "{ traces(filter: { entityType: \"FieldRule\" }) { nodes { after } } }", json!({})).await;
+    let nodes = traces.data()["traces"]["nodes"].as_array().unwrap().clone();
+    assert_eq!(nodes.len(), 5, "{nodes:?}");
+    assert_eq!(nodes[0]["after"]["field"], "subSector");
+}
