@@ -8,7 +8,9 @@ pub mod activity;
 pub mod api_token;
 pub mod app_user;
 pub mod contact;
+pub mod custom_record;
 pub mod entity_access;
+pub mod entity_definition;
 pub mod field_access;
 pub mod field_definition;
 pub mod field_rule;
@@ -45,6 +47,8 @@ tenant_owned!(
     api_token,
     app_user,
     contact,
+    custom_record,
+    entity_definition,
     entity_access,
     field_access,
     field_definition,

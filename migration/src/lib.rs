@@ -10,6 +10,7 @@ mod m20261122_000005_relation_indexes;
 mod m20261122_000006_create_access_rules;
 mod m20261122_000007_create_custom_fields;
 mod m20261122_000008_create_field_rules;
+mod m20261122_000009_create_custom_entities;
 
 pub struct Migrator;
 
@@ -25,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000006_create_access_rules::Migration),
             Box::new(m20261122_000007_create_custom_fields::Migration),
             Box::new(m20261122_000008_create_field_rules::Migration),
+            Box::new(m20261122_000009_create_custom_entities::Migration),
         ]
     }
 }

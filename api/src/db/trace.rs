@@ -5,6 +5,8 @@
 //! tenant's traces therefore commit in sequence order and the sequence has no
 //! gaps, which is what lets a change-feed consumer resume from a cursor safely.
 
+use std::borrow::Cow;
+
 use chrono::{DateTime, SubsecRound, Utc};
 use entity::{trace, trace_head};
 use sea_orm::sea_query::{Expr, ExprTrait};
@@ -51,28 +53,40 @@ impl ChangeType {
 #[derive(Clone, Debug)]
 pub struct Change {
     pub change_type: ChangeType,
-    pub entity_type: &'static str,
+    pub entity_type: Cow<'static, str>,
     pub entity_id: Option<Uuid>,
     pub before: Option<Value>,
     pub after: Option<Value>,
 }
 
 impl Change {
-    pub fn create(entity_type: &'static str, id: Uuid, after: Value) -> Self {
-        Self { change_type: ChangeType::Create, entity_type, entity_id: Some(id), before: None, after: Some(after) }
+    pub fn create(entity_type: impl Into<Cow<'static, str>>, id: Uuid, after: Value) -> Self {
+        Self {
+            change_type: ChangeType::Create,
+            entity_type: entity_type.into(),
+            entity_id: Some(id),
+            before: None,
+            after: Some(after),
+        }
     }
 
-    pub fn delete(entity_type: &'static str, id: Uuid, before: Value) -> Self {
-        Self { change_type: ChangeType::Delete, entity_type, entity_id: Some(id), before: Some(before), after: None }
+    pub fn delete(entity_type: impl Into<Cow<'static, str>>, id: Uuid, before: Value) -> Self {
+        Self {
+            change_type: ChangeType::Delete,
+            entity_type: entity_type.into(),
+            entity_id: Some(id),
+            before: Some(before),
+            after: None,
+        }
     }
 
     /// The fields that differ between two snapshots; `None` when nothing changed,
     /// so that an update that changes nothing writes no trace.
-    pub fn update(entity_type: &'static str, id: Uuid, before: &Value, after: &Value) -> Option<Self> {
+    pub fn update(entity_type: impl Into<Cow<'static, str>>, id: Uuid, before: &Value, after: &Value) -> Option<Self> {
         let (old, new) = diff(before, after)?;
         Some(Self {
             change_type: ChangeType::Update,
-            entity_type,
+            entity_type: entity_type.into(),
             entity_id: Some(id),
             before: Some(old),
             after: Some(new),
@@ -82,7 +96,7 @@ impl Change {
     pub fn login(user_id: Uuid) -> Self {
         Self {
             change_type: ChangeType::Login,
-            entity_type: "User",
+            entity_type: "User".into(),
             entity_id: Some(user_id),
             before: None,
             after: None,
@@ -136,7 +150,7 @@ pub(super) async fn append(
         user_id: actor.user_id,
         api_token_id: actor.api_token_id,
         change_type: change.change_type.as_str().to_owned(),
-        entity_type: change.entity_type.to_owned(),
+        entity_type: change.entity_type.into_owned(),
         entity_id: change.entity_id,
         before: change.before.map(|v| v.to_string()),
         after: change.after.map(|v| v.to_string()),

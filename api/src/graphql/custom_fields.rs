@@ -59,17 +59,17 @@ pub async fn values(ctx: &Context<'_>, record: &Stamps) -> GqlResult<Json<Map<St
     if record.custom.is_none() {
         return Ok(Json(Map::new()));
     }
-    let defs = req.loaders()?.definitions(record.entity).await?;
+    let defs = req.loaders()?.definitions(&record.entity).await?;
     let options = options(ctx, record.custom.as_ref()).await?;
     let access = &req.actor()?.access;
-    Ok(Json(service::shown(access, record.entity, defs, record.custom.as_ref(), &options)?))
+    Ok(Json(service::shown(access, &record.entity, defs, record.custom.as_ref(), &options)?))
 }
 
 /// `field(name)` of a record.
 pub async fn value(ctx: &Context<'_>, record: &Stamps, name: &str) -> GqlResult<CustomFieldValue> {
     let req = request(ctx)?;
-    let defs = req.loaders()?.definitions(record.entity).await?;
-    let def = service::one(&req.actor()?.access, record.entity, defs, name)?;
+    let defs = req.loaders()?.definitions(&record.entity).await?;
+    let def = service::one(&req.actor()?.access, &record.entity, defs, name)?;
     let stored = record.custom.as_ref().and_then(|c| c.get(name)).cloned();
     let options = options(ctx, record.custom.as_ref()).await?;
     let rendered = service::render(std::slice::from_ref(def), record.custom.as_ref(), &options)?;
@@ -131,6 +131,12 @@ pub struct CustomFieldFilter {
 
 impl CustomFieldFilter {
     pub fn criterion<C>(self) -> GqlResult<Criterion<C>> {
+        let (field, test) = self.test()?;
+        Ok(Criterion::Custom(field, test))
+    }
+
+    /// The field and its test.
+    pub fn test(self) -> GqlResult<(String, Test)> {
         let range = self.min.is_some() || self.max.is_some();
         let tests = [self.equals.is_some(), self.contains.is_some(), range, self.present.is_some()];
         if tests.iter().filter(|t| **t).count() != 1 {
@@ -149,7 +155,7 @@ impl CustomFieldFilter {
         } else {
             Test::Range(self.min.map(|v| v.0), self.max.map(|v| v.0))
         };
-        Ok(Criterion::Custom(self.field, test))
+        Ok((self.field, test))
     }
 }
 

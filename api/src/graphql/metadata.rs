@@ -149,9 +149,9 @@ pub struct EntityMetadata {
 impl From<EntityMeta> for EntityMetadata {
     fn from(e: EntityMeta) -> Self {
         Self {
-            name: e.def.name.to_owned(),
-            label: e.def.label.to_owned(),
-            custom: false,
+            name: e.name,
+            label: e.label,
+            custom: e.custom,
             can_create: e.rights.create,
             can_update: e.rights.update,
             can_delete: e.rights.delete,

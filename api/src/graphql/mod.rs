@@ -9,6 +9,7 @@ mod codes;
 mod contacts;
 pub mod context;
 mod custom_fields;
+mod custom_records;
 pub mod guards;
 mod leads;
 pub mod loaders;
@@ -38,6 +39,7 @@ pub struct Query(
     activities::ActivityQuery,
     traces::TraceQuery,
     metadata::MetadataQuery,
+    custom_records::CustomRecordQuery,
 );
 
 /// Every mutation.
@@ -55,6 +57,7 @@ pub struct Mutation(
     profiles::ProfileMutation,
     metadata::PicklistMutation,
     custom_fields::CustomFieldMutation,
+    custom_records::CustomRecordMutation,
 );
 
 pub type CrmSchema = Schema<Query, Mutation, EmptySubscription>;

@@ -58,26 +58,21 @@ pub struct EntityAccess {
 }
 
 impl EntityAccess {
-    fn of(permissions: &Permissions, def: &'static catalog::EntityDef, custom: &[String]) -> Self {
-        let rights = permissions.entity(def.name);
+    fn of(permissions: &Permissions, entity: &str, builtin: &'static [catalog::FieldDef], custom: &[String]) -> Self {
+        let rights = permissions.entity(entity);
         Self {
-            entity: def.name.to_owned(),
+            entity: entity.to_owned(),
             can_read: rights.read,
             can_create: rights.create,
             can_update: rights.update,
             can_delete: rights.delete,
-            fields: def
-                .fields
+            fields: builtin
                 .iter()
-                .map(|f| FieldRule {
-                    field: f.name.to_owned(),
-                    access: catalog::access(permissions, def.name, f).into(),
-                })
+                .map(|f| FieldRule { field: f.name.to_owned(), access: catalog::access(permissions, entity, f).into() })
                 .chain(
-                    custom.iter().map(|name| FieldRule {
-                        field: name.clone(),
-                        access: permissions.field(def.name, name).into(),
-                    }),
+                    custom
+                        .iter()
+                        .map(|name| FieldRule { field: name.clone(), access: permissions.field(entity, name).into() }),
                 )
                 .collect(),
         }
@@ -90,11 +85,16 @@ impl Profile {
     async fn access(&self, ctx: &Context<'_>) -> GqlResult<Vec<EntityAccess>> {
         let req = request(ctx)?;
         let permissions = service::metadata::profile_rules(&req.read()?, parse_id("id", &self.id)?).await?;
+        let read = req.read()?;
+        let custom_entities = service::entities::custom(&read).await?;
+        let all_entities = catalog::CORE
+            .iter()
+            .map(|def| (def.name.to_owned(), def.fields))
+            .chain(custom_entities.into_iter().map(|d| (d.name, &[][..])));
         let mut all = Vec::new();
-        for def in catalog::CORE {
-            let custom: Vec<String> =
-                req.loaders()?.definitions(def.name).await?.iter().map(|d| d.name.clone()).collect();
-            all.push(EntityAccess::of(&permissions, def, &custom));
+        for (name, builtin) in all_entities {
+            let custom: Vec<String> = req.loaders()?.definitions(&name).await?.iter().map(|d| d.name.clone()).collect();
+            all.push(EntityAccess::of(&permissions, &name, builtin, &custom));
         }
         Ok(all)
     }
@@ -171,10 +171,11 @@ impl ProfileMutation {
         service::profiles::set_entity_access(&tx, profile_id, &entity, rights).await?;
         let permissions = service::metadata::profile_rules(&tx, profile_id).await?;
         tx.commit().await?;
-        let def = catalog::known_entity("entity", &entity)?;
+        let read = request(ctx)?.read()?;
+        let target = service::entities::resolve(&read, "entity", &entity).await?;
         let custom: Vec<String> =
-            request(ctx)?.loaders()?.definitions(def.name).await?.iter().map(|d| d.name.clone()).collect();
-        Ok(EntityAccess::of(&permissions, def, &custom))
+            request(ctx)?.loaders()?.definitions(target.name()).await?.iter().map(|d| d.name.clone()).collect();
+        Ok(EntityAccess::of(&permissions, target.name(), target.fields(), &custom))
     }
 
     /// Sets whether a profile's users see a field, and whether they may edit it (admins only).

@@ -13,6 +13,7 @@ use super::activities::ActivityOrderField;
 use super::contacts::ContactOrderField;
 use super::context::{parse_id, request};
 use super::custom_fields::{self, CustomFieldFilter, CustomFieldValue};
+use super::custom_records::CustomRecordOrderField;
 use super::leads::LeadOrderField;
 use super::opportunities::OpportunityOrderField;
 use super::pagination::{PageInfo, decode, encode, page_size};
@@ -20,6 +21,7 @@ use super::traces::TraceConnection;
 use super::types::User;
 use crate::error::ServiceError;
 use crate::error::{GqlError, GqlResult};
+use crate::service::custom_records;
 use crate::service::records::{self, Criteria, Criterion, MAX_PAGE, Record, RecordInput, Sort, Stamps};
 use crate::service::validate::Patch;
 
@@ -97,7 +99,8 @@ pub enum OrderDirection {
     concrete(name = "ContactOrderBy", params(ContactOrderField)),
     concrete(name = "LeadOrderBy", params(LeadOrderField)),
     concrete(name = "OpportunityOrderBy", params(OpportunityOrderField)),
-    concrete(name = "ActivityOrderBy", params(ActivityOrderField))
+    concrete(name = "ActivityOrderBy", params(ActivityOrderField)),
+    concrete(name = "CustomRecordOrderBy", params(CustomRecordOrderField))
 )]
 pub struct OrderBy<F: InputType> {
     /// A built-in field; give this or `customField`.
@@ -151,6 +154,28 @@ impl RecordFilterInput {
             c.0.push(filter.criterion()?);
         }
         Ok(())
+    }
+
+    /// The same conditions for a custom entity's records.
+    pub fn custom_record_criteria(self) -> GqlResult<Vec<custom_records::Criterion>> {
+        use custom_records::Criterion as C;
+        let mut all = Vec::new();
+        all.extend(optional_id("filter.owner", self.owner.as_ref())?.map(C::Owner));
+        if self.mine == Some(true) {
+            all.push(C::Mine);
+        }
+        all.extend(self.external_id.map(C::ExternalId));
+        if self.created_from.is_some() || self.created_to.is_some() {
+            all.push(C::Created(self.created_from, self.created_to));
+        }
+        if self.updated_from.is_some() || self.updated_to.is_some() {
+            all.push(C::Updated(self.updated_from, self.updated_to));
+        }
+        for filter in self.custom.unwrap_or_default() {
+            let (field, test) = filter.test()?;
+            all.push(C::Custom(field, test));
+        }
+        Ok(all)
     }
 }
 
@@ -336,7 +361,7 @@ impl RecordFields {
         first: Option<i32>,
         after: Option<String>,
     ) -> GqlResult<TraceConnection> {
-        super::traces::history(ctx, self.0.entity, self.0.id, first, after).await
+        super::traces::history(ctx, &self.0.entity, self.0.id, first, after).await
     }
 }
 

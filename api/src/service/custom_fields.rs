@@ -12,16 +12,19 @@ use std::collections::HashMap;
 use std::str::FromStr;
 
 use chrono::{DateTime, NaiveDate, Utc};
-use entity::{account, activity, contact, field_definition, lead, opportunity, picklist, picklist_option};
+use entity::{
+    account, activity, contact, custom_record, field_definition, lead, opportunity, picklist, picklist_option,
+};
 use rust_decimal::Decimal;
 use sea_orm::sea_query::{Condition, Expr, SimpleExpr};
 use sea_orm::{ColumnTrait, ConnectionTrait, DbBackend, QueryFilter, QueryOrder, Set};
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
-use super::catalog::{self, FieldKind};
+use super::catalog::FieldKind;
 use super::picklists::{self, Choosable};
 use super::records::{self, Record};
+use super::{custom_records, entities};
 use super::{require_admin, validate};
 use crate::auth::access::{FieldAccess, Permissions};
 use crate::db::trace::Change;
@@ -151,7 +154,8 @@ const RESERVED: [&str; 12] = [
 /// records created or changed from now on.
 pub async fn create(tx: &TenantTx, new: NewField) -> ServiceResult<field_definition::Model> {
     require_admin(tx.actor())?;
-    let entity = catalog::known_entity("entity", new.entity.trim())?;
+    let target = entities::resolve(tx, "entity", &new.entity).await?;
+    let entity = target.name().to_owned();
     let name = new.name.trim().to_owned();
     if !valid_name(&name) {
         return Err(ServiceError::invalid(
@@ -159,17 +163,18 @@ pub async fn create(tx: &TenantTx, new: NewField) -> ServiceResult<field_definit
             "must be 2 to 50 letters and digits, starting with a lowercase letter",
         ));
     }
-    let clashes = entity
-        .fields
-        .iter()
-        .any(|f| f.name.eq_ignore_ascii_case(&name) || f.outputs_or_name().any(|o| o.eq_ignore_ascii_case(&name)));
+    let clashes = target.core().is_some_and(|core| {
+        core.fields
+            .iter()
+            .any(|f| f.name.eq_ignore_ascii_case(&name) || f.outputs_or_name().any(|o| o.eq_ignore_ascii_case(&name)))
+    });
     if clashes || RESERVED.iter().any(|r| r.eq_ignore_ascii_case(&name)) {
-        return Err(ServiceError::invalid("name", format!("{name} is a built-in field of {}", entity.name)));
+        return Err(ServiceError::invalid("name", format!("{name} is a built-in field of {entity}")));
     }
     let label = validate::required_text("label", &new.label, 200)?;
-    let existing = definitions(tx, entity.name).await?;
+    let existing = definitions(tx, &entity).await?;
     if existing.iter().any(|d| d.name.eq_ignore_ascii_case(&name)) {
-        return Err(ServiceError::Conflict(format!("{} already has a field {name}", entity.name)));
+        return Err(ServiceError::Conflict(format!("{entity} already has a field {name}")));
     }
     if existing.len() >= MAX_FIELDS {
         return Err(ServiceError::invalid("entity", format!("an entity has at most {MAX_FIELDS} custom fields")));
@@ -183,7 +188,7 @@ pub async fn create(tx: &TenantTx, new: NewField) -> ServiceResult<field_definit
     }
     let reference_to = match (new.kind, new.reference_to.as_deref()) {
         (FieldKind::Reference, Some(target)) => {
-            Some(catalog::known_entity("referenceTo", target.trim())?.name.to_owned())
+            Some(entities::resolve(tx, "referenceTo", target).await?.name().to_owned())
         }
         (FieldKind::Reference, None) => {
             return Err(ServiceError::invalid("referenceTo", "a reference needs its entity"));
@@ -194,7 +199,7 @@ pub async fn create(tx: &TenantTx, new: NewField) -> ServiceResult<field_definit
     let created = tx
         .insert(field_definition::ActiveModel {
             id: Set(Uuid::now_v7()),
-            entity: Set(entity.name.to_owned()),
+            entity: Set(entity.clone()),
             name: Set(name.clone()),
             label: Set(label),
             kind: Set(new.kind.as_str().to_owned()),
@@ -206,7 +211,7 @@ pub async fn create(tx: &TenantTx, new: NewField) -> ServiceResult<field_definit
         })
         .await?;
     if picklist {
-        picklists::create_list(tx, entity.name, &name, new.kind == FieldKind::MultiPicklist, &new.options).await?;
+        picklists::create_list(tx, &entity, &name, new.kind == FieldKind::MultiPicklist, &new.options).await?;
     }
     tx.trace(Change::create(ENTITY, created.id, definition_json(&created))).await?;
     Ok(created)
@@ -261,7 +266,7 @@ pub async fn delete(tx: &TenantTx, id: Uuid, force: bool) -> ServiceResult<field
         "Lead" => strip::<lead::Entity>(tx, &def, force).await?,
         "Opportunity" => strip::<opportunity::Entity>(tx, &def, force).await?,
         "Activity" => strip::<activity::Entity>(tx, &def, force).await?,
-        other => return Err(ServiceError::Internal(format!("custom field on unknown entity {other}"))),
+        _ => strip_custom(tx, &def, force).await?,
     };
     tx.delete_where::<field_definition::Entity>(field_definition::Column::Id.eq(id)).await?;
     if let Some(list) = tx
@@ -310,6 +315,37 @@ async fn strip<R: Record>(
             removed.insert(R::id(&holder).to_string(), value);
         }
         records::write_custom::<R>(tx, holder, values).await?;
+    }
+    Ok(removed)
+}
+
+/// [`strip`] for the records of a custom entity.
+async fn strip_custom(tx: &TenantTx, def: &field_definition::Model, force: bool) -> ServiceResult<Map<String, Value>> {
+    let holders = tx
+        .select::<custom_record::Entity>()
+        .filter(custom_record::Column::Entity.eq(def.entity.as_str()))
+        .filter(present(tx.conn().get_database_backend(), "custom_record", &def.name, true))
+        .all(tx.conn())
+        .await?;
+    if !holders.is_empty() && !force {
+        return Err(ServiceError::Conflict(format!(
+            "{} record(s) hold a value for {}; delete with force to remove them",
+            holders.len(),
+            def.name
+        )));
+    }
+    let mut removed = Map::new();
+    for holder in holders {
+        let mut values = holder.custom.as_ref().and_then(Value::as_object).cloned().unwrap_or_default();
+        if let Some(value) = values.remove(&def.name) {
+            removed.insert(holder.id.to_string(), value);
+        }
+        let mut model: custom_record::ActiveModel = holder.clone().into();
+        model.custom = Set((!values.is_empty()).then_some(Value::Object(values)));
+        model.version = Set(holder.version + 1);
+        model.updated_at = Set(tx.now());
+        model.updated_by = Set(tx.actor().user_id);
+        tx.update_where(model, custom_record::Column::Version.eq(holder.version)).await?;
     }
     Ok(removed)
 }
@@ -433,7 +469,12 @@ pub async fn normalize(
                 "Lead" => records::reference::<lead::Entity>(scope, input, id).await?,
                 "Opportunity" => records::reference::<opportunity::Entity>(scope, input, id).await?,
                 "Activity" => records::reference::<activity::Entity>(scope, input, id).await?,
-                other => return Err(ServiceError::Internal(format!("reference to unknown entity {other}"))),
+                custom => {
+                    if !custom_records::exists(scope, custom, id).await? {
+                        return Err(ServiceError::invalid(input, format!("no such {}", custom.to_lowercase())));
+                    }
+                    id
+                }
             };
             Some(Value::from(id.to_string()))
         }
@@ -626,17 +667,28 @@ fn sql_value(value: &Value) -> sea_orm::Value {
 
 /// The condition a custom-field filter puts on `R`'s rows.
 pub async fn condition<R: Record>(scope: &impl Scope, name: &str, test: &Test) -> ServiceResult<Condition> {
+    condition_on(scope, R::NAME, &table::<R>(), name, test).await
+}
+
+/// The condition a filter on custom field `name` of `entity` puts on rows of `table`.
+pub async fn condition_on(
+    scope: &impl Scope,
+    entity: &str,
+    table: &str,
+    name: &str,
+    test: &Test,
+) -> ServiceResult<Condition> {
     let input = format!("filter.custom.{name}");
-    let defs = definitions(scope, R::NAME).await?;
+    let defs = definitions(scope, entity).await?;
     let def = defs
         .iter()
         .find(|d| d.name == name)
-        .ok_or_else(|| ServiceError::invalid(&input, format!("{} has no custom field {name}", R::NAME)))?;
-    if !scope.actor().access.can_see(R::NAME, name) {
+        .ok_or_else(|| ServiceError::invalid(&input, format!("{entity} has no custom field {name}")))?;
+    if !scope.actor().access.can_see(entity, name) {
         return Err(ServiceError::invalid("filter", format!("{name} is not visible to your profile")));
     }
     let backend = scope.conn().get_database_backend();
-    let table = table::<R>();
+    let table = table.to_owned();
     let kind = kind(def)?;
     let numeric = matches!(kind, FieldKind::Integer | FieldKind::Decimal);
     let placeholder = if backend == DbBackend::Postgres { "$1" } else { "?" };
@@ -699,12 +751,17 @@ pub async fn condition<R: Record>(scope: &impl Scope, name: &str, test: &Test) -
 
 /// The expression a list orders by for a custom field (NULLs handled by the caller).
 pub async fn order_expr<R: Record>(scope: &impl Scope, name: &str) -> ServiceResult<SimpleExpr> {
-    let defs = definitions(scope, R::NAME).await?;
+    order_on(scope, R::NAME, &table::<R>(), name).await
+}
+
+/// The expression ordering rows of `table` by custom field `name` of `entity`.
+pub async fn order_on(scope: &impl Scope, entity: &str, table: &str, name: &str) -> ServiceResult<SimpleExpr> {
+    let defs = definitions(scope, entity).await?;
     if !defs.iter().any(|d| d.name == name) {
-        return Err(ServiceError::invalid("orderBy.customField", format!("{} has no custom field {name}", R::NAME)));
+        return Err(ServiceError::invalid("orderBy.customField", format!("{entity} has no custom field {name}")));
     }
-    if !scope.actor().access.can_see(R::NAME, name) {
+    if !scope.actor().access.can_see(entity, name) {
         return Err(ServiceError::invalid("orderBy", format!("{name} is not visible to your profile")));
     }
-    Ok(Expr::cust(json_path(scope.conn().get_database_backend(), &table::<R>(), name)))
+    Ok(Expr::cust(json_path(scope.conn().get_database_backend(), table, name)))
 }

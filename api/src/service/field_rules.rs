@@ -12,6 +12,7 @@ use serde_json::{Map, Value, json};
 
 use super::catalog::{self, EntityDef};
 use super::custom_fields;
+use super::entities::EntityRef;
 use super::{picklists, require_admin};
 use crate::db::trace::Change;
 use crate::db::{Scope, TenantTx};
@@ -190,14 +191,14 @@ async fn store(
 /// the server cannot be changed.
 pub async fn set_required(tx: &TenantTx, entity: &str, field: &str, required: bool) -> ServiceResult<bool> {
     require_admin(tx.actor())?;
-    let def = catalog::known_entity("entity", entity)?;
+    let def = super::entities::resolve(tx, "entity", entity).await?;
     if let Some(builtin) = def.field(field) {
         if builtin.required || builtin.server_set {
-            return Err(ServiceError::invalid("field", format!("{}.{field} cannot be changed", def.name)));
+            return Err(ServiceError::invalid("field", format!("{}.{field} cannot be changed", def.name())));
         }
-        let before = existing(tx, def.name, field).await?;
+        let before = existing(tx, def.name(), field).await?;
         let rule = field_rule::ActiveModel {
-            entity: Set(def.name.to_owned()),
+            entity: Set(def.name().to_owned()),
             field: Set(field.to_owned()),
             required: Set(required),
             controlling_field: Set(before.as_ref().and_then(|r| r.controlling_field.clone())),
@@ -205,35 +206,35 @@ pub async fn set_required(tx: &TenantTx, entity: &str, field: &str, required: bo
             ..Default::default()
         };
         let keep = required || before.as_ref().is_some_and(|r| r.controlling_field.is_some());
-        store(tx, def.name, field, rule, keep).await?;
+        store(tx, def.name(), field, rule, keep).await?;
         return Ok(required);
     }
-    let custom = custom_field(tx, def, field).await?;
+    let custom = custom_field(tx, &def, field).await?;
     Ok(custom_fields::update(tx, custom.id, None, Some(required)).await?.required)
 }
 
-async fn custom_field(tx: &TenantTx, def: &'static EntityDef, field: &str) -> ServiceResult<field_definition::Model> {
-    custom_fields::definitions(tx, def.name)
+async fn custom_field(tx: &TenantTx, def: &EntityRef, field: &str) -> ServiceResult<field_definition::Model> {
+    custom_fields::definitions(tx, def.name())
         .await?
         .into_iter()
         .find(|d| d.name == field)
-        .ok_or_else(|| ServiceError::invalid("field", format!("{} has no field {field}", def.name)))
+        .ok_or_else(|| ServiceError::invalid("field", format!("{} has no field {field}", def.name())))
 }
 
 /// Whether a field is a picklist (and a multi-select one), built-in or custom.
-async fn picklist_kind(tx: &TenantTx, def: &'static EntityDef, field: &str, input: &str) -> ServiceResult<bool> {
+async fn picklist_kind(tx: &TenantTx, def: &EntityRef, field: &str, input: &str) -> ServiceResult<bool> {
     let kind = match def.field(field) {
         Some(builtin) => builtin.kind,
         None => custom_fields::kind(
             &custom_field(tx, def, field)
                 .await
-                .map_err(|_| ServiceError::invalid(input, format!("{} has no field {field}", def.name)))?,
+                .map_err(|_| ServiceError::invalid(input, format!("{} has no field {field}", def.name())))?,
         )?,
     };
     match kind {
         catalog::FieldKind::Picklist => Ok(false),
         catalog::FieldKind::MultiPicklist => Ok(true),
-        _ => Err(ServiceError::invalid(input, format!("{}.{field} is not a picklist", def.name))),
+        _ => Err(ServiceError::invalid(input, format!("{}.{field} is not a picklist", def.name()))),
     }
 }
 
@@ -249,30 +250,30 @@ pub async fn set_dependency(
     allowed: Vec<(String, Vec<String>)>,
 ) -> ServiceResult<()> {
     require_admin(tx.actor())?;
-    let def = catalog::known_entity("entity", entity)?;
-    picklist_kind(tx, def, field, "field").await?;
-    let before = existing(tx, def.name, field).await?;
+    let def = super::entities::resolve(tx, "entity", entity).await?;
+    picklist_kind(tx, &def, field, "field").await?;
+    let before = existing(tx, def.name(), field).await?;
     let required = before.as_ref().is_some_and(|r| r.required);
     let Some(controlling) = controlling else {
         let rule = field_rule::ActiveModel {
-            entity: Set(def.name.to_owned()),
+            entity: Set(def.name().to_owned()),
             field: Set(field.to_owned()),
             required: Set(required),
             controlling_field: Set(None),
             allowed: Set(None),
             ..Default::default()
         };
-        return store(tx, def.name, field, rule, required).await;
+        return store(tx, def.name(), field, rule, required).await;
     };
     if controlling == field {
         return Err(ServiceError::invalid("controllingField", "a field cannot control itself"));
     }
-    if picklist_kind(tx, def, controlling, "controllingField").await? {
+    if picklist_kind(tx, &def, controlling, "controllingField").await? {
         return Err(ServiceError::invalid("controllingField", "must be a single-select picklist"));
     }
     let controlling_keys: Vec<String> =
-        picklists::options(tx, def.name, controlling).await?.into_iter().map(|o| o.key).collect();
-    let field_keys: Vec<String> = picklists::options(tx, def.name, field).await?.into_iter().map(|o| o.key).collect();
+        picklists::options(tx, def.name(), controlling).await?.into_iter().map(|o| o.key).collect();
+    let field_keys: Vec<String> = picklists::options(tx, def.name(), field).await?.into_iter().map(|o| o.key).collect();
     let mut map = Map::new();
     for (key, keys) in allowed {
         if !controlling_keys.contains(&key) {
@@ -286,12 +287,12 @@ pub async fn set_dependency(
         }
     }
     let rule = field_rule::ActiveModel {
-        entity: Set(def.name.to_owned()),
+        entity: Set(def.name().to_owned()),
         field: Set(field.to_owned()),
         required: Set(required),
         controlling_field: Set(Some(controlling.to_owned())),
         allowed: Set(Some(Value::Object(map))),
         ..Default::default()
     };
-    store(tx, def.name, field, rule, true).await
+    store(tx, def.name(), field, rule, true).await
 }

@@ -4,8 +4,8 @@ use std::sync::Arc;
 
 use entity::picklist_option;
 
-use super::catalog::{self, EntityDef, FieldKind};
-use super::{custom_fields, field_rules, picklists, profiles};
+use super::catalog::{self, FieldKind};
+use super::{custom_fields, entities, field_rules, picklists, profiles};
 use crate::auth::access::{EntityRights, FieldAccess, Op, Permissions};
 use crate::db::Scope;
 use crate::error::ServiceResult;
@@ -27,7 +27,9 @@ pub struct FieldMeta {
 }
 
 pub struct EntityMeta {
-    pub def: &'static EntityDef,
+    pub name: String,
+    pub label: String,
+    pub custom: bool,
     pub rights: EntityRights,
     pub fields: Vec<FieldMeta>,
 }
@@ -40,13 +42,18 @@ pub async fn metadata(scope: &impl Scope) -> ServiceResult<Vec<EntityMeta>> {
     let mut custom = custom_fields::all(scope).await?;
     let mut rules = field_rules::all(scope).await?;
     let mut entities = Vec::new();
-    for def in catalog::CORE.iter().filter(|e| permissions.allows(e.name, Op::Read)) {
-        let mut options = |field: &str| picklists.remove(&(def.name.to_owned(), field.to_owned())).unwrap_or_default();
-        let entity_rules = rules.remove(def.name).unwrap_or_default();
+    let custom_entities = entities::custom(scope).await?;
+    let all = catalog::CORE
+        .iter()
+        .map(|def| (def.name.to_owned(), def.label.to_owned(), def.fields))
+        .chain(custom_entities.into_iter().map(|d| (d.name, d.label, &[][..])));
+    for (name, label, builtin) in all.filter(|(name, ..)| permissions.allows(name, Op::Read)) {
+        let mut options = |field: &str| picklists.remove(&(name.clone(), field.to_owned())).unwrap_or_default();
+        let entity_rules = rules.remove(&name).unwrap_or_default();
         let dependency = |field: &str| entity_rules.dependencies.iter().find(|d| d.field == field).cloned();
         let mut fields = Vec::new();
-        for f in def.fields {
-            let access = catalog::access(&permissions, def.name, f);
+        for f in builtin {
+            let access = catalog::access(&permissions, &name, f);
             if access > FieldAccess::Hidden {
                 fields.push(FieldMeta {
                     name: f.name.to_owned(),
@@ -62,8 +69,8 @@ pub async fn metadata(scope: &impl Scope) -> ServiceResult<Vec<EntityMeta>> {
                 });
             }
         }
-        for d in custom.remove(def.name).unwrap_or_default() {
-            let access = permissions.field(def.name, &d.name);
+        for d in custom.remove(&name).unwrap_or_default() {
+            let access = permissions.field(&name, &d.name);
             if access > FieldAccess::Hidden {
                 fields.push(FieldMeta {
                     kind: custom_fields::kind(&d)?,
@@ -79,7 +86,9 @@ pub async fn metadata(scope: &impl Scope) -> ServiceResult<Vec<EntityMeta>> {
                 });
             }
         }
-        entities.push(EntityMeta { def, rights: permissions.entity(def.name), fields });
+        let rights = permissions.entity(&name);
+        let is_custom = builtin.is_empty();
+        entities.push(EntityMeta { name, label, custom: is_custom, rights, fields });
     }
     Ok(entities)
 }

@@ -9,7 +9,7 @@ use sea_orm::{ColumnTrait, Condition, PaginatorTrait, QueryFilter, QueryOrder, S
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use super::catalog::{self, EntityDef};
+use super::entities::EntityRef;
 use super::{require_admin, users, validate};
 use crate::auth::access::{EntityRights, FieldAccess};
 use crate::db::trace::Change;
@@ -200,11 +200,11 @@ pub async fn set_entity_access(
     rights: EntityRights,
 ) -> ServiceResult<EntityRights> {
     let profile = editable(tx, profile_id).await?;
-    let def = catalog::known_entity("entity", entity)?;
+    let def = super::entities::resolve(tx, "entity", entity).await?;
     let existing = tx
         .select::<entity_access::Entity>()
         .filter(entity_access::Column::ProfileId.eq(profile.id))
-        .filter(entity_access::Column::Entity.eq(def.name))
+        .filter(entity_access::Column::Entity.eq(def.name()))
         .one(tx.conn())
         .await?;
     let before = stored_rights(existing.as_ref());
@@ -213,7 +213,7 @@ pub async fn set_entity_access(
     }
     let row = entity_access::ActiveModel {
         profile_id: Set(profile.id),
-        entity: Set(def.name.to_owned()),
+        entity: Set(def.name().to_owned()),
         can_read: Set(rights.read),
         can_create: Set(rights.create),
         can_update: Set(rights.update),
@@ -223,14 +223,14 @@ pub async fn set_entity_access(
     tx.delete_where::<entity_access::Entity>(
         Condition::all()
             .add(entity_access::Column::ProfileId.eq(profile.id))
-            .add(entity_access::Column::Entity.eq(def.name)),
+            .add(entity_access::Column::Entity.eq(def.name())),
     )
     .await?;
     if rights != EntityRights::ALL {
         tx.insert(row).await?;
     }
     tx.bump_access_version(profile.id).await?;
-    let key = format!("entityAccess.{}", def.name);
+    let key = format!("entityAccess.{}", def.name());
     tx.trace(
         Change::update(
             ENTITY,
@@ -246,17 +246,20 @@ pub async fn set_entity_access(
 
 /// A field an access rule names: built-in (server-set ones can only be hidden
 /// or read) or custom.
-async fn known_field(tx: &TenantTx, def: &'static EntityDef, name: &str) -> ServiceResult<(String, bool)> {
+async fn known_field(tx: &TenantTx, def: &EntityRef, name: &str) -> ServiceResult<(String, bool)> {
     if let Some(field) = def.field(name) {
         return Ok((field.name.to_owned(), field.server_set));
     }
-    let custom = super::custom_fields::definitions(tx, def.name).await?;
+    let custom = super::custom_fields::definitions(tx, def.name()).await?;
     if let Some(field) = custom.iter().find(|d| d.name == name) {
         return Ok((field.name.clone(), false));
     }
-    let mut names: Vec<String> = def.fields.iter().map(|f| f.name.to_owned()).collect();
+    let mut names: Vec<String> = def.fields().iter().map(|f| f.name.to_owned()).collect();
     names.extend(custom.into_iter().map(|d| d.name));
-    Err(ServiceError::invalid("field", format!("unknown field {name:?} of {}; known: {}", def.name, names.join(", "))))
+    Err(ServiceError::invalid(
+        "field",
+        format!("unknown field {name:?} of {}; known: {}", def.name(), names.join(", ")),
+    ))
 }
 
 /// Sets how far a profile may go with one field. EDIT removes the rule.
@@ -268,12 +271,12 @@ pub async fn set_field_access(
     access: FieldAccess,
 ) -> ServiceResult<FieldAccess> {
     let profile = editable(tx, profile_id).await?;
-    let def = catalog::known_entity("entity", entity)?;
-    let (field, _server_set) = known_field(tx, def, field).await?;
+    let def = super::entities::resolve(tx, "entity", entity).await?;
+    let (field, _server_set) = known_field(tx, &def, field).await?;
     let existing = tx
         .select::<field_access::Entity>()
         .filter(field_access::Column::ProfileId.eq(profile.id))
-        .filter(field_access::Column::Entity.eq(def.name))
+        .filter(field_access::Column::Entity.eq(def.name()))
         .filter(field_access::Column::Field.eq(field.as_str()))
         .one(tx.conn())
         .await?;
@@ -283,13 +286,13 @@ pub async fn set_field_access(
     }
     let condition = Condition::all()
         .add(field_access::Column::ProfileId.eq(profile.id))
-        .add(field_access::Column::Entity.eq(def.name))
+        .add(field_access::Column::Entity.eq(def.name()))
         .add(field_access::Column::Field.eq(field.as_str()));
     tx.delete_where::<field_access::Entity>(condition).await?;
     if access != FieldAccess::Edit {
         tx.insert(field_access::ActiveModel {
             profile_id: Set(profile.id),
-            entity: Set(def.name.to_owned()),
+            entity: Set(def.name().to_owned()),
             field: Set(field.clone()),
             access: Set(access.as_str().to_owned()),
             ..Default::default()
@@ -297,7 +300,7 @@ pub async fn set_field_access(
         .await?;
     }
     tx.bump_access_version(profile.id).await?;
-    let key = format!("fieldAccess.{}.{}", def.name, field);
+    let key = format!("fieldAccess.{}.{}", def.name(), field);
     tx.trace(
         Change::update(ENTITY, profile.id, &json!({ key.clone(): before.as_str() }), &json!({ key: access.as_str() }))
             .ok_or_else(|| ServiceError::Internal("field access without change".into()))?,

@@ -126,7 +126,7 @@ macro_rules! record_columns {
 
         fn stamps(model: &$module::Model) -> $crate::service::records::Stamps {
             $crate::service::records::Stamps {
-                entity: <Self as $crate::service::records::Record>::NAME,
+                entity: <Self as $crate::service::records::Record>::NAME.into(),
                 id: model.id,
                 owner_id: model.owner_id,
                 created_at: model.created_at,
@@ -159,7 +159,7 @@ macro_rules! given_fields {
 /// What every record carries besides its own fields.
 #[derive(Clone, Debug)]
 pub struct Stamps {
-    pub entity: &'static str,
+    pub entity: std::borrow::Cow<'static, str>,
     pub id: Uuid,
     pub owner_id: Uuid,
     pub created_at: DateTime<Utc>,
@@ -262,10 +262,12 @@ fn check_fields<'a, R: Record>(
 pub fn visible(scope: &impl Scope, entity: &str, value: Value) -> Value {
     let Value::Object(mut fields) = value else { return value };
     let access = &scope.actor().access;
-    if let Some(def) = catalog::entity(entity) {
-        // A key that is no built-in field is a custom field's API name.
-        fields.retain(|key, _| access.can_see(entity, def.field_of_key(key).map_or(key.as_str(), |f| f.name)));
-    }
+    let def = catalog::entity(entity);
+    // A key that is no built-in field is a custom field's API name (custom
+    // entities have only those).
+    fields.retain(|key, _| {
+        access.can_see(entity, def.and_then(|d| d.field_of_key(key)).map_or(key.as_str(), |f| f.name))
+    });
     Value::Object(fields)
 }
 
@@ -414,15 +416,11 @@ pub async fn option_keys<const N: usize>(
     Ok(ids.map(|id| id.and_then(|id| options.get(&id)).map(|o| o.key.clone())))
 }
 
-async fn fill_shared<R: Record>(
-    tx: &TenantTx,
-    model: &mut R::ActiveModel,
-    owner: Patch<Uuid>,
-    external_id: Patch<String>,
-) -> ServiceResult<()> {
+/// A new owner, checked to be a live user of the tenant; a record always has one.
+pub async fn owner_of(tx: &TenantTx, owner: Patch<Uuid>) -> ServiceResult<Option<Uuid>> {
     match owner {
-        Patch::Keep => {}
-        Patch::Clear => return Err(ServiceError::invalid("ownerId", "a record always has an owner")),
+        Patch::Keep => Ok(None),
+        Patch::Clear => Err(ServiceError::invalid("ownerId", "a record always has an owner")),
         Patch::Set(owner) => {
             let memo = tx.memo();
             if !memo.is_some_and(|m| m.is_live_user(owner)) {
@@ -434,8 +432,31 @@ async fn fill_shared<R: Record>(
                     memo.live_user(owner);
                 }
             }
-            set(model, R::COLUMNS.owner, owner);
+            Ok(Some(owner))
         }
+    }
+}
+
+/// The owner of a record a caller creates: the given one, else the caller.
+pub fn default_owner(tx: &TenantTx, owner: Patch<Uuid>) -> ServiceResult<Patch<Uuid>> {
+    match owner {
+        Patch::Keep => Ok(Patch::Set(
+            tx.actor()
+                .user_id
+                .ok_or_else(|| ServiceError::invalid("ownerId", "is required when an API token creates a record"))?,
+        )),
+        other => Ok(other),
+    }
+}
+
+async fn fill_shared<R: Record>(
+    tx: &TenantTx,
+    model: &mut R::ActiveModel,
+    owner: Patch<Uuid>,
+    external_id: Patch<String>,
+) -> ServiceResult<()> {
+    if let Some(owner) = owner_of(tx, owner).await? {
+        set(model, R::COLUMNS.owner, owner);
     }
     if let Patch::Set(id) = text(external_id, "externalId", 200)? {
         set(model, R::COLUMNS.external_id, id);
@@ -448,14 +469,7 @@ pub async fn create<R: Record>(tx: &TenantTx, input: RecordInput<R::Fields>) -> 
     allowed::<R>(tx, Op::Create)?;
     check_given::<R>(tx, &input.fields)?;
     let actor = tx.actor();
-    let owner = match input.owner {
-        Patch::Keep => Patch::Set(
-            actor
-                .user_id
-                .ok_or_else(|| ServiceError::invalid("ownerId", "is required when an API token creates a record"))?,
-        ),
-        other => other,
-    };
+    let owner = default_owner(tx, input.owner)?;
     let now = tx.now();
     let mut model = R::ActiveModel::default();
     set(&mut model, R::COLUMNS.id, Uuid::now_v7());
@@ -597,7 +611,7 @@ pub async fn restore<R: Record>(tx: &TenantTx, id: Uuid) -> ServiceResult<R::Mod
     let after = snapshot::<R>(tx, &restored).await?;
     tx.trace(Change {
         change_type: ChangeType::Restore,
-        entity_type: R::NAME,
+        entity_type: R::NAME.into(),
         entity_id: Some(id),
         before: None,
         after: Some(after),

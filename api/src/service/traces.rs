@@ -5,7 +5,7 @@ use entity::trace::{self, Column};
 use sea_orm::{ColumnTrait, QueryFilter, QueryOrder, QuerySelect, Select};
 use uuid::Uuid;
 
-use super::{accounts, activities, contacts, leads, opportunities, records};
+use super::{accounts, activities, contacts, entities, leads, opportunities, records};
 use crate::auth::access::Op;
 use crate::db::Scope;
 use crate::error::{ServiceError, ServiceResult};
@@ -32,15 +32,20 @@ pub struct TraceFilter {
 }
 
 /// The traces the actor may read: admins all, others those of the CRM entities
-/// their profile may read.
-fn visible(scope: &impl Scope) -> Select<trace::Entity> {
+/// (core and custom) their profile may read.
+async fn visible(scope: &impl Scope) -> ServiceResult<Select<trace::Entity>> {
     let query = scope.select::<trace::Entity>();
-    let access = &scope.actor().access;
     if scope.actor().is_admin {
-        return query;
+        return Ok(query);
     }
-    let readable = CRM_ENTITIES.into_iter().filter(|e| access.allows(e, Op::Read));
-    query.filter(Column::EntityType.is_in(readable))
+    let access = &scope.actor().access;
+    let custom: Vec<String> = entities::custom(scope).await?.into_iter().map(|d| d.name).collect();
+    let readable: Vec<&str> = CRM_ENTITIES
+        .into_iter()
+        .chain(custom.iter().map(String::as_str))
+        .filter(|e| access.allows(e, Op::Read))
+        .collect();
+    Ok(query.filter(Column::EntityType.is_in(readable)))
 }
 
 /// A trace as the actor may see it: the values of fields their profile hides
@@ -74,7 +79,7 @@ pub async fn changes(
     if first > MAX_FEED_PAGE {
         return Err(ServiceError::invalid("first", format!("must be at most {MAX_FEED_PAGE}")));
     }
-    let mut query = visible(scope).filter(Column::Seq.gt(after_seq));
+    let mut query = visible(scope).await?.filter(Column::Seq.gt(after_seq));
     if let Some(entities) = entities {
         if entities.is_empty() || entities.len() > 50 {
             return Err(ServiceError::invalid("entities", "must name between 1 and 50 entity types"));
@@ -97,7 +102,7 @@ pub async fn list(
     if first > MAX_PAGE {
         return Err(ServiceError::invalid("first", format!("must be at most {MAX_PAGE}")));
     }
-    let mut query = visible(scope);
+    let mut query = visible(scope).await?;
     if let Some(user) = filter.user_id {
         query = query.filter(Column::UserId.eq(user));
     }

@@ -6,6 +6,7 @@ mod accounts;
 mod activities;
 mod auth;
 mod contacts;
+mod custom_entities;
 mod custom_fields;
 mod demo;
 mod feed;
