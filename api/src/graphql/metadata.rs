@@ -259,6 +259,15 @@ impl PicklistMutation {
         Ok(true)
     }
 
+    /// Deletes an option that no record holds (admins only); deactivate one in use.
+    async fn delete_picklist_option(&self, ctx: &Context<'_>, id: ID) -> GqlResult<PicklistValue> {
+        let id = parse_id("id", &id)?;
+        let tx = request(ctx)?.begin().await?;
+        let option = service::picklists::delete_option(&tx, id).await?;
+        tx.commit().await?;
+        Ok(option.into())
+    }
+
     /// Orders a picklist's options as the given keys (each key once; admins only).
     async fn reorder_picklist_options(
         &self,

@@ -327,8 +327,8 @@ impl RecordFields {
     }
 
     /// One custom field, typed (null with FORBIDDEN when the caller's profile hides it).
-    async fn field(&self, ctx: &Context<'_>, name: String) -> GqlResult<CustomFieldValue> {
-        custom_fields::value(ctx, &self.0, &name).await
+    async fn field(&self, ctx: &Context<'_>, name: String) -> GqlResult<Option<CustomFieldValue>> {
+        custom_fields::value(ctx, &self.0, &name).await.map(Some)
     }
 
     /// Incremented by every change; send it back as `expectedVersion` to detect conflicts.

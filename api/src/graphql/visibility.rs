@@ -23,7 +23,8 @@ impl ExtensionFactory for Visibility {
     }
 }
 
-/// One per request: the hidden fields it met, reported with the response.
+/// One per request: the errors of the fields it turned into nulls (hidden or
+/// failed), reported with the response.
 #[derive(Default)]
 struct VisibilityExtension {
     hidden: Mutex<Vec<ServerError>>,
@@ -77,6 +78,17 @@ impl Extension for VisibilityExtension {
             }
             return Ok(Some(Value::Null));
         }
-        next.run(ctx, info).await
+        // A nullable field that fails resolves to null next to its error, as the
+        // GraphQL specification asks (the executor would otherwise drop the key).
+        let nullable = !info.return_type.ends_with('!');
+        match next.run(ctx, info).await {
+            Err(error) if nullable => {
+                if let Ok(mut errors) = self.hidden.lock() {
+                    errors.push(error);
+                }
+                Ok(Some(Value::Null))
+            }
+            other => other,
+        }
     }
 }

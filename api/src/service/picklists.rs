@@ -448,3 +448,73 @@ pub async fn reorder(
     trace_edit(tx, &list, &before).await?;
     options_of(tx, list.id).await
 }
+
+/// How many records (deleted ones too: restoring must not resurrect a dangling
+/// id) hold an option.
+async fn holders(tx: &TenantTx, list: &picklist::Model, option: &picklist_option::Model) -> ServiceResult<u64> {
+    use entity::{account, activity, contact, custom_record, lead, opportunity};
+    use sea_orm::PaginatorTrait;
+    use sea_orm::sea_query::{Alias, Expr, ExprTrait};
+
+    let builtin = super::catalog::entity(&list.entity).and_then(|e| e.field(&list.field));
+    if let Some(field) = builtin {
+        let column = field.columns.first().copied().unwrap_or_default();
+        let holds = Expr::col(Alias::new(column)).eq(option.id);
+        return Ok(match list.entity.as_str() {
+            "Account" => tx.select::<account::Entity>().filter(holds).count(tx.conn()).await?,
+            "Contact" => tx.select::<contact::Entity>().filter(holds).count(tx.conn()).await?,
+            "Lead" => tx.select::<lead::Entity>().filter(holds).count(tx.conn()).await?,
+            "Opportunity" => tx.select::<opportunity::Entity>().filter(holds).count(tx.conn()).await?,
+            "Activity" => tx.select::<activity::Entity>().filter(holds).count(tx.conn()).await?,
+            other => return Err(ServiceError::Internal(format!("built-in picklist of unknown entity {other}"))),
+        });
+    }
+    let test = super::custom_fields::Test::Equals(serde_json::Value::from(option.key.clone()));
+    let condition =
+        |table: &'static str| super::custom_fields::condition_on(tx, &list.entity, table, &list.field, &test);
+    Ok(match list.entity.as_str() {
+        "Account" => tx.select::<account::Entity>().filter(condition("account").await?).count(tx.conn()).await?,
+        "Contact" => tx.select::<contact::Entity>().filter(condition("contact").await?).count(tx.conn()).await?,
+        "Lead" => tx.select::<lead::Entity>().filter(condition("lead").await?).count(tx.conn()).await?,
+        "Opportunity" => {
+            tx.select::<opportunity::Entity>().filter(condition("opportunity").await?).count(tx.conn()).await?
+        }
+        "Activity" => tx.select::<activity::Entity>().filter(condition("activity").await?).count(tx.conn()).await?,
+        custom => {
+            tx.select::<custom_record::Entity>()
+                .filter(custom_record::Column::Entity.eq(custom))
+                .filter(condition("custom_record").await?)
+                .count(tx.conn())
+                .await?
+        }
+    })
+}
+
+/// Deletes an option no record holds (admins only); one in use can only be
+/// deactivated, so that no record is left pointing at nothing.
+pub async fn delete_option(tx: &TenantTx, id: Uuid) -> ServiceResult<picklist_option::Model> {
+    super::require_admin(tx.actor())?;
+    let option = tx
+        .select::<picklist_option::Entity>()
+        .filter(picklist_option::Column::Id.eq(id))
+        .one(tx.conn())
+        .await?
+        .ok_or(ServiceError::NotFound)?;
+    let list = tx
+        .select::<picklist::Entity>()
+        .filter(picklist::Column::Id.eq(option.picklist_id))
+        .one(tx.conn())
+        .await?
+        .ok_or(ServiceError::NotFound)?;
+    let before = options_of(tx, list.id).await?;
+    if before.iter().filter(|o| o.active && o.id != id).count() == 0 {
+        return Err(ServiceError::Conflict("a picklist keeps at least one active option".into()));
+    }
+    let held = holders(tx, &list, &option).await?;
+    if held > 0 {
+        return Err(ServiceError::Conflict(format!("{held} record(s) hold {:?}; deactivate it instead", option.key)));
+    }
+    tx.delete_where::<picklist_option::Entity>(picklist_option::Column::Id.eq(id)).await?;
+    trace_edit(tx, &list, &before).await?;
+    Ok(option)
+}

@@ -80,7 +80,7 @@ async fn hidden_fields_never_leak(app: TestApp) {
         .await;
     let data = &r.body["data"];
     assert_eq!(data["contact"]["lastName"], "Gibbons");
-    assert!(data["contact"]["email"].is_null() && data["contact"]["mail"].is_null());
+    assert_eq!(data["contact"], json!({ "lastName": "Gibbons", "email": null, "mail": null, "fragmentEmail": null }));
     assert!(data["contact"]["fragmentEmail"].is_null());
     assert_eq!(data["account"]["contacts"][0]["lastName"], "Gibbons");
     assert!(data["account"]["contacts"][0]["email"].is_null());
@@ -444,6 +444,33 @@ async fn picklists_are_edited_without_rewriting_records(app: TestApp) {
     assert_eq!(r.data()["account"]["type"], json!({ "key": "reseller", "active": false }));
     let r = app.gql(t, "{ accounts(filter: { type: \"reseller\" }) { totalCount } }", json!({})).await;
     assert_eq!(r.data()["accounts"]["totalCount"], 1);
+
+    // An option in use cannot be deleted (deactivating it is the way); an unused one can.
+    let delete = "mutation($id: ID!) { deletePicklistOption(id: $id) { key } }";
+    app.gql(t, delete, json!({ "id": option })).await.assert_code("CONFLICT");
+    let temp = app
+        .gql(t, add, json!({ "i": { "entity": "Account", "field": "type", "key": "temp", "label": "Temporary" } }))
+        .await;
+    let temp = temp.data()["addPicklistOption"]["id"].as_str().unwrap().to_owned();
+    app.gql(Some(&globex.admin.token), delete, json!({ "id": temp })).await.assert_code("NOT_FOUND");
+    assert_eq!(app.gql(t, delete, json!({ "id": temp })).await.data()["deletePicklistOption"]["key"], "temp");
+    let custom = json!({ "entity": "Account", "name": "tier", "label": "Tier", "type": "PICKLIST", "options": [{ "key": "gold", "label": "Gold" }, { "key": "silver", "label": "Silver" }] });
+    app.gql(t, "mutation($i: CreateCustomFieldInput!) { createCustomField(input: $i) { id } }", json!({ "i": custom }))
+        .await
+        .data();
+    app.gql(
+        t,
+        "mutation { createAccount(input: { name: \"Gold Inc\", customFields: { tier: \"gold\" } }) { id } }",
+        json!({}),
+    )
+    .await
+    .data();
+    let m = app.gql(t, "{ metadata { name fields { name options { id key } } } }", json!({})).await;
+    let tier =
+        m.data()["metadata"][0]["fields"].as_array().unwrap().iter().find(|f| f["name"] == "tier").unwrap().clone();
+    let (gold, silver) = (tier["options"][0]["id"].clone(), tier["options"][1]["id"].clone());
+    app.gql(t, delete, json!({ "id": gold })).await.assert_code("CONFLICT");
+    app.gql(t, delete, json!({ "id": silver })).await.data();
 
     // Reorder: every key once, or nothing changes.
     let reorder =

@@ -287,7 +287,8 @@ async fn custom_fields_follow_field_visibility(app: TestApp) {
         )
         .await;
     assert_eq!(r.codes(), ["FORBIDDEN"]);
-    assert_eq!(r.body["data"]["account"]["name"], "Initech");
+    assert_eq!(r.body["data"]["account"], json!({ "name": "Initech", "x": null }), "null, not a missing key");
+    assert_eq!(r.body["errors"][0]["path"], json!(["account", "x"]));
     assert!(!r.body.to_string().contains("99.5"));
     let list = "query($f: AccountFilterInput, $o: AccountOrderBy) { accounts(filter: $f, orderBy: $o) { totalCount } }";
     app.gql(s, list, json!({ "f": { "custom": [{ "field": "revenue", "min": 90 }] } })).await.assert_invalid("filter");
