@@ -117,7 +117,7 @@ impl<F: InputType + Copy> OrderBy<F> {
     where
         F: Into<C>,
     {
-        let Some(order) = order else { return Ok((Sort::Column(default.into()), direction)) };
+        let Some(order) = order else { return Ok((Sort::Default(default.into()), direction)) };
         let sort = match (order.field, order.custom_field) {
             (Some(field), None) => Sort::Column(field.into()),
             (None, Some(name)) => Sort::Custom(name),

@@ -70,8 +70,9 @@ pub struct Trace {
     pub id: ID,
     /// Per-tenant sequence number, without gaps.
     pub seq: i64,
-    /// SHA-256 over this entry and the previous entry's hash.
-    pub hash: String,
+    /// SHA-256 over this entry and the previous entry's hash; null when the
+    /// caller's profile hides part of the entry (the hash would test guesses).
+    pub hash: Option<String>,
     pub at: DateTime<Utc>,
     /// The string value of the change type (CREATE, UPDATE, …).
     pub change_type: String,
@@ -108,7 +109,7 @@ impl From<trace::Model> for Trace {
         Self {
             id: t.id.into(),
             seq: t.seq,
-            hash: t.hash,
+            hash: (!t.hash.is_empty()).then_some(t.hash),
             at: t.at,
             change_type: t.change_type,
             entity_type: t.entity_type,

@@ -245,6 +245,12 @@ fn check_column<R: Record>(scope: &impl Scope, input: &str, column: &R::Column) 
     check_fields::<R>(scope, input, def::<R>()?.fields_of_column(name).map(|f| f.name))
 }
 
+/// Whether the caller may see every field a column holds.
+fn column_visible<R: Record>(scope: &impl Scope, column: &R::Column) -> ServiceResult<bool> {
+    let name = sea_orm::IdenStatic::as_str(column);
+    Ok(def::<R>()?.fields_of_column(name).all(|f| scope.actor().access.can_see(R::NAME, f.name)))
+}
+
 fn check_fields<'a, R: Record>(
     scope: &impl Scope,
     input: &str,
@@ -296,12 +302,12 @@ pub async fn children<R: Record>(
     order: R::Column,
 ) -> ServiceResult<Vec<R::Model>> {
     allowed::<R>(scope, Op::Read)?;
-    Ok(live::<R>(scope)
-        .filter(column.is_in(ids.iter().copied()))
-        .order_by_asc(order)
-        .order_by_asc(R::COLUMNS.id)
-        .all(scope.conn())
-        .await?)
+    let mut query = live::<R>(scope).filter(column.is_in(ids.iter().copied()));
+    // Ordered by a hidden field, the list would reveal its values' order.
+    if column_visible::<R>(scope, &order)? {
+        query = query.order_by_asc(order);
+    }
+    Ok(query.order_by_asc(R::COLUMNS.id).all(scope.conn()).await?)
 }
 
 fn set<A: ActiveModelTrait>(
@@ -772,8 +778,16 @@ pub async fn list<R: Record>(
     allowed::<R>(scope, Op::Read)?;
     let direction = if descending { sea_orm::Order::Desc } else { sea_orm::Order::Asc };
     let mut query = filtered::<R>(scope, criteria).await?;
+    // A default order on a field the caller cannot see would tell its values'
+    // order: such a list falls back to creation order (ids are time-ordered).
+    let order = match order {
+        Sort::Default(column) if !column_visible::<R>(scope, &column)? => None,
+        Sort::Default(column) => Some(Sort::Column(column)),
+        other => Some(other),
+    };
     match order {
-        Sort::Column(column) => {
+        None => {}
+        Some(Sort::Column(column) | Sort::Default(column)) => {
             check_column::<R>(scope, "orderBy", &column)?;
             // Only nullable columns need the NULLs-last key; without it an index on the
             // column can serve the ordering.
@@ -782,7 +796,7 @@ pub async fn list<R: Record>(
             }
             query = query.order_by(column, direction.clone());
         }
-        Sort::Custom(name) => {
+        Some(Sort::Custom(name)) => {
             let expr = custom_fields::order_expr::<R>(scope, &name).await?;
             query = query.order_by(expr.clone().is_null(), sea_orm::Order::Asc).order_by(expr, direction.clone());
         }
@@ -796,6 +810,8 @@ pub async fn list<R: Record>(
 /// What a list is ordered by.
 pub enum Sort<C> {
     Column(C),
+    /// The list's own order, when the client asked for none.
+    Default(C),
     /// A custom field, by API name.
     Custom(String),
 }

@@ -120,6 +120,12 @@ async fn hidden_fields_never_leak(app: TestApp) {
     let after = &h.data()["contact"]["history"]["nodes"][0]["after"];
     assert_eq!(after["lastName"], "Gibbons");
     assert!(after.get("email").is_none(), "{after}");
+    // The entry's hash would let a reader test guesses of the hidden value.
+    let hash = "query($id: ID!) { contact(id: $id) { history { nodes { hash } } } }";
+    let h = app.gql(s, hash, json!({ "id": contact })).await;
+    assert!(h.data()["contact"]["history"]["nodes"][0]["hash"].is_null());
+    let h = app.gql(Some(&acme.admin.token), hash, json!({ "id": contact })).await;
+    assert!(h.data()["contact"]["history"]["nodes"][0]["hash"].is_string());
     let feed = app.gql(s, "{ changes(entities: [\"Contact\"]) { changes { after } } }", json!({})).await;
     assert!(!feed.data().to_string().contains("peter@initech.test"));
     let traces = app.gql(s, "{ traces { nodes { before after } } }", json!({})).await;
@@ -259,6 +265,12 @@ async fn entity_rights_apply_on_the_next_request(app: TestApp) {
 
     // A field rule too applies at once, and goes away with EDIT.
     set_field(&app, &acme, &profile, "Account", "name", "HIDDEN").await;
+    // Lists still work: their default order (by name) gives way to creation order.
+    app.gql(t, "mutation { createAccount(input: { name: \"Aardvark\" }) { id } }", json!({})).await.data();
+    let r = app.gql(s, "{ accounts { nodes { id } } }", json!({})).await;
+    let ids: Vec<Value> = r.data()["accounts"]["nodes"].as_array().unwrap().iter().map(|n| n["id"].clone()).collect();
+    assert_eq!(ids[0], account.as_str(), "created first, listed first: {ids:?}");
+    app.gql(s, "{ accounts(orderBy: { field: NAME }) { nodes { id } } }", json!({})).await.assert_invalid("orderBy");
     let r = app.gql(s, "query($a: ID!) { account(id: $a) { id name } }", json!({ "a": account })).await;
     assert!(r.body["data"]["account"]["name"].is_null());
     assert_eq!(r.body["data"]["account"]["id"], account.as_str());
