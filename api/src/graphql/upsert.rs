@@ -1,7 +1,8 @@
 //! Bulk upserts for integrators: thin resolvers over `service::upsert`.
 
-use async_graphql::{Context, Enum, ID, Object, SimpleObject};
+use async_graphql::{Context, Enum, ID, InputObject, Json, Object, SimpleObject};
 use entity::{account, activity, contact, lead, opportunity};
+use serde_json::{Map, Value};
 
 use super::accounts::AccountUpsertInput;
 use super::activities::ActivityUpsertInput;
@@ -9,7 +10,9 @@ use super::contacts::ContactUpsertInput;
 use super::context::request;
 use super::leads::LeadUpsertInput;
 use super::opportunities::OpportunityUpsertInput;
+use super::records::given_id;
 use crate::error::GqlResult;
+use crate::service::custom_records;
 use crate::service::upsert::{self, Item, Report, Upsertable};
 
 /// What happens when some records of a batch fail.
@@ -96,6 +99,24 @@ impl From<Report> for UpsertPayload {
     }
 }
 
+fn mode_of(mode: Option<UpsertMode>) -> upsert::Mode {
+    match mode.unwrap_or_default() {
+        UpsertMode::Partial => upsert::Mode::Partial,
+        UpsertMode::AllOrNothing => upsert::Mode::AllOrNothing,
+    }
+}
+
+/// One record of `upsertRecords`, matched on `externalId`: omitted values stay
+/// (or start empty when the record is new), `null` clears.
+#[derive(InputObject)]
+pub struct RecordUpsertInput {
+    pub external_id: String,
+    /// Defaults to the caller when the record is new (required for API tokens).
+    pub owner_id: Option<ID>,
+    /// Field values by API name.
+    pub values: Option<Json<Map<String, Value>>>,
+}
+
 async fn run<R: Upsertable>(
     ctx: &Context<'_>,
     items: Vec<Item<R::Fields>>,
@@ -106,10 +127,7 @@ where
     R::Fields: Clone,
 {
     let validate_only = validate_only.unwrap_or(false);
-    let mode = match mode.unwrap_or_default() {
-        UpsertMode::Partial => upsert::Mode::Partial,
-        UpsertMode::AllOrNothing => upsert::Mode::AllOrNothing,
-    };
+    let mode = mode_of(mode);
     let tx = request(ctx)?.begin_import().await?;
     Ok(upsert::upsert::<R>(tx, items, mode, validate_only).await?.into())
 }
@@ -119,6 +137,31 @@ pub struct UpsertMutation;
 
 #[Object]
 impl UpsertMutation {
+    /// Creates or updates up to 5,000 records of a custom entity matched on
+    /// `externalId`, traced as IMPORT.
+    async fn upsert_records(
+        &self,
+        ctx: &Context<'_>,
+        entity: String,
+        records: Vec<RecordUpsertInput>,
+        #[graphql(desc = "PARTIAL when omitted")] mode: Option<UpsertMode>,
+        #[graphql(desc = "Run the whole batch, report, and write nothing")] validate_only: Option<bool>,
+    ) -> GqlResult<UpsertPayload> {
+        let items = records
+            .into_iter()
+            .map(|r| {
+                Ok(custom_records::Item {
+                    owner: given_id("ownerId", r.owner_id.as_ref())?,
+                    external_id: r.external_id,
+                    values: r.values.map(|v| v.0),
+                })
+            })
+            .collect::<GqlResult<_>>()?;
+        let tx = request(ctx)?.begin_import().await?;
+        let report = custom_records::upsert(tx, &entity, items, mode_of(mode), validate_only.unwrap_or(false)).await?;
+        Ok(report.into())
+    }
+
     /// Creates or updates up to 5,000 accounts matched on `externalId`, traced as IMPORT.
     async fn upsert_accounts(
         &self,

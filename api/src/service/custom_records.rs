@@ -2,6 +2,8 @@
 //! version check, soft delete, restore, external id, a trace per change, field
 //! rules and access rules), with all their fields custom.
 
+use std::collections::{BTreeSet, HashMap};
+
 use chrono::{DateTime, Utc};
 use entity::custom_record::{self, Column, Entity, Model};
 use sea_orm::sea_query::Expr;
@@ -13,7 +15,8 @@ use super::custom_fields::{self, Test};
 use super::entities;
 use super::field_rules;
 use super::records::{MAX_PAGE, default_owner, owner_of};
-use super::validate::Patch;
+use super::upsert::{MAX_BATCH, Mode, Outcome, Report, Status, failed};
+use super::validate::{self, Patch};
 use super::{catalog, require_admin};
 use crate::auth::access::Op;
 use crate::db::trace::{Change, ChangeType};
@@ -171,6 +174,13 @@ pub async fn update(
             before.version
         )));
     }
+    update_loaded(tx, before, input).await
+}
+
+/// [`update`] of a record just read in this transaction (a bulk upsert's
+/// prefetch); the version in the write still guards against a concurrent change.
+async fn update_loaded(tx: &TenantTx, before: Model, input: Input) -> ServiceResult<Model> {
+    catalog::require(&tx.actor().access, &before.entity, Op::Update)?;
     let mut model: custom_record::ActiveModel = before.clone().into();
     if let Some(owner) = owner_of(tx, input.owner).await? {
         model.owner_id = Set(owner);
@@ -297,4 +307,138 @@ pub async fn list(
 
 pub async fn count(scope: &impl Scope, entity: &str, criteria: &[Criterion]) -> ServiceResult<u64> {
     Ok(filtered(scope, entity, criteria).await?.1.count(scope.conn()).await?)
+}
+
+/// One record of a bulk upsert, matched on its external id.
+pub struct Item {
+    pub external_id: String,
+    pub owner: Patch<Uuid>,
+    pub values: Option<Map<String, Value>>,
+}
+
+/// Bulk upsert of a custom entity's records by external id: the same contract
+/// as the core entities' (`upsert::upsert`): a savepoint per record, results in
+/// input order, PARTIAL or ALL_OR_NOTHING, dry runs, idempotent.
+pub async fn upsert(
+    tx: TenantTx,
+    entity: &str,
+    items: Vec<Item>,
+    mode: Mode,
+    validate_only: bool,
+) -> ServiceResult<Report> {
+    if items.is_empty() || items.len() > MAX_BATCH {
+        return Err(ServiceError::invalid("records", format!("must hold between 1 and {MAX_BATCH} records")));
+    }
+    let def = entities::custom_entity(&tx, entity).await?;
+    catalog::require(&tx.actor().access, &def.name, Op::Read)?;
+    let mut known = prefetch(&tx, &def.name, &items).await?;
+    let mut outcomes = Vec::with_capacity(items.len());
+    for (index, item) in items.into_iter().enumerate() {
+        let key = item.external_id.trim().to_owned();
+        if let Err(error) = validate::required_text("externalId", &item.external_id, 200) {
+            outcomes.push(failed(index, item.external_id, error)?);
+            continue;
+        }
+        let mut existing = known.get(&key).cloned();
+        let mut outcome = None;
+        // Twice at most: a concurrent batch may create the same external id between
+        // our lookup and our insert; the second attempt then updates its record.
+        for attempt in 0..2 {
+            let point = tx.savepoint().await?;
+            let input = Input { owner: item.owner.clone(), external_id: Patch::Keep, values: item.values.clone() };
+            let result = match existing.take() {
+                Some(found) if found.deleted_at.is_some() => Err(ServiceError::Conflict(
+                    "a deleted record holds this external id; an admin can restore it".into(),
+                )),
+                Some(found) => {
+                    let version = found.version;
+                    update_loaded(&point, found, input).await.map(|m| {
+                        let status = if m.version == version { Status::Unchanged } else { Status::Updated };
+                        (m, status)
+                    })
+                }
+                None => {
+                    let input = Input { external_id: Patch::Set(key.clone()), ..input };
+                    create(&point, &def.name, input).await.map(|m| (m, Status::Created))
+                }
+            };
+            match result {
+                Ok((model, status)) => {
+                    point.commit().await?;
+                    outcome = Some(Outcome {
+                        index,
+                        external_id: item.external_id.clone(),
+                        id: Some(model.id),
+                        status,
+                        field: None,
+                        message: None,
+                        code: None,
+                        duplicates: Vec::new(),
+                    });
+                    known.insert(key.clone(), model);
+                    break;
+                }
+                Err(ServiceError::Conflict(_)) if attempt == 0 && !known.contains_key(&key) => {
+                    // Roll the failed insert back before looking again.
+                    drop(point);
+                    existing = by_external_id(&tx, &def.name, &key).await?;
+                    if existing.is_none() {
+                        outcome = Some(failed(
+                            index,
+                            item.external_id.clone(),
+                            ServiceError::Conflict("a record with the same unique value already exists".into()),
+                        )?);
+                        break;
+                    }
+                }
+                Err(error) => {
+                    outcome = Some(failed(index, item.external_id.clone(), error)?);
+                    break;
+                }
+            }
+        }
+        let outcome = match outcome {
+            Some(outcome) => outcome,
+            None => {
+                failed(index, item.external_id, ServiceError::Conflict("written concurrently; send it again".into()))?
+            }
+        };
+        outcomes.push(outcome);
+    }
+    let refused = mode == Mode::AllOrNothing && outcomes.iter().any(|o| o.status == Status::Failed);
+    let written = !validate_only && !refused;
+    if written {
+        tx.commit().await?;
+    }
+    Ok(Report { outcomes, written })
+}
+
+async fn by_external_id(scope: &impl Scope, entity: &str, external_id: &str) -> ServiceResult<Option<Model>> {
+    Ok(scope
+        .select::<Entity>()
+        .filter(Column::Entity.eq(entity))
+        .filter(Column::ExternalId.eq(external_id))
+        .one(scope.conn())
+        .await?)
+}
+
+/// The records already holding the batch's external ids (deleted ones too): one query per 500.
+async fn prefetch(tx: &TenantTx, entity: &str, items: &[Item]) -> ServiceResult<HashMap<String, Model>> {
+    let wanted: BTreeSet<&str> = items.iter().map(|i| i.external_id.trim()).filter(|e| !e.is_empty()).collect();
+    let wanted: Vec<&str> = wanted.into_iter().collect();
+    let mut known = HashMap::new();
+    for chunk in wanted.chunks(500) {
+        let rows = tx
+            .select::<Entity>()
+            .filter(Column::Entity.eq(entity))
+            .filter(Column::ExternalId.is_in(chunk.iter().copied()))
+            .all(tx.conn())
+            .await?;
+        for row in rows {
+            if let Some(external_id) = row.external_id.clone() {
+                known.insert(external_id, row);
+            }
+        }
+    }
+    Ok(known)
 }

@@ -294,7 +294,7 @@ async fn duplicates<R: Upsertable>(
 }
 
 /// A record's failure as its outcome; database and internal errors abort the batch.
-fn failed(index: usize, external_id: String, error: ServiceError) -> ServiceResult<Outcome> {
+pub fn failed(index: usize, external_id: String, error: ServiceError) -> ServiceResult<Outcome> {
     let code = error.code().as_str();
     let (field, message) = match error {
         ServiceError::Invalid { field, message } | ServiceError::ForbiddenField { field, message } => {

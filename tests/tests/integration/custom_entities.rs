@@ -243,3 +243,90 @@ async fn custom_entities_obey_access_and_tenancy(app: TestApp) {
     .await
     .assert_code("FORBIDDEN");
 }
+
+db_tests!(custom_entity_records_bulk_upsert);
+
+const UPSERT: &str = "mutation($r: [RecordUpsertInput!]!, $m: UpsertMode, $v: Boolean) { upsertRecords(entity: \"Course\", records: $r, mode: $m, validateOnly: $v) { written created updated unchanged failed results { index id status field code } } }";
+
+async fn custom_entity_records_bulk_upsert(app: TestApp) {
+    let acme = app.tenant("acme").await;
+    let globex = app.tenant("globex").await;
+    course(&app, &acme.admin.token).await;
+    course(&app, &globex.admin.token).await;
+    let token =
+        app.gql(Some(&acme.admin.token), "mutation { createApiToken(name: \"LMS\") { token } }", json!({})).await;
+    let token = token.data()["createApiToken"]["token"].as_str().unwrap().to_owned();
+    let erp = Some(token.as_str());
+    let owner = acme.admin.user_id.clone();
+    let batch = json!([
+        { "externalId": "C-1", "ownerId": owner, "values": { "title": "Rust 101", "seats": 12 } },
+        { "externalId": "C-2", "ownerId": owner, "values": { "title": "Go 101" } },
+        { "externalId": "C-3", "ownerId": owner, "values": { "title": "Bad", "seats": "many" } },
+        { "externalId": " ", "ownerId": owner, "values": { "title": "No id" } },
+    ]);
+    let r = app.gql(erp, UPSERT, json!({ "r": batch, "v": true })).await;
+    assert_eq!(r.data()["upsertRecords"]["written"], false);
+    assert_eq!(app.sql_count("SELECT COUNT(*) FROM custom_record").await, 0, "a dry run writes nothing");
+    let r = app.gql(erp, UPSERT, json!({ "r": batch, "m": "ALL_OR_NOTHING" })).await;
+    assert_eq!(r.data()["upsertRecords"]["written"], false);
+    assert_eq!(app.sql_count("SELECT COUNT(*) FROM custom_record").await, 0);
+
+    let r = app.gql(erp, UPSERT, json!({ "r": batch })).await;
+    let p = r.data()["upsertRecords"].clone();
+    let statuses: Vec<&str> = p["results"].as_array().unwrap().iter().map(|x| x["status"].as_str().unwrap()).collect();
+    assert_eq!(statuses, ["CREATED", "CREATED", "FAILED", "FAILED"]);
+    assert_eq!(p["results"][2]["field"], "customFields.seats");
+    assert_eq!(p["results"][3]["field"], "externalId");
+    let traces = "SELECT COUNT(*) FROM trace WHERE entity_type = 'Course'";
+    assert_eq!(app.sql_count(traces).await, 2);
+    let imported = app.sql_count("SELECT COUNT(*) FROM trace WHERE entity_type = 'Course' AND source = 'IMPORT'").await;
+    assert_eq!(imported, 2, "traced as IMPORT");
+
+    // Idempotent; then an update of one value.
+    let again = json!([batch[0].clone(), batch[1].clone()]);
+    let r = app.gql(erp, UPSERT, json!({ "r": again })).await;
+    assert_eq!(r.data()["upsertRecords"]["unchanged"], 2);
+    assert_eq!(app.sql_count(traces).await, 2, "unchanged records write no trace");
+    let r = app.gql(erp, UPSERT, json!({ "r": [{ "externalId": "C-1", "values": { "seats": 20 } }] })).await;
+    assert_eq!(r.data()["upsertRecords"]["updated"], 1);
+    let list = app
+        .gql(
+            Some(&acme.admin.token),
+            "{ records(entity: \"Course\", filter: { externalId: \"C-1\" }) { nodes { version customFields } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        list.data()["records"]["nodes"][0],
+        json!({ "version": 2, "customFields": { "title": "Rust 101", "seats": 20 } })
+    );
+
+    // Another tenant's external ids never match ours.
+    let r = app
+        .gql(
+            Some(&globex.admin.token),
+            UPSERT,
+            json!({ "r": [{ "externalId": "C-1", "values": { "title": "Theirs" } }] }),
+        )
+        .await;
+    assert_eq!(r.data()["upsertRecords"]["created"], 1);
+
+    // Two integrators sending the same new external ids at once end with one record each.
+    let racing = json!([
+        { "externalId": "R-1", "ownerId": owner, "values": { "title": "Race 1" } },
+        { "externalId": "R-2", "ownerId": owner, "values": { "title": "Race 2" } },
+    ]);
+    let (a, b) =
+        tokio::join!(app.gql(erp, UPSERT, json!({ "r": racing })), app.gql(erp, UPSERT, json!({ "r": racing })));
+    a.data();
+    b.data();
+    let held = app.sql_count("SELECT COUNT(*) FROM custom_record WHERE external_id IN ('R-1', 'R-2')").await;
+    assert_eq!(held, 2);
+    app.gql(
+        erp,
+        "mutation { upsertRecords(entity: \"Nope\", records: [{ externalId: \"x\" }]) { written } }",
+        json!({}),
+    )
+    .await
+    .assert_invalid("entity");
+}
