@@ -31,6 +31,7 @@ use crate::error::ErrorCode;
 use crate::graphql::batch::Driven;
 use crate::graphql::context::RequestCtx;
 use crate::graphql::guards;
+use crate::graphql::session::SocketSession;
 use crate::service;
 
 const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json; charset=utf-8";
@@ -402,17 +403,14 @@ async fn serve_socket(state: AppState, socket: WebSocket, protocol: WebSocketPro
             let Some(credential) = credential else {
                 return Err(async_graphql::Error::new("connection_init must carry an authorization"));
             };
-            let actor = service::auth::authenticate(state.db(), state.keys(), &credential)
+            service::auth::authenticate(state.db(), state.keys(), &credential)
                 .await
                 .map_err(|_| async_graphql::Error::new("invalid or expired credential"))?;
             refused.store(false, Ordering::SeqCst);
+            // The credential, not the actor: each operation authenticates again
+            // (see `graphql::session`).
             let mut data = Data::default();
-            data.insert(RequestCtx::new(
-                state.db().clone(),
-                state.keys_arc(),
-                Some(actor),
-                Uuid::now_v7().to_string().into(),
-            ));
+            data.insert(SocketSession { credential, db: state.db().clone(), keys: state.keys_arc() });
             Ok(data)
         }
     };

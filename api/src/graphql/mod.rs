@@ -18,6 +18,7 @@ mod opportunities;
 mod pagination;
 mod profiles;
 mod records;
+pub mod session;
 mod traces;
 mod types;
 mod upsert;
@@ -72,4 +73,5 @@ pub fn schema_builder() -> SchemaBuilder<Query, Mutation, EmptySubscription> {
         .limit_recursive_depth(limits.max_depth + 2)
         .extension(codes::ErrorCodes)
         .extension(visibility::Visibility)
+        .extension(session::SocketAuth)
 }

@@ -18,7 +18,7 @@ use super::records::{
     optional_id, patch, patch_id, related, update_input,
 };
 use crate::error::GqlResult;
-use crate::service::opportunities::{ENTITY, OpportunityFields, amount, amount_e4};
+use crate::service::opportunities::{OpportunityFields, amount, amount_e4};
 use crate::service::records::Criteria;
 use crate::service::upsert::{ExternalRef, Item, RefTarget};
 use crate::service::validate::Patch;
@@ -287,11 +287,10 @@ impl OpportunityQuery {
         OpportunityConnection::load(ctx, "opportunity", first, after, criteria, field, direction).await
     }
 
-    /// The stage pipeline, in order.
+    /// The stage pipeline, in order (for profiles that may see opportunities' stages).
     async fn stages(&self, ctx: &Context<'_>) -> GqlResult<Vec<Stage>> {
         let read = request(ctx)?.read()?;
-        let options = crate::service::picklists::options(&read, ENTITY, "stage").await?;
-        Ok(options.into_iter().map(Into::into).collect())
+        Ok(crate::service::opportunities::stages(&read).await?.into_iter().map(Into::into).collect())
     }
 }
 

@@ -15,6 +15,7 @@ use super::records::{
     text,
 };
 use super::validate::{self, Patch};
+use crate::auth::access::{FieldAccess, Op};
 use crate::db::trace::ChangeType;
 use crate::db::{Scope, TenantTx};
 use crate::error::{ServiceError, ServiceResult};
@@ -159,7 +160,16 @@ pub fn overdue(wanted: bool) -> Criterion<Column> {
 
 /// Marks an activity done now, with an optional result; a COMPLETE trace.
 /// Completing it twice is a CONFLICT (the first completion stands).
+/// Completing is an update: it needs the update right, and an editable result
+/// when one is given (checked before anything about the record is told).
 pub async fn complete(tx: &TenantTx, id: Uuid, result: Option<String>) -> ServiceResult<activity::Model> {
+    records::allowed::<activity::Entity>(tx, Op::Update)?;
+    if result.is_some() && tx.actor().access.field(ENTITY, "result") < FieldAccess::Edit {
+        return Err(ServiceError::ForbiddenField {
+            field: "result".into(),
+            message: "is read-only for your profile".into(),
+        });
+    }
     let before = records::get::<activity::Entity>(tx, id).await?;
     if before.completed_at.is_some() {
         return Err(ServiceError::Conflict("the activity is already completed".into()));

@@ -164,9 +164,7 @@ pub async fn create(tx: &TenantTx, new: NewField) -> ServiceResult<field_definit
         ));
     }
     let clashes = target.core().is_some_and(|core| {
-        core.fields
-            .iter()
-            .any(|f| f.name.eq_ignore_ascii_case(&name) || f.outputs_or_name().any(|o| o.eq_ignore_ascii_case(&name)))
+        core.fields.iter().any(|f| f.outputs_or_name().chain(f.keys_or_name()).any(|o| o.eq_ignore_ascii_case(&name)))
     });
     if clashes || RESERVED.iter().any(|r| r.eq_ignore_ascii_case(&name)) {
         return Err(ServiceError::invalid("name", format!("{name} is a built-in field of {entity}")));

@@ -117,7 +117,7 @@ pub async fn create(tx: &TenantTx, entity: &str, input: Input) -> ServiceResult<
         .await?;
     let view = snapshot(tx, &created).await?;
     if let Value::Object(fields) = &view {
-        field_rules::check(&*field_rules::rules(tx, &def.name).await?, &def.name, fields, None)?;
+        field_rules::check(&tx.actor().access, &*field_rules::rules(tx, &def.name).await?, &def.name, fields, None)?;
     }
     tx.trace(Change::create(def.name, created.id, view)).await?;
     Ok(created)
@@ -138,7 +138,13 @@ async fn save(
     };
     if let (Value::Object(fields), Some(Value::Object(changed))) = (&new, &change.after) {
         let changed: Vec<String> = changed.keys().cloned().collect();
-        field_rules::check(&*field_rules::rules(tx, &before.entity).await?, &before.entity, fields, Some(&changed))?;
+        field_rules::check(
+            &tx.actor().access,
+            &*field_rules::rules(tx, &before.entity).await?,
+            &before.entity,
+            fields,
+            Some(&changed),
+        )?;
     }
     change.change_type = kind;
     stamp(tx, &before, &mut model);

@@ -14,6 +14,7 @@ use super::catalog::{self, EntityDef};
 use super::custom_fields;
 use super::entities::EntityRef;
 use super::{picklists, require_admin};
+use crate::auth::access::Permissions;
 use crate::db::trace::Change;
 use crate::db::{Scope, TenantTx};
 use crate::error::{ServiceError, ServiceResult};
@@ -103,6 +104,7 @@ fn keys(def: Option<&'static EntityDef>, field: &str) -> Vec<String> {
 /// Rules only bind the fields a write touches, so a rule added later never
 /// blocks an unrelated change to an old record.
 pub fn check(
+    access: &Permissions,
     rules: &EntityRules,
     entity: &str,
     after: &Map<String, Value>,
@@ -128,6 +130,13 @@ pub fn check(
             _ => Vec::new(),
         };
         if let Some(refused) = chosen.iter().find(|key| !allowed.iter().any(|a| a == *key)) {
+            // The values are named only to a caller who may see both fields.
+            if !access.can_see(entity, &dep.field) || !access.can_see(entity, &dep.controlling) {
+                return Err(ServiceError::invalid(
+                    dep.field.clone(),
+                    format!("this value is not allowed with the record's {}", dep.controlling),
+                ));
+            }
             return Err(ServiceError::invalid(
                 dep.field.clone(),
                 format!(

@@ -17,6 +17,7 @@ use super::records::{
     self, Record, RecordInput, apply, fields, map, option_keys, picklist, required, required_picklist, text,
 };
 use super::validate::{self, Patch};
+use crate::auth::access::{FieldAccess, Op};
 use crate::db::trace::ChangeType;
 use crate::db::{Scope, TenantTx};
 use crate::error::{ServiceError, ServiceResult};
@@ -68,7 +69,11 @@ impl Record for lead::Entity {
 
     async fn fill(tx: &TenantTx, model: &mut lead::ActiveModel, f: LeadFields, creating: bool) -> ServiceResult<()> {
         if let ActiveValue::Unchanged(Some(_)) = model.converted_at {
-            return Err(ServiceError::Conflict("a converted lead cannot be changed".into()));
+            // Refusing says the lead is converted: only to those who may know.
+            if tx.actor().access.can_see(ENTITY, "convertedAt") {
+                return Err(ServiceError::Conflict("a converted lead cannot be changed".into()));
+            }
+            return Err(ServiceError::Conflict("this lead cannot be changed".into()));
         }
         apply(&mut model.first_name, text(f.first_name, "firstName", 100)?);
         if let Some(name) = required(f.last_name, "lastName", 100, creating)? {
@@ -118,36 +123,57 @@ pub struct Converted {
 /// Converts a lead: creates (or reuses) the account, creates the contact and,
 /// when asked, an opportunity, then marks the lead converted. One transaction:
 /// CREATE traces for the new records and a CONVERT trace on the lead.
+///
+/// Converting changes the lead (its status), so it needs the update right and
+/// an editable status; it copies only the lead fields the caller may see.
 pub async fn convert(tx: &TenantTx, id: Uuid, conversion: Conversion) -> ServiceResult<Converted> {
+    records::allowed::<lead::Entity>(tx, Op::Update)?;
+    let access = tx.actor().access.clone();
+    if access.field(ENTITY, "status") < FieldAccess::Edit {
+        return Err(ServiceError::ForbiddenField {
+            field: "status".into(),
+            message: "converting sets the lead's status, which your profile may not edit".into(),
+        });
+    }
     let lead = records::get::<lead::Entity>(tx, id).await?;
     if lead.converted_at.is_some() {
         return Err(ServiceError::Conflict("the lead is already converted".into()));
     }
     let owner = Patch::Set(conversion.owner_id.unwrap_or(lead.owner_id));
-    let set = |v: &Option<String>| v.clone().map_or(Patch::Keep, Patch::Set);
+    let seen = |field: &str| access.can_see(ENTITY, field);
+    // A hidden lead field is not copied: the new records would show it.
+    let visible = |field: &str, v: &Option<String>| if seen(field) { v.clone() } else { None };
+    let set = |v: Option<String>| v.map_or(Patch::Keep, Patch::Set);
+    if !seen("lastName") {
+        return Err(ServiceError::ForbiddenField {
+            field: "lastName".into(),
+            message: "the contact takes the lead's last name, which your profile may not see".into(),
+        });
+    }
     let account = match conversion.account_id {
         Some(account_id) => records::get::<account::Entity>(tx, account_id)
             .await
             .map_err(|_| ServiceError::invalid("accountId", "no such account"))?,
         None => {
-            let name = lead.company.clone().unwrap_or_else(|| {
-                [lead.first_name.as_deref(), Some(lead.last_name.as_str())]
+            let first_name = visible("firstName", &lead.first_name);
+            let name = visible("company", &lead.company).unwrap_or_else(|| {
+                [first_name.as_deref(), Some(lead.last_name.as_str())]
                     .into_iter()
                     .flatten()
                     .collect::<Vec<_>>()
                     .join(" ")
             });
             // The account remembers where the lead came from.
-            let [source] = option_keys(tx, [lead.source_id]).await?;
+            let [source] = option_keys(tx, [lead.source_id.filter(|_| seen("source"))]).await?;
             let origin = source.map_or_else(|| "lead".to_owned(), |s| format!("lead: {s}"));
             let fields = AccountFields {
                 name: Patch::Set(name),
-                phone: set(&lead.phone),
-                website: set(&lead.website),
-                street: set(&lead.street),
-                city: set(&lead.city),
-                state: set(&lead.state),
-                postal_code: set(&lead.postal_code),
+                phone: set(visible("phone", &lead.phone)),
+                website: set(visible("website", &lead.website)),
+                street: set(visible("street", &lead.street)),
+                city: set(visible("city", &lead.city)),
+                state: set(visible("state", &lead.state)),
+                postal_code: set(visible("postalCode", &lead.postal_code)),
                 origin: Patch::Set(origin),
                 ..Default::default()
             };
@@ -165,11 +191,11 @@ pub async fn convert(tx: &TenantTx, id: Uuid, conversion: Conversion) -> Service
             external_id: Patch::Keep,
             fields: ContactFields {
                 account_id: Patch::Set(account.id),
-                first_name: set(&lead.first_name),
+                first_name: set(visible("firstName", &lead.first_name)),
                 last_name: Patch::Set(lead.last_name.clone()),
-                title: set(&lead.title),
-                email: set(&lead.email),
-                phone: set(&lead.phone),
+                title: set(visible("title", &lead.title)),
+                email: set(visible("email", &lead.email)),
+                phone: set(visible("phone", &lead.phone)),
                 mobile: Patch::Keep,
             },
             custom: None,
@@ -188,7 +214,7 @@ pub async fn convert(tx: &TenantTx, id: Uuid, conversion: Conversion) -> Service
                         name: Patch::Set(name),
                         stage: Patch::Keep,
                         amount: conversion.amount.map_or(Patch::Keep, Patch::Set),
-                        currency: set(&conversion.currency),
+                        currency: set(conversion.currency.clone()),
                         close_date: conversion.close_date.map_or(Patch::Keep, Patch::Set),
                     },
                     custom: None,

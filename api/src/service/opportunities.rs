@@ -126,3 +126,16 @@ impl Record for opportunity::Entity {
         Ok(())
     }
 }
+
+/// The stage pipeline in order: NOT_FOUND for a profile that may not read
+/// opportunities, FORBIDDEN for one that may not see their stage.
+pub async fn stages(scope: &impl Scope) -> ServiceResult<Vec<entity::picklist_option::Model>> {
+    super::records::allowed::<opportunity::Entity>(scope, crate::auth::access::Op::Read)?;
+    if !scope.actor().access.can_see(ENTITY, "stage") {
+        return Err(crate::error::ServiceError::ForbiddenField {
+            field: "stage".into(),
+            message: "is hidden by your profile".into(),
+        });
+    }
+    super::picklists::options(scope, ENTITY, "stage").await
+}

@@ -246,7 +246,7 @@ fn check_column<R: Record>(scope: &impl Scope, input: &str, column: &R::Column) 
 }
 
 /// Whether the caller may see every field a column holds.
-fn column_visible<R: Record>(scope: &impl Scope, column: &R::Column) -> ServiceResult<bool> {
+pub fn column_visible<R: Record>(scope: &impl Scope, column: &R::Column) -> ServiceResult<bool> {
     let name = sea_orm::IdenStatic::as_str(column);
     Ok(def::<R>()?.fields_of_column(name).all(|f| scope.actor().access.can_see(R::NAME, f.name)))
 }
@@ -302,6 +302,10 @@ pub async fn children<R: Record>(
     order: R::Column,
 ) -> ServiceResult<Vec<R::Model>> {
     allowed::<R>(scope, Op::Read)?;
+    // Listing the records that point at a parent tells what the pointing field holds.
+    if !column_visible::<R>(scope, &column)? {
+        return Err(ServiceError::Forbidden(format!("your profile may not see which {} records point here", R::NAME)));
+    }
     let mut query = live::<R>(scope).filter(column.is_in(ids.iter().copied()));
     // Ordered by a hidden field, the list would reveal its values' order.
     if column_visible::<R>(scope, &order)? {
@@ -495,7 +499,7 @@ pub async fn create<R: Record>(tx: &TenantTx, input: RecordInput<R::Fields>) -> 
     // Checked on the row as stored; a refusal drops the transaction (or the
     // bulk upsert's savepoint) with the insert in it.
     if let Value::Object(fields) = &view {
-        field_rules::check(&*field_rules::rules(tx, R::NAME).await?, R::NAME, fields, None)?;
+        field_rules::check(&tx.actor().access, &*field_rules::rules(tx, R::NAME).await?, R::NAME, fields, None)?;
     }
     tx.trace(Change::create(R::NAME, R::id(&created), view)).await?;
     Ok(created)
@@ -556,7 +560,13 @@ pub async fn save<R: Record>(
     };
     if let (Value::Object(fields), Some(Value::Object(changed))) = (&new, &change.after) {
         let changed: Vec<String> = changed.keys().cloned().collect();
-        field_rules::check(&*field_rules::rules(tx, R::NAME).await?, R::NAME, fields, Some(&changed))?;
+        field_rules::check(
+            &tx.actor().access,
+            &*field_rules::rules(tx, R::NAME).await?,
+            R::NAME,
+            fields,
+            Some(&changed),
+        )?;
     }
     change.change_type = kind;
     write::<R>(tx, &before, &mut model);

@@ -270,6 +270,10 @@ async fn duplicates<R: Upsertable>(
     keys: &[(usize, Uuid, String)],
 ) -> ServiceResult<Vec<(usize, Vec<Uuid>)>> {
     let Some(column) = R::DUPLICATE_ON else { return Ok(Vec::new()) };
+    // Who shares a value tells something about the value: not for hidden fields.
+    if !records::column_visible::<R>(tx, &column)? {
+        return Ok(Vec::new());
+    }
     let mut holders: HashMap<String, Vec<Uuid>> = HashMap::new();
     let distinct: BTreeSet<&str> = keys.iter().map(|(_, _, k)| k.as_str()).collect();
     let distinct: Vec<&str> = distinct.into_iter().collect();

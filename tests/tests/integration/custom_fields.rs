@@ -342,6 +342,8 @@ async fn custom_field_definitions_are_checked_and_isolated(app: TestApp) {
         (json!({ "entity": "Account", "name": "name", "label": "x", "type": "TEXT" }), "name"),
         (json!({ "entity": "Account", "name": "Bad-Name", "label": "x", "type": "TEXT" }), "name"),
         (json!({ "entity": "Account", "name": "customFields", "label": "x", "type": "TEXT" }), "name"),
+        // A trace key of a built-in field (the activity's target) is taken too.
+        (json!({ "entity": "Activity", "name": "accountId", "label": "x", "type": "TEXT" }), "name"),
         (json!({ "entity": "Spaceship", "name": "warp", "label": "x", "type": "TEXT" }), "entity"),
         (json!({ "entity": "Account", "name": "tier", "label": "x", "type": "PICKLIST" }), "options"),
         (json!({ "entity": "Account", "name": "ref", "label": "x", "type": "REFERENCE" }), "referenceTo"),

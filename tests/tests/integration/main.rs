@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used, clippy::print_stderr, reason = "tests fail loudly")]
 
 mod access;
+mod access_paths;
 mod accounts;
 mod activities;
 mod auth;
