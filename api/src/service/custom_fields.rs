@@ -703,12 +703,18 @@ pub async fn condition_on(
                     format!("\"{table}\".\"custom\" @> $1::jsonb"),
                     [json!({ name: stored }).to_string()],
                 ),
+                // Several options given: the record must hold each (as containment does).
                 _ if kind == FieldKind::MultiPicklist => {
-                    let option = stored.as_array().and_then(|a| a.first()).cloned().unwrap_or(Value::Null);
-                    Expr::cust_with_values(
-                        format!("EXISTS (SELECT 1 FROM json_each(\"{table}\".\"custom\", '$.{name}') WHERE value = ?)"),
-                        [sql_value(&option)],
-                    )
+                    let mut all = Condition::all();
+                    for option in stored.as_array().into_iter().flatten() {
+                        all = all.add(Expr::cust_with_values(
+                            format!(
+                                "EXISTS (SELECT 1 FROM json_each(\"{table}\".\"custom\", '$.{name}') WHERE value = ?)"
+                            ),
+                            [sql_value(option)],
+                        ));
+                    }
+                    return Ok(all);
                 }
                 _ => Expr::cust_with_values(format!("{} = ?", json_path(backend, &table, name)), [sql_value(&stored)]),
             }

@@ -179,6 +179,8 @@ async fn custom_fields_filter_order_and_trace(app: TestApp) {
         (json!([{ "field": "tier", "equals": "Silver" }]), vec!["Beta", "Gamma"]),
         (json!([{ "field": "tags", "equals": "b2b" }]), vec!["Beta"]),
         (json!([{ "field": "tags", "equals": "eu" }]), vec!["Alpha", "Beta"]),
+        (json!([{ "field": "tags", "equals": ["eu", "b2b"] }]), vec!["Beta"]),
+        (json!([{ "field": "tags", "equals": ["b2b", "eu"] }]), vec!["Beta"]),
         (json!([{ "field": "fleetSize", "min": 10 }]), vec!["Beta"]),
         (json!([{ "field": "fleetSize", "max": 10 }]), vec!["Alpha"]),
         (json!([{ "field": "fleetSize", "present": false }]), vec!["Gamma"]),
