@@ -82,6 +82,18 @@ impl Memo {
         }
     }
 
+    /// The options with these ids, when every one is among the picklists this
+    /// transaction has read; `None` otherwise.
+    pub fn options_by_ids(&self, ids: &[Uuid]) -> Option<HashMap<Uuid, picklist_option::Model>> {
+        let lists = self.picklists.lock().ok()?;
+        let mut found = HashMap::new();
+        for id in ids {
+            let option = lists.values().flatten().find(|o| o.id == *id)?;
+            found.insert(*id, option.clone());
+        }
+        Some(found)
+    }
+
     pub fn remember_picklist(&self, entity: &str, field: &str, options: &[picklist_option::Model]) {
         if let Ok(mut lists) = self.picklists.lock() {
             lists.insert((entity.to_owned(), field.to_owned()), options.to_vec());

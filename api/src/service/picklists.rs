@@ -251,6 +251,11 @@ pub async fn resolve(
 
 /// Options by id (for DataLoaders and trace snapshots).
 pub async fn by_ids(scope: &impl Scope, ids: &[Uuid]) -> ServiceResult<HashMap<Uuid, picklist_option::Model>> {
+    // A transaction that just resolved these options for its writes (a bulk
+    // upsert, record after record) has them already.
+    if let Some(known) = scope.memo().and_then(|memo| memo.options_by_ids(ids)) {
+        return Ok(known);
+    }
     Ok(scope
         .select::<picklist_option::Entity>()
         .filter(picklist_option::Column::Id.is_in(ids.iter().copied()))
