@@ -15,7 +15,7 @@ use super::records::{
     text,
 };
 use super::validate::{self, Patch};
-use crate::auth::access::{FieldAccess, Op};
+use crate::auth::access::Op;
 use crate::db::trace::ChangeType;
 use crate::db::{Scope, TenantTx};
 use crate::error::{ServiceError, ServiceResult};
@@ -164,11 +164,8 @@ pub fn overdue(wanted: bool) -> Criterion<Column> {
 /// when one is given (checked before anything about the record is told).
 pub async fn complete(tx: &TenantTx, id: Uuid, result: Option<String>) -> ServiceResult<activity::Model> {
     records::allowed::<activity::Entity>(tx, Op::Update)?;
-    if result.is_some() && tx.actor().access.field(ENTITY, "result") < FieldAccess::Edit {
-        return Err(ServiceError::ForbiddenField {
-            field: "result".into(),
-            message: "is read-only for your profile".into(),
-        });
+    if result.is_some() {
+        super::catalog::require_edit(tx.actor().access.field(ENTITY, "result"), "result")?;
     }
     let before = records::get::<activity::Entity>(tx, id).await?;
     if before.completed_at.is_some() {

@@ -240,6 +240,17 @@ pub fn access(permissions: &Permissions, entity: &str, field: &FieldDef) -> Fiel
     if field.server_set { rule.min(FieldAccess::Read) } else { rule }
 }
 
+/// A write naming a field needs EDIT; otherwise FORBIDDEN on `input`, saying
+/// whether the field is hidden or read-only (both are the caller's own rules).
+pub fn require_edit(access: FieldAccess, input: impl Into<String>) -> ServiceResult<()> {
+    let message = match access {
+        FieldAccess::Edit => return Ok(()),
+        FieldAccess::Hidden => "is not visible to your profile",
+        FieldAccess::Read => "is read-only for your profile",
+    };
+    Err(ServiceError::ForbiddenField { field: input.into(), message: message.into() })
+}
+
 /// An operation on an entity: reading what one may not read is NOT_FOUND (its
 /// records do not exist for this profile); the other operations are FORBIDDEN.
 pub fn require(permissions: &Permissions, entity: &str, op: Op) -> ServiceResult<()> {

@@ -26,7 +26,7 @@ use super::picklists::{self, Choosable};
 use super::records::{self, Record};
 use super::{custom_records, entities};
 use super::{require_admin, validate};
-use crate::auth::access::{FieldAccess, Permissions};
+use crate::auth::access::Permissions;
 use crate::db::trace::Change;
 use crate::db::{Scope, TenantTx};
 use crate::error::{ServiceError, ServiceResult};
@@ -338,12 +338,7 @@ async fn strip_custom(tx: &TenantTx, def: &field_definition::Model, force: bool)
         if let Some(value) = values.remove(&def.name) {
             removed.insert(holder.id.to_string(), value);
         }
-        let mut model: custom_record::ActiveModel = holder.clone().into();
-        model.custom = Set((!values.is_empty()).then_some(Value::Object(values)));
-        model.version = Set(holder.version + 1);
-        model.updated_at = Set(tx.now());
-        model.updated_by = Set(tx.actor().user_id);
-        tx.update_where(model, custom_record::Column::Version.eq(holder.version)).await?;
+        custom_records::write_values(tx, holder, values).await?;
     }
     Ok(removed)
 }
@@ -506,15 +501,7 @@ pub async fn apply(
         let Some(def) = defs.iter().find(|d| d.name == name) else {
             return Err(ServiceError::invalid(input, format!("{entity} has no custom field {name}")));
         };
-        let access = tx.actor().access.field(entity, &name);
-        if access < FieldAccess::Edit {
-            let message = if access == FieldAccess::Hidden {
-                "is not visible to your profile"
-            } else {
-                "is read-only for your profile"
-            };
-            return Err(ServiceError::ForbiddenField { field: input, message: message.into() });
-        }
+        super::catalog::require_edit(tx.actor().access.field(entity, &name), input.clone())?;
         match normalize(tx, def, &input, &value, Choosable::ActiveOnly).await? {
             Some(stored) => values.insert(name, stored),
             None => values.remove(&name),

@@ -200,6 +200,17 @@ async fn update_loaded(tx: &TenantTx, before: Model, input: Input) -> ServiceRes
     save(tx, before, model, ChangeType::Update).await
 }
 
+/// Replaces a record's values without a trace of its own (like
+/// `records::write_custom`): for a deleted field's values, which its
+/// definition's trace records.
+pub async fn write_values(tx: &TenantTx, before: Model, values: Map<String, Value>) -> ServiceResult<()> {
+    let mut model: custom_record::ActiveModel = before.clone().into();
+    model.custom = Set((!values.is_empty()).then_some(Value::Object(values)));
+    stamp(tx, &before, &mut model);
+    tx.update_where(model, Column::Version.eq(before.version)).await?;
+    Ok(())
+}
+
 /// Soft delete: the record leaves every query; an admin can restore it.
 pub async fn delete(tx: &TenantTx, entity: &str, id: Uuid) -> ServiceResult<Model> {
     let before = get(tx, entity, id).await?;

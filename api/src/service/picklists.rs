@@ -380,15 +380,8 @@ pub async fn add_option(
     Ok(created)
 }
 
-/// Relabels, deactivates or reactivates an option (admins only). Records that
-/// hold it keep it; a deactivated option just cannot be chosen anew.
-pub async fn update_option(
-    tx: &TenantTx,
-    id: Uuid,
-    label: Option<String>,
-    active: Option<bool>,
-) -> ServiceResult<picklist_option::Model> {
-    super::require_admin(tx.actor())?;
+/// An option by id and the picklist it belongs to; another tenant's is NOT_FOUND.
+async fn option_with_list(tx: &TenantTx, id: Uuid) -> ServiceResult<(picklist_option::Model, picklist::Model)> {
     let option = tx
         .select::<picklist_option::Entity>()
         .filter(picklist_option::Column::Id.eq(id))
@@ -401,6 +394,19 @@ pub async fn update_option(
         .one(tx.conn())
         .await?
         .ok_or(ServiceError::NotFound)?;
+    Ok((option, list))
+}
+
+/// Relabels, deactivates or reactivates an option (admins only). Records that
+/// hold it keep it; a deactivated option just cannot be chosen anew.
+pub async fn update_option(
+    tx: &TenantTx,
+    id: Uuid,
+    label: Option<String>,
+    active: Option<bool>,
+) -> ServiceResult<picklist_option::Model> {
+    super::require_admin(tx.actor())?;
+    let (option, list) = option_with_list(tx, id).await?;
     let before = options_of(tx, list.id).await?;
     let mut model: picklist_option::ActiveModel = option.clone().into();
     if let Some(label) = label {
@@ -499,18 +505,7 @@ async fn holders(tx: &TenantTx, list: &picklist::Model, option: &picklist_option
 /// deactivated, so that no record is left pointing at nothing.
 pub async fn delete_option(tx: &TenantTx, id: Uuid) -> ServiceResult<picklist_option::Model> {
     super::require_admin(tx.actor())?;
-    let option = tx
-        .select::<picklist_option::Entity>()
-        .filter(picklist_option::Column::Id.eq(id))
-        .one(tx.conn())
-        .await?
-        .ok_or(ServiceError::NotFound)?;
-    let list = tx
-        .select::<picklist::Entity>()
-        .filter(picklist::Column::Id.eq(option.picklist_id))
-        .one(tx.conn())
-        .await?
-        .ok_or(ServiceError::NotFound)?;
+    let (option, list) = option_with_list(tx, id).await?;
     let before = options_of(tx, list.id).await?;
     if before.iter().filter(|o| o.active && o.id != id).count() == 0 {
         return Err(ServiceError::Conflict("a picklist keeps at least one active option".into()));

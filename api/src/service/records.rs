@@ -23,7 +23,7 @@ use super::field_rules;
 use super::picklists::{self, Choosable};
 use super::validate::{self, Patch};
 use super::{require_admin, users};
-use crate::auth::access::{FieldAccess, Op};
+use crate::auth::access::Op;
 use crate::db::trace::{Change, ChangeType};
 use crate::db::{Scope, TenantTx};
 use crate::error::{ServiceError, ServiceResult};
@@ -225,15 +225,7 @@ fn check_given<R: Record>(scope: &impl Scope, fields: &R::Fields) -> ServiceResu
     let entity = def::<R>()?;
     for name in R::given(fields) {
         let Some(field) = entity.field(name) else { continue };
-        let access = catalog::access(&scope.actor().access, R::NAME, field);
-        if access < FieldAccess::Edit {
-            let message = if access == FieldAccess::Hidden {
-                "is not visible to your profile"
-            } else {
-                "is read-only for your profile"
-            };
-            return Err(ServiceError::ForbiddenField { field: name.to_owned(), message: message.to_owned() });
-        }
+        catalog::require_edit(catalog::access(&scope.actor().access, R::NAME, field), name)?;
     }
     Ok(())
 }
