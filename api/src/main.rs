@@ -11,7 +11,7 @@ use crm_api::config::{Config, DEFAULT_DATABASE_URL};
 use crm_api::db::trace::{ChainStatus, verify_chain};
 use crm_api::db::{Db, system};
 use crm_api::error::ServiceError;
-use crm_api::service::{demo, tenants, users};
+use crm_api::service::{adoption, demo, tenants, users};
 use crm_api::{AppState, app, schema_sdl};
 
 #[derive(Parser)]
@@ -47,6 +47,18 @@ enum Command {
     /// Trace integrity.
     #[command(subcommand)]
     Trace(TraceCommand),
+    /// Adoption metrics.
+    #[command(subcommand)]
+    Metrics(MetricsCommand),
+}
+
+#[derive(Subcommand)]
+enum MetricsCommand {
+    /// Recomputes the weekly adoption counters from the traces (all tenants, or one).
+    Rebuild {
+        #[arg(long)]
+        tenant: Option<String>,
+    },
 }
 
 #[derive(Args)]
@@ -185,13 +197,16 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
             tx.commit().await.map_err(|e| e.to_string())?;
             println!("created user {} ({})", user.email, user.id);
         }
+        Command::Metrics(MetricsCommand::Rebuild { tenant }) => {
+            let db = open(&cli.database_url).await?;
+            for t in selected_tenants(&db, tenant).await? {
+                let counted = adoption::rebuild(&db, t.id).await.map_err(describe)?;
+                println!("{}: adoption rebuilt from {counted} traces", t.slug);
+            }
+        }
         Command::Trace(TraceCommand::Verify { tenant }) => {
             let db = open(&cli.database_url).await?;
-            let all = system::all_tenants(db.connection()).await.map_err(|e| e.to_string())?;
-            let selected: Vec<_> = all.into_iter().filter(|t| tenant.as_ref().is_none_or(|s| &t.slug == s)).collect();
-            if selected.is_empty() {
-                return Err(format!("no tenant {}", tenant.unwrap_or_default()));
-            }
+            let selected = selected_tenants(&db, tenant).await?;
             let mut broken = false;
             for t in selected {
                 match verify_chain(db.connection(), t.id).await.map_err(|e| e.to_string())? {
@@ -206,6 +221,16 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Every tenant, or the one named; an unknown name is an error.
+async fn selected_tenants(db: &Db, slug: Option<String>) -> Result<Vec<entity::tenant::Model>, String> {
+    let all = system::all_tenants(db.connection()).await.map_err(|e| e.to_string())?;
+    let selected: Vec<_> = all.into_iter().filter(|t| slug.as_ref().is_none_or(|s| &t.slug == s)).collect();
+    if selected.is_empty() {
+        return Err(format!("no tenant {}", slug.unwrap_or_default()));
+    }
+    Ok(selected)
 }
 
 fn print_demo_login() {

@@ -5,6 +5,7 @@
 
 pub mod account;
 pub mod activity;
+pub mod adoption_rollup;
 pub mod api_token;
 pub mod app_user;
 pub mod contact;
@@ -18,6 +19,8 @@ pub mod lead;
 pub mod opportunity;
 pub mod picklist;
 pub mod picklist_option;
+pub mod points_award;
+pub mod points_rule;
 pub mod profile;
 pub mod tenant;
 pub mod trace;
@@ -43,6 +46,7 @@ macro_rules! tenant_owned {
 
 tenant_owned!(
     account,
+    adoption_rollup,
     activity,
     api_token,
     app_user,
@@ -57,6 +61,8 @@ tenant_owned!(
     opportunity,
     picklist,
     picklist_option,
+    points_award,
+    points_rule,
     profile,
     trace,
     trace_head

@@ -13,6 +13,8 @@ pub struct Model {
     pub created_at: DateTimeUtc,
     /// Bumped by every change to the profile's access rules (invalidates caches).
     pub access_version: i64,
+    /// Sees every user's adoption metrics (admin profiles always do).
+    pub view_all_metrics: bool,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -58,6 +58,8 @@ pub enum Op {
 #[derive(Debug, Default)]
 pub struct Permissions {
     admin: bool,
+    /// Sees every user's adoption metrics, not only their own and their team's.
+    view_all_metrics: bool,
     entities: HashMap<String, EntityRights>,
     fields: HashMap<(String, String), FieldAccess>,
 }
@@ -72,7 +74,22 @@ impl Permissions {
         entities: impl IntoIterator<Item = (String, EntityRights)>,
         fields: impl IntoIterator<Item = ((String, String), FieldAccess)>,
     ) -> Self {
-        Self { admin: false, entities: entities.into_iter().collect(), fields: fields.into_iter().collect() }
+        Self {
+            admin: false,
+            view_all_metrics: false,
+            entities: entities.into_iter().collect(),
+            fields: fields.into_iter().collect(),
+        }
+    }
+
+    /// The profile's metrics permission, stored beside its rules.
+    pub fn with_view_all_metrics(mut self, allowed: bool) -> Self {
+        self.view_all_metrics = allowed;
+        self
+    }
+
+    pub fn views_all_metrics(&self) -> bool {
+        self.admin || self.view_all_metrics
     }
 
     /// From a profile's stored rule rows. An unreadable stored field rule hides

@@ -7,6 +7,8 @@
 
 #![allow(clippy::disallowed_methods, reason = "db/ is the one place allowed to use raw entity methods")]
 
+pub mod events;
+pub mod rollup;
 mod scope;
 pub mod system;
 pub mod trace;
@@ -25,7 +27,7 @@ use sea_orm::{
 use tokio::sync::Mutex;
 use uuid::Uuid;
 
-pub use scope::{Memo, Scope, TenantRead, TenantTx};
+pub use scope::{Memo, Scope, TenantRead, TenantTx, own_tenant};
 
 use std::sync::{Arc, RwLock};
 
@@ -50,6 +52,8 @@ pub struct Db {
     /// change bumps the version in the database, which the credential check
     /// reads on every request: no process serves stale rules past that request.
     access: Arc<RwLock<AccessCache>>,
+    /// Committed traces for live subscribers.
+    events: events::Events,
 }
 
 impl Db {
@@ -75,7 +79,14 @@ impl Db {
         conn.set_metric_callback(move |_| {
             counter.fetch_add(1, Ordering::Relaxed);
         });
-        Ok(Self { conn, sqlite_writer: sqlite.then(|| Arc::new(Mutex::new(()))), statements, access: Arc::default() })
+        let events = events::Events::new(conn.clone(), url);
+        Ok(Self {
+            conn,
+            sqlite_writer: sqlite.then(|| Arc::new(Mutex::new(()))),
+            statements,
+            access: Arc::default(),
+            events,
+        })
     }
 
     /// Applies pending migrations.
@@ -97,6 +108,11 @@ impl Db {
         &self.conn
     }
 
+    /// Committed traces, for subscriptions.
+    pub fn events(&self) -> &events::Events {
+        &self.events
+    }
+
     /// How many statements this pool has run.
     pub fn statements(&self) -> u64 {
         self.statements.load(Ordering::Relaxed)
@@ -115,7 +131,11 @@ impl Db {
         {
             return Ok(rules);
         }
-        let rules = Arc::new(system::access_rules(&self.conn, profile.tenant_id, profile.id).await?);
+        let rules = Arc::new(
+            system::access_rules(&self.conn, profile.tenant_id, profile.id)
+                .await?
+                .with_view_all_metrics(profile.view_all_metrics),
+        );
         if let Ok(mut cache) = self.access.write() {
             cache.insert(key, (profile.access_version, rules.clone()));
         }
@@ -153,6 +173,6 @@ impl Db {
                 ..Default::default()
             })
             .await?;
-        Ok(TenantTx::new(txn, actor, request_id, guard, now))
+        Ok(TenantTx::new(txn, actor, request_id, guard, now, self.events.clone()))
     }
 }

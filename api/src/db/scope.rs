@@ -14,6 +14,8 @@ use sea_orm::{
 use tokio::sync::OwnedMutexGuard;
 use uuid::Uuid;
 
+use super::events::{Events, TraceBatch};
+use super::rollup;
 use super::trace::{self, Change};
 use crate::auth::Actor;
 
@@ -101,6 +103,14 @@ impl Memo {
     }
 }
 
+/// The actor's own tenant (its name and settings).
+pub async fn own_tenant(scope: &impl Scope) -> Result<entity::tenant::Model, DbErr> {
+    entity::tenant::Entity::find_by_id(scope.actor().tenant_id)
+        .one(scope.conn())
+        .await?
+        .ok_or_else(|| DbErr::RecordNotFound("tenant".into()))
+}
+
 /// Tenant-scoped reads on the pool.
 pub struct TenantRead {
     conn: DatabaseConnection,
@@ -133,6 +143,15 @@ pub struct TenantTx {
     /// The transaction's one clock reading: every stamp it writes agrees.
     now: DateTime<Utc>,
     memo: Arc<Memo>,
+    /// The traces this transaction appended: counted into the adoption rollup
+    /// and announced to subscribers when it commits.
+    appended: Arc<Mutex<Vec<entity::trace::Model>>>,
+    /// A savepoint hands its traces to its parent on commit; the outermost
+    /// transaction (`None`) counts and announces them.
+    parent: Option<Arc<Mutex<Vec<entity::trace::Model>>>>,
+    /// How many of `appended` a rollup rebuild in this transaction already counted.
+    counted: std::sync::atomic::AtomicUsize,
+    events: Events,
     // Held until commit or drop: the SQLite writer slot.
     _writer: Option<OwnedMutexGuard<()>>,
 }
@@ -146,6 +165,7 @@ impl TenantTx {
         request_id: Option<Arc<str>>,
         writer: Option<OwnedMutexGuard<()>>,
         now: DateTime<Utc>,
+        events: Events,
     ) -> Self {
         // Stored precision on both backends; a finer stamp would not survive a round trip.
         let memo = Memo::default();
@@ -153,7 +173,18 @@ impl TenantTx {
         if let Some(user) = actor.user_id {
             memo.live_user(user);
         }
-        Self { txn, actor, request_id, now: now.trunc_subsecs(6), memo: Arc::new(memo), _writer: writer }
+        Self {
+            txn,
+            actor,
+            request_id,
+            now: now.trunc_subsecs(6),
+            memo: Arc::new(memo),
+            appended: Arc::default(),
+            parent: None,
+            counted: Default::default(),
+            events,
+            _writer: writer,
+        }
     }
 
     /// When this transaction happens (its records' and traces' timestamps).
@@ -214,7 +245,11 @@ impl TenantTx {
 
     /// Appends the trace of a change, in this transaction, as this actor.
     pub async fn trace(&self, change: Change) -> Result<entity::trace::Model, DbErr> {
-        trace::append(&self.txn, &self.actor, self.request_id.as_deref(), self.now, change).await
+        let stored = trace::append(&self.txn, &self.actor, self.request_id.as_deref(), self.now, change).await?;
+        if let Ok(mut appended) = self.appended.lock() {
+            appended.push(stored.clone());
+        }
+        Ok(stored)
     }
 
     /// A savepoint: its writes (and traces) join this transaction when it commits,
@@ -227,6 +262,10 @@ impl TenantTx {
             request_id: self.request_id.clone(),
             now: self.now,
             memo: self.memo.clone(),
+            appended: Arc::default(),
+            parent: Some(self.appended.clone()),
+            counted: Default::default(),
+            events: self.events.clone(),
             _writer: None,
         })
     }
@@ -245,6 +284,28 @@ impl TenantTx {
         Ok(result.rows_affected)
     }
 
+    /// Updates the actor's own tenant row (its settings), whatever id the model held.
+    pub async fn update_own_tenant(
+        &self,
+        mut model: entity::tenant::ActiveModel,
+    ) -> Result<entity::tenant::Model, DbErr> {
+        model.id = sea_orm::Set(self.actor.tenant_id);
+        <entity::tenant::Entity as EntityTrait>::update(model).exec(&self.txn).await
+    }
+
+    /// Recomputes the tenant's adoption rollup from its traces, in this
+    /// transaction (its own traces so far included, so the commit does not
+    /// count them again); returns how many traces were counted.
+    pub async fn rebuild_adoption(&self) -> Result<u64, DbErr> {
+        if self.parent.is_some() {
+            return Err(DbErr::Custom("the adoption rollup is rebuilt in an outermost transaction".into()));
+        }
+        let seen = rollup::rebuild(&self.txn, self.actor.tenant_id).await?;
+        let appended = self.appended.lock().map(|a| a.len()).unwrap_or_default();
+        self.counted.store(appended, std::sync::atomic::Ordering::SeqCst);
+        Ok(seen)
+    }
+
     /// Marks a profile's access rules as changed, atomically (two admins changing
     /// rules at once still give two distinct versions), so that every process
     /// reloads them on its next request.
@@ -260,8 +321,28 @@ impl TenantTx {
         Ok(())
     }
 
+    /// Commits. The outermost transaction first adds its traces to the
+    /// adoption rollup and announces them, both inside the transaction, so a
+    /// commit either carries its counters and notification or nothing does.
     pub async fn commit(self) -> Result<(), DbErr> {
-        self.txn.commit().await
+        let traces = self.appended.lock().map(|mut a| std::mem::take(&mut *a)).unwrap_or_default();
+        if let Some(parent) = &self.parent {
+            self.txn.commit().await?;
+            if let Ok(mut parent) = parent.lock() {
+                parent.extend(traces);
+            }
+            return Ok(());
+        }
+        let batch = TraceBatch { tenant_id: self.actor.tenant_id, traces };
+        if !batch.traces.is_empty() {
+            let fresh = batch.traces.get(self.counted.load(std::sync::atomic::Ordering::SeqCst)..).unwrap_or_default();
+            let counted = rollup::count(&self.txn, batch.tenant_id, fresh).await?;
+            rollup::write(&self.txn, batch.tenant_id, &counted).await?;
+            self.events.announce(&self.txn, &batch).await?;
+        }
+        self.txn.commit().await?;
+        self.events.committed(batch);
+        Ok(())
     }
 }
 

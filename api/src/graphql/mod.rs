@@ -2,6 +2,7 @@
 
 mod accounts;
 mod activities;
+mod adoption;
 mod api_tokens;
 mod auth;
 pub mod batch;
@@ -41,6 +42,8 @@ pub struct Query(
     traces::TraceQuery,
     metadata::MetadataQuery,
     custom_records::CustomRecordQuery,
+    adoption::AdoptionQuery,
+    adoption::SettingsQuery,
 );
 
 /// Every mutation.
@@ -59,6 +62,7 @@ pub struct Mutation(
     metadata::PicklistMutation,
     custom_fields::CustomFieldMutation,
     custom_records::CustomRecordMutation,
+    adoption::SettingsMutation,
 );
 
 pub type CrmSchema = Schema<Query, Mutation, EmptySubscription>;

@@ -133,6 +133,22 @@ impl ProfileMutation {
         Ok(profile.into())
     }
 
+    /// Lets the profile's users see every user's adoption metrics (`true`) or
+    /// only their own and their team's (`false`). Admins only; admin profiles
+    /// always see everything.
+    async fn set_profile_metrics_access(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        view_all_metrics: bool,
+    ) -> GqlResult<Profile> {
+        let id = parse_id("id", &id)?;
+        let tx = request(ctx)?.begin().await?;
+        let profile = service::profiles::set_view_all_metrics(&tx, id, view_all_metrics).await?;
+        tx.commit().await?;
+        Ok(profile.into())
+    }
+
     /// Deletes a profile that no user or API token holds (admins only; never an admin profile).
     async fn delete_profile(&self, ctx: &Context<'_>, id: ID) -> GqlResult<Profile> {
         let id = parse_id("id", &id)?;

@@ -35,11 +35,14 @@ pub struct Profile {
     pub name: String,
     /// Admin profiles administer the tenant and see everything.
     pub is_admin: bool,
+    /// Its users see every user's adoption metrics; otherwise their own and
+    /// their team's (always true for admin profiles).
+    pub view_all_metrics: bool,
 }
 
 impl From<profile::Model> for Profile {
     fn from(p: profile::Model) -> Self {
-        Self { id: p.id.into(), name: p.name, is_admin: p.is_admin }
+        Self { id: p.id.into(), name: p.name, is_admin: p.is_admin, view_all_metrics: p.is_admin || p.view_all_metrics }
     }
 }
 

@@ -2,6 +2,7 @@
 
 pub mod accounts;
 pub mod activities;
+pub mod adoption;
 pub mod api_tokens;
 pub mod auth;
 pub mod catalog;
@@ -17,6 +18,7 @@ pub mod opportunities;
 pub mod picklists;
 pub mod profiles;
 pub mod records;
+pub mod tenant_settings;
 pub mod tenants;
 pub mod traces;
 pub mod upsert;

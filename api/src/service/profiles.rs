@@ -88,6 +88,30 @@ pub async fn rename(tx: &TenantTx, id: Uuid, name: &str) -> ServiceResult<profil
     Ok(after)
 }
 
+/// Lets the profile's users see every user's adoption metrics, or only their
+/// own and their team's (admins only). Admin profiles always see everything.
+pub async fn set_view_all_metrics(tx: &TenantTx, id: Uuid, allowed: bool) -> ServiceResult<profile::Model> {
+    require_admin(tx.actor())?;
+    let before = get(tx, id).await?;
+    if before.is_admin {
+        return Err(ServiceError::invalid("id", "admin profiles always see all metrics"));
+    }
+    if before.view_all_metrics == allowed {
+        return Ok(before);
+    }
+    let mut model: profile::ActiveModel = before.clone().into();
+    model.view_all_metrics = Set(allowed);
+    let after = tx.update(model).await?;
+    // The permission travels with the access rules: the same version makes
+    // every process apply it on its next request.
+    tx.bump_access_version(id).await?;
+    let (old, new) = (json!({ "viewAllMetrics": before.view_all_metrics }), json!({ "viewAllMetrics": allowed }));
+    if let Some(change) = Change::update(ENTITY, id, &old, &new) {
+        tx.trace(change).await?;
+    }
+    Ok(after)
+}
+
 /// Deletes a profile nobody holds: no active user, no unrevoked API token.
 /// The Admin profiles cannot be deleted.
 pub async fn delete(tx: &TenantTx, id: Uuid) -> ServiceResult<profile::Model> {

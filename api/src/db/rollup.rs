@@ -1,0 +1,151 @@
+//! The adoption rollup's writer: weekly counters per actor, added to in the
+//! transaction that writes the traces they count.
+//!
+//! Counting happens at commit, over the traces the transaction appended (and
+//! those of its committed savepoints), as one upsert per few hundred
+//! counters: a bulk import of thousands of records costs a handful of
+//! statements here, not one per trace.
+
+use std::collections::HashMap;
+
+use chrono::NaiveDate;
+use chrono_tz::Tz;
+use entity::{adoption_rollup, tenant, trace};
+use sea_orm::sea_query::{Expr, OnConflict};
+use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
+use uuid::Uuid;
+
+use crate::service::adoption::counters::{self, ActorKind, LAST_ACTIVE_AT};
+
+/// Rows per upsert statement (far below both backends' bind-parameter limits).
+const CHUNK: usize = 500;
+
+type Key = (NaiveDate, ActorKind, Uuid, String);
+
+/// Counter changes to add to one tenant's rollup.
+#[derive(Default)]
+pub struct Rollup {
+    counts: HashMap<Key, i64>,
+}
+
+impl Rollup {
+    /// Adds what one trace counts for, in the tenant's time zone.
+    pub fn add(&mut self, trace: &trace::Model, tz: Tz) {
+        let week = counters::week_of(trace.at, tz);
+        let (kind, actor) = counters::actor_of(trace);
+        for counter in counters::counted(trace) {
+            *self.counts.entry((week, kind, actor, counter)).or_default() += 1;
+        }
+        let micros = trace.at.timestamp_micros();
+        let last = self.counts.entry((week, kind, actor, LAST_ACTIVE_AT.to_owned())).or_insert(micros);
+        *last = (*last).max(micros);
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.counts.is_empty()
+    }
+
+    /// The (week, actor) pairs this rollup touches.
+    pub fn touched(&self) -> impl Iterator<Item = (NaiveDate, ActorKind, Uuid)> + '_ {
+        self.counts.keys().map(|(week, kind, actor, _)| (*week, *kind, *actor))
+    }
+}
+
+/// The tenant's time zone, which decides where its weeks begin.
+pub async fn tenant_zone<C: ConnectionTrait>(conn: &C, tenant_id: Uuid) -> Result<Tz, DbErr> {
+    Ok(tenant_zone_named(conn, tenant_id).await?.1)
+}
+
+/// The tenant's time zone with its stored name.
+pub async fn tenant_zone_named<C: ConnectionTrait>(conn: &C, tenant_id: Uuid) -> Result<(String, Tz), DbErr> {
+    let zone: Option<String> = tenant::Entity::find_by_id(tenant_id)
+        .select_only()
+        .column(tenant::Column::TimeZone)
+        .into_tuple()
+        .one(conn)
+        .await?;
+    let name = zone.unwrap_or_else(|| "UTC".to_owned());
+    let tz = counters::zone(&name);
+    Ok((name, tz))
+}
+
+/// Counts `traces` (all of one tenant) into its rollup.
+pub async fn count<C: ConnectionTrait>(conn: &C, tenant_id: Uuid, traces: &[trace::Model]) -> Result<Rollup, DbErr> {
+    let mut rollup = Rollup::default();
+    if traces.is_empty() {
+        return Ok(rollup);
+    }
+    let tz = tenant_zone(conn, tenant_id).await?;
+    for trace in traces {
+        rollup.add(trace, tz);
+    }
+    Ok(rollup)
+}
+
+/// Adds the rollup to the stored counters: counts add up, `last_active_at`
+/// keeps the later time. Both backends run the same upsert.
+pub async fn write<C: ConnectionTrait>(conn: &C, tenant_id: Uuid, rollup: &Rollup) -> Result<(), DbErr> {
+    let rows: Vec<adoption_rollup::ActiveModel> = rollup
+        .counts
+        .iter()
+        .map(|((week, kind, actor, counter), value)| adoption_rollup::ActiveModel {
+            tenant_id: Set(tenant_id),
+            week: Set(*week),
+            actor_kind: Set(kind.as_str().to_owned()),
+            actor_id: Set(*actor),
+            counter: Set(counter.clone()),
+            value: Set(*value),
+        })
+        .collect();
+    let merge = Expr::cust(format!(
+        "CASE WHEN adoption_rollup.counter = '{LAST_ACTIVE_AT}' \
+         THEN (CASE WHEN excluded.value > adoption_rollup.value THEN excluded.value ELSE adoption_rollup.value END) \
+         ELSE adoption_rollup.value + excluded.value END"
+    ));
+    for chunk in rows.chunks(CHUNK) {
+        adoption_rollup::Entity::insert_many(chunk.to_vec())
+            .on_conflict(
+                OnConflict::columns([
+                    adoption_rollup::Column::TenantId,
+                    adoption_rollup::Column::Week,
+                    adoption_rollup::Column::ActorKind,
+                    adoption_rollup::Column::ActorId,
+                    adoption_rollup::Column::Counter,
+                ])
+                .value(adoption_rollup::Column::Value, merge.clone())
+                .to_owned(),
+            )
+            .exec_without_returning(conn)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Recomputes a tenant's whole rollup from its traces: the answer to "the
+/// counters drifted" (a bug, a restore from backup, a time-zone change).
+/// Runs in the caller's transaction, reading traces a page at a time.
+pub async fn rebuild<C: ConnectionTrait>(conn: &C, tenant_id: Uuid) -> Result<u64, DbErr> {
+    const PAGE: u64 = 5_000;
+    adoption_rollup::Entity::delete_many().filter(adoption_rollup::Column::TenantId.eq(tenant_id)).exec(conn).await?;
+    let tz = tenant_zone(conn, tenant_id).await?;
+    let mut rollup = Rollup::default();
+    let mut after = 0i64;
+    let mut seen = 0u64;
+    loop {
+        let page = trace::Entity::find()
+            .filter(trace::Column::TenantId.eq(tenant_id))
+            .filter(trace::Column::Seq.gt(after))
+            .order_by_asc(trace::Column::Seq)
+            .limit(PAGE)
+            .all(conn)
+            .await?;
+        let Some(last) = page.last() else { break };
+        after = last.seq;
+        seen += page.len() as u64;
+        for trace in &page {
+            rollup.add(trace, tz);
+        }
+    }
+    write(conn, tenant_id, &rollup).await?;
+    Ok(seen)
+}

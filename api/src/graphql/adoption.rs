@@ -1,0 +1,263 @@
+//! Adoption metrics, as a query.
+
+use async_graphql::{ComplexObject, Context, Enum, ID, Object, SimpleObject};
+use chrono::{DateTime, NaiveDate, Utc};
+use uuid::Uuid;
+
+use super::context::{parse_id, request};
+use super::types::User;
+use crate::error::GqlResult;
+use crate::service;
+use crate::service::adoption::counters::ActorKind as Kind;
+use crate::service::adoption::report::{ActorWeek, Counts, TenantWeek, UserWeek};
+
+/// Records of one custom entity created in a week.
+#[derive(SimpleObject, Clone)]
+pub struct EntityCount {
+    pub entity: String,
+    pub count: i64,
+}
+
+/// What was done in one week. In `change`, each number is the difference to
+/// the previous week.
+#[derive(SimpleObject, Clone)]
+pub struct AdoptionCounts {
+    pub activities_logged: i64,
+    pub activities_completed: i64,
+    /// Activities whose due date had passed without completion at the end of
+    /// the week (or now, for the current week), by owner.
+    pub activities_overdue: i64,
+    pub accounts_created: i64,
+    pub contacts_created: i64,
+    pub leads_created: i64,
+    pub opportunities_created: i64,
+    /// Records created per custom entity.
+    pub records_created: Vec<EntityCount>,
+    /// Updates, deletions, restores and conversions of records.
+    pub updates: i64,
+    pub logins: i64,
+    /// All writes to records: creations, completions and updates.
+    pub writes: i64,
+}
+
+impl From<&Counts> for AdoptionCounts {
+    fn from(c: &Counts) -> Self {
+        Self {
+            activities_logged: c.activities_logged,
+            activities_completed: c.activities_completed,
+            activities_overdue: c.activities_overdue,
+            accounts_created: c.accounts_created,
+            contacts_created: c.contacts_created,
+            leads_created: c.leads_created,
+            opportunities_created: c.opportunities_created,
+            records_created: c
+                .records_created
+                .iter()
+                .filter(|(_, n)| **n != 0)
+                .map(|(entity, n)| EntityCount { entity: entity.clone(), count: *n })
+                .collect(),
+            updates: c.updates,
+            logins: c.logins,
+            writes: c.writes(),
+        }
+    }
+}
+
+/// One user's week.
+#[derive(SimpleObject, Clone)]
+#[graphql(complex)]
+pub struct UserAdoption {
+    /// The Monday starting the ISO week, in the tenant's time zone.
+    pub week: NaiveDate,
+    pub user_id: ID,
+    pub counts: AdoptionCounts,
+    /// The user's last trace in that week (sign-in or write).
+    pub last_active_at: Option<DateTime<Utc>>,
+}
+
+#[ComplexObject]
+impl UserAdoption {
+    async fn user(&self, ctx: &Context<'_>) -> GqlResult<Option<User>> {
+        let id = parse_id("userId", &self.user_id)?;
+        Ok(request(ctx)?.loaders()?.users.load_one(id).await?.map(Into::into))
+    }
+}
+
+impl From<UserWeek> for UserAdoption {
+    fn from(row: UserWeek) -> Self {
+        Self {
+            week: row.week,
+            user_id: row.user_id.into(),
+            counts: (&row.counts).into(),
+            last_active_at: row.last_active_at,
+        }
+    }
+}
+
+/// The tenant's people in one week; integrations are never counted here.
+#[derive(SimpleObject, Clone)]
+pub struct AdoptionTotals {
+    pub week: NaiveDate,
+    pub counts: AdoptionCounts,
+    /// Users whose account existed during the week.
+    pub seats: i64,
+    /// Users who signed in or wrote anything.
+    pub active_users: i64,
+    /// Users who wrote to at least one record.
+    pub writing_users: i64,
+    /// `writingUsers / seats`, from 0 to 1.
+    pub writing_share: f64,
+    /// The counts minus the previous week's.
+    pub change: AdoptionCounts,
+    /// `writingShare` minus the previous week's.
+    pub writing_share_change: f64,
+}
+
+impl From<TenantWeek> for AdoptionTotals {
+    fn from(t: TenantWeek) -> Self {
+        Self {
+            week: t.week,
+            counts: (&t.counts).into(),
+            seats: t.seats,
+            active_users: t.active_users,
+            writing_users: t.writing_users,
+            writing_share: t.writing_share,
+            change: (&t.change).into(),
+            writing_share_change: t.writing_share_change,
+        }
+    }
+}
+
+/// Who, besides people, changed data.
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+pub enum AutomatedActor {
+    /// An integration with an API token.
+    Integration,
+    /// A person's bulk import (never counted as their adoption).
+    Import,
+    /// The server itself or operator commands.
+    Workflow,
+}
+
+/// The week of an integration, an import or the workflows.
+#[derive(SimpleObject, Clone)]
+pub struct AutomatedAdoption {
+    pub week: NaiveDate,
+    pub kind: AutomatedActor,
+    /// The API token, for INTEGRATION.
+    pub api_token_id: Option<ID>,
+    /// The importing user, for IMPORT.
+    pub user_id: Option<ID>,
+    pub counts: AdoptionCounts,
+    pub last_active_at: Option<DateTime<Utc>>,
+}
+
+impl From<ActorWeek> for AutomatedAdoption {
+    fn from(row: ActorWeek) -> Self {
+        let (kind, token, user) = match row.kind {
+            Kind::Integration => (AutomatedActor::Integration, Some(row.actor_id), None),
+            Kind::Import | Kind::User => (AutomatedActor::Import, None, Some(row.actor_id)),
+            Kind::Workflow => (AutomatedActor::Workflow, None, None),
+        };
+        Self {
+            week: row.week,
+            kind,
+            api_token_id: token.map(Into::into),
+            user_id: user.map(Into::into),
+            counts: (&row.counts).into(),
+            last_active_at: row.last_active_at,
+        }
+    }
+}
+
+/// Adoption over a range of weeks.
+#[derive(SimpleObject)]
+pub struct AdoptionReport {
+    /// The tenant's time zone, where its weeks begin.
+    pub time_zone: String,
+    /// Each week's Monday, oldest first.
+    pub weeks: Vec<NaiveDate>,
+    /// Per user and week, for the users the caller may see: everyone with
+    /// `viewAllMetrics`, else themselves and the people they manage.
+    pub users: Vec<UserAdoption>,
+    /// Tenant totals per week (everyone sees these).
+    pub totals: Vec<AdoptionTotals>,
+    /// Integrations, imports and workflows, apart (only with `viewAllMetrics`).
+    pub automated: Vec<AutomatedAdoption>,
+}
+
+#[derive(Default)]
+pub struct AdoptionQuery;
+
+#[Object]
+impl AdoptionQuery {
+    /// Who uses the CRM, week by week (ISO weeks starting Monday in the
+    /// tenant's time zone), for the weeks holding `from` through `to` (at most
+    /// 106 weeks). `users` narrows the rows to some users the caller may see.
+    async fn adoption(
+        &self,
+        ctx: &Context<'_>,
+        from: NaiveDate,
+        to: NaiveDate,
+        users: Option<Vec<ID>>,
+    ) -> GqlResult<AdoptionReport> {
+        let users: Option<Vec<Uuid>> =
+            users.map(|ids| ids.iter().map(|id| parse_id("users", id)).collect::<GqlResult<_>>()).transpose()?;
+        let read = request(ctx)?.read()?;
+        let report = service::adoption::report::report(&read, from, to, users.as_deref()).await?;
+        Ok(AdoptionReport {
+            time_zone: report.time_zone,
+            weeks: report.weeks,
+            users: report.users.into_iter().map(Into::into).collect(),
+            totals: report.totals.into_iter().map(Into::into).collect(),
+            automated: report.integrations.into_iter().map(Into::into).collect(),
+        })
+    }
+}
+
+/// A tenant's settings.
+#[derive(SimpleObject)]
+pub struct TenantSettings {
+    /// IANA time zone where the tenant's days and weeks begin (default UTC).
+    pub time_zone: String,
+}
+
+impl From<entity::tenant::Model> for TenantSettings {
+    fn from(t: entity::tenant::Model) -> Self {
+        Self { time_zone: t.time_zone }
+    }
+}
+
+/// A change to the settings; omitted fields keep their value.
+#[derive(async_graphql::InputObject)]
+pub struct TenantSettingsInput {
+    /// An IANA time zone such as `Europe/Paris`. Changing it recomputes the
+    /// weekly adoption metrics.
+    pub time_zone: Option<String>,
+}
+
+#[derive(Default)]
+pub struct SettingsQuery;
+
+#[Object]
+impl SettingsQuery {
+    /// The caller's tenant settings.
+    async fn tenant_settings(&self, ctx: &Context<'_>) -> GqlResult<TenantSettings> {
+        Ok(service::tenant_settings::get(&request(ctx)?.read()?).await?.into())
+    }
+}
+
+#[derive(Default)]
+pub struct SettingsMutation;
+
+#[Object]
+impl SettingsMutation {
+    /// Changes the tenant's settings (admins only).
+    async fn update_tenant_settings(&self, ctx: &Context<'_>, input: TenantSettingsInput) -> GqlResult<TenantSettings> {
+        let tx = request(ctx)?.begin().await?;
+        let patch = service::tenant_settings::SettingsPatch { time_zone: input.time_zone };
+        let tenant = service::tenant_settings::update(&tx, patch).await?;
+        tx.commit().await?;
+        Ok(tenant.into())
+    }
+}

@@ -1,0 +1,361 @@
+//! The adoption report: per user and week, tenant totals, integrations apart.
+//!
+//! Everything comes from the rollup (a few rows per user and week, whatever
+//! the number of traces) except the overdue count, which is a state, not an
+//! event: it is read from the activities themselves.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use chrono::{DateTime, Days, NaiveDate, TimeZone, Utc};
+use chrono_tz::Tz;
+use entity::{activity, adoption_rollup, app_user};
+use sea_orm::{ColumnTrait, Condition, QueryFilter, QuerySelect};
+use uuid::Uuid;
+
+use super::counters::{self, ActorKind, CREATED_PREFIX, LAST_ACTIVE_AT};
+use crate::db::{Scope, rollup};
+use crate::error::{ServiceError, ServiceResult};
+
+/// The longest range one report covers: two years of weeks.
+pub const MAX_WEEKS: usize = 106;
+
+/// One actor's (or the tenant's) counters for one week.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Counts {
+    pub activities_logged: i64,
+    pub activities_completed: i64,
+    /// Due date passed and not completed, as of the week's end (or now, for
+    /// the current week).
+    pub activities_overdue: i64,
+    pub accounts_created: i64,
+    pub contacts_created: i64,
+    pub leads_created: i64,
+    pub opportunities_created: i64,
+    /// Custom entity name → records created.
+    pub records_created: BTreeMap<String, i64>,
+    /// Updates, deletions, restores and conversions of records.
+    pub updates: i64,
+    pub logins: i64,
+}
+
+impl Counts {
+    fn add(&mut self, counter: &str, value: i64) {
+        let slot = match counter {
+            counters::ACTIVITIES_LOGGED => &mut self.activities_logged,
+            counters::ACTIVITIES_COMPLETED => &mut self.activities_completed,
+            counters::ACCOUNTS_CREATED => &mut self.accounts_created,
+            counters::CONTACTS_CREATED => &mut self.contacts_created,
+            counters::LEADS_CREATED => &mut self.leads_created,
+            counters::OPPORTUNITIES_CREATED => &mut self.opportunities_created,
+            counters::UPDATES => &mut self.updates,
+            counters::LOGINS => &mut self.logins,
+            other => match other.strip_prefix(CREATED_PREFIX) {
+                Some(entity) => self.records_created.entry(entity.to_owned()).or_default(),
+                None => return,
+            },
+        };
+        *slot += value;
+    }
+
+    /// Writes to records of any kind: what makes a user count as writing.
+    pub fn writes(&self) -> i64 {
+        self.activities_logged
+            + self.activities_completed
+            + self.accounts_created
+            + self.contacts_created
+            + self.leads_created
+            + self.opportunities_created
+            + self.records_created.values().sum::<i64>()
+            + self.updates
+    }
+
+    fn plus(&mut self, other: &Self) {
+        self.combine(other, 1);
+    }
+
+    /// `self − previous`, field by field.
+    pub fn minus(&self, previous: &Self) -> Self {
+        let mut change = self.clone();
+        change.combine(previous, -1);
+        change
+    }
+
+    fn combine(&mut self, other: &Self, sign: i64) {
+        self.activities_logged += sign * other.activities_logged;
+        self.activities_completed += sign * other.activities_completed;
+        self.activities_overdue += sign * other.activities_overdue;
+        self.accounts_created += sign * other.accounts_created;
+        self.contacts_created += sign * other.contacts_created;
+        self.leads_created += sign * other.leads_created;
+        self.opportunities_created += sign * other.opportunities_created;
+        for (entity, n) in &other.records_created {
+            *self.records_created.entry(entity.clone()).or_default() += sign * n;
+        }
+        self.updates += sign * other.updates;
+        self.logins += sign * other.logins;
+    }
+}
+
+/// One user's week.
+#[derive(Clone, Debug)]
+pub struct UserWeek {
+    pub week: NaiveDate,
+    pub user_id: Uuid,
+    pub counts: Counts,
+    pub last_active_at: Option<DateTime<Utc>>,
+}
+
+/// The tenant's people in one week (integrations never count here).
+#[derive(Clone, Debug)]
+pub struct TenantWeek {
+    pub week: NaiveDate,
+    pub counts: Counts,
+    /// Users whose account existed during the week.
+    pub seats: i64,
+    /// Users who signed in or wrote anything.
+    pub active_users: i64,
+    /// Users who wrote to at least one record.
+    pub writing_users: i64,
+    /// `writing_users / seats` (0 without seats).
+    pub writing_share: f64,
+    /// Against the previous week: counts, and the share in points of 1.
+    pub change: Counts,
+    pub writing_share_change: f64,
+}
+
+/// An integration's, an import's or the workflows' week.
+#[derive(Clone, Debug)]
+pub struct ActorWeek {
+    pub week: NaiveDate,
+    pub kind: ActorKind,
+    /// The API token (INTEGRATION) or the importing user (IMPORT); nil for workflows.
+    pub actor_id: Uuid,
+    pub counts: Counts,
+    pub last_active_at: Option<DateTime<Utc>>,
+}
+
+pub struct Report {
+    pub time_zone: String,
+    pub weeks: Vec<NaiveDate>,
+    pub users: Vec<UserWeek>,
+    pub totals: Vec<TenantWeek>,
+    pub integrations: Vec<ActorWeek>,
+}
+
+/// The weeks from the one holding `from` to the one holding `to`.
+pub fn weeks(from: NaiveDate, to: NaiveDate) -> ServiceResult<Vec<NaiveDate>> {
+    if to < from {
+        return Err(ServiceError::invalid("to", "must not be before `from`"));
+    }
+    let mut weeks = Vec::new();
+    let mut week = counters::monday(from);
+    while week <= to {
+        if weeks.len() == MAX_WEEKS {
+            return Err(ServiceError::invalid("to", format!("a report covers at most {MAX_WEEKS} weeks")));
+        }
+        weeks.push(week);
+        week = week + Days::new(7);
+    }
+    Ok(weeks)
+}
+
+/// When a week starts, as an instant, in the tenant's zone.
+pub fn week_start(week: NaiveDate, tz: Tz) -> DateTime<Utc> {
+    let midnight = week.and_hms_opt(0, 0, 0).unwrap_or_default();
+    // A zone whose midnight falls in a DST gap starts the day at its first valid instant.
+    tz.from_local_datetime(&midnight)
+        .earliest()
+        .or_else(|| tz.from_local_datetime(&(midnight + chrono::Duration::hours(1))).earliest())
+        .map_or_else(|| midnight.and_utc(), |t| t.with_timezone(&Utc))
+}
+
+/// Who the caller may see the metrics of: everyone with `viewAllMetrics`,
+/// else themselves and the people they manage, directly or through others.
+pub fn visible_users(scope: &impl Scope, users: &[app_user::Model]) -> HashSet<Uuid> {
+    let actor = scope.actor();
+    if actor.access.views_all_metrics() {
+        return users.iter().map(|u| u.id).collect();
+    }
+    let Some(me) = actor.user_id else { return HashSet::new() };
+    let mut seen = HashSet::from([me]);
+    let mut frontier = vec![me];
+    while let Some(manager) = frontier.pop() {
+        for user in users.iter().filter(|u| u.manager_id == Some(manager)) {
+            if seen.insert(user.id) {
+                frontier.push(user.id);
+            }
+        }
+    }
+    seen
+}
+
+/// Every user of the tenant, removed ones included (their past weeks count).
+pub async fn all_users(scope: &impl Scope) -> ServiceResult<Vec<app_user::Model>> {
+    Ok(scope.select::<app_user::Entity>().all(scope.conn()).await?)
+}
+
+/// Checks a requested user list against what the caller may see.
+fn requested(users: Option<&[Uuid]>, all: &[app_user::Model], visible: &HashSet<Uuid>) -> ServiceResult<HashSet<Uuid>> {
+    let Some(ids) = users else { return Ok(visible.clone()) };
+    for id in ids {
+        if !all.iter().any(|u| u.id == *id) {
+            return Err(ServiceError::NotFound);
+        }
+        if !visible.contains(id) {
+            return Err(ServiceError::ForbiddenField {
+                field: "users".into(),
+                message: "you may see the metrics of yourself and your team only".into(),
+            });
+        }
+    }
+    Ok(ids.iter().copied().collect())
+}
+
+pub async fn report(
+    scope: &impl Scope,
+    from: NaiveDate,
+    to: NaiveDate,
+    users: Option<&[Uuid]>,
+) -> ServiceResult<Report> {
+    let weeks = weeks(from, to)?;
+    let (Some(&first), Some(&last)) = (weeks.first(), weeks.last()) else {
+        return Err(ServiceError::invalid("to", "the range holds no week"));
+    };
+    let tenant = scope.actor().tenant_id;
+    let (time_zone, tz) = rollup::tenant_zone_named(scope.conn(), tenant).await?;
+    let all = all_users(scope).await?;
+    let visible = visible_users(scope, &all);
+    let wanted = requested(users, &all, &visible)?;
+    let previous = first - Days::new(7);
+
+    let rows: Vec<(NaiveDate, String, Uuid, String, i64)> = scope
+        .select::<adoption_rollup::Entity>()
+        .filter(adoption_rollup::Column::Week.between(previous, last))
+        .select_only()
+        .columns([
+            adoption_rollup::Column::Week,
+            adoption_rollup::Column::ActorKind,
+            adoption_rollup::Column::ActorId,
+            adoption_rollup::Column::Counter,
+            adoption_rollup::Column::Value,
+        ])
+        .into_tuple()
+        .all(scope.conn())
+        .await?;
+    let mut by_actor: HashMap<(NaiveDate, ActorKind, Uuid), (Counts, Option<DateTime<Utc>>)> = HashMap::new();
+    for (week, kind, actor, counter, value) in rows {
+        let Some(kind) = ActorKind::parse(&kind) else { continue };
+        let entry = by_actor.entry((week, kind, actor)).or_default();
+        if counter == LAST_ACTIVE_AT {
+            entry.1 = DateTime::from_timestamp_micros(value);
+        } else {
+            entry.0.add(&counter, value);
+        }
+    }
+    let now = Utc::now();
+    for ((week, owner), n) in overdue(scope, previous, last, tz, now).await? {
+        by_actor.entry((week, ActorKind::User, owner)).or_default().0.activities_overdue += n;
+    }
+
+    let exists = |user: &app_user::Model, week: NaiveDate| {
+        let start = week_start(week, tz);
+        let end = week_start(week + Days::new(7), tz);
+        user.created_at < end && user.deleted_at.is_none_or(|gone| gone >= start)
+    };
+    let mut user_rows = Vec::new();
+    let mut totals = Vec::new();
+    let mut prior: Option<TenantWeek> = None;
+    for week in std::iter::once(previous).chain(weeks.iter().copied()) {
+        let mut total = TenantWeek {
+            week,
+            counts: Counts::default(),
+            seats: 0,
+            active_users: 0,
+            writing_users: 0,
+            writing_share: 0.0,
+            change: Counts::default(),
+            writing_share_change: 0.0,
+        };
+        for user in &all {
+            let stats = by_actor.get(&(week, ActorKind::User, user.id));
+            let seated = exists(user, week);
+            if !seated && stats.is_none() {
+                continue;
+            }
+            let (counts, last_active) = stats.cloned().unwrap_or_default();
+            total.seats += i64::from(seated);
+            total.active_users += i64::from(last_active.is_some());
+            total.writing_users += i64::from(counts.writes() > 0);
+            total.counts.plus(&counts);
+            if week != previous && wanted.contains(&user.id) {
+                user_rows.push(UserWeek { week, user_id: user.id, counts, last_active_at: last_active });
+            }
+        }
+        if total.seats > 0 {
+            total.writing_share = total.writing_users as f64 / total.seats as f64;
+        }
+        if let Some(prior) = &prior {
+            total.change = total.counts.minus(&prior.counts);
+            total.writing_share_change = total.writing_share - prior.writing_share;
+            totals.push(total.clone());
+        }
+        prior = Some(total);
+    }
+
+    let mut integrations: Vec<ActorWeek> = if scope.actor().access.views_all_metrics() {
+        by_actor
+            .iter()
+            .filter(|((week, kind, _), _)| *kind != ActorKind::User && *week >= first)
+            .map(|((week, kind, actor), (counts, last))| ActorWeek {
+                week: *week,
+                kind: *kind,
+                actor_id: *actor,
+                counts: counts.clone(),
+                last_active_at: *last,
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    integrations.sort_by_key(|row| (row.week, row.kind, row.actor_id));
+    let order: HashMap<Uuid, usize> = all.iter().enumerate().map(|(i, u)| (u.id, i)).collect();
+    user_rows.sort_by_key(|row| (row.week, order.get(&row.user_id).copied()));
+    Ok(Report { time_zone, weeks, users: user_rows, totals, integrations })
+}
+
+/// Overdue activities per (week, owner), as of each week's end or now.
+async fn overdue(
+    scope: &impl Scope,
+    first: NaiveDate,
+    last: NaiveDate,
+    tz: Tz,
+    now: DateTime<Utc>,
+) -> ServiceResult<HashMap<(NaiveDate, Uuid), i64>> {
+    let from = week_start(first, tz);
+    let until = week_start(last + Days::new(7), tz).min(now);
+    let rows: Vec<(Uuid, DateTime<Utc>, Option<DateTime<Utc>>, DateTime<Utc>)> = scope
+        .select::<activity::Entity>()
+        .filter(activity::Column::DeletedAt.is_null())
+        .filter(activity::Column::DueAt.lt(until))
+        .filter(
+            Condition::any().add(activity::Column::CompletedAt.is_null()).add(activity::Column::CompletedAt.gt(from)),
+        )
+        .select_only()
+        .columns([activity::Column::OwnerId, activity::Column::DueAt, activity::Column::CompletedAt])
+        .column(activity::Column::CreatedAt)
+        .into_tuple()
+        .all(scope.conn())
+        .await?;
+    let mut counts = HashMap::new();
+    let mut week = first;
+    while week <= last {
+        let as_of = week_start(week + Days::new(7), tz).min(now);
+        for (owner, due, completed, created) in &rows {
+            if *due < as_of && *created <= as_of && completed.is_none_or(|done| done > as_of) {
+                *counts.entry((week, *owner)).or_default() += 1;
+            }
+        }
+        week = week + Days::new(7);
+    }
+    Ok(counts)
+}
