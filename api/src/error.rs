@@ -18,6 +18,8 @@ pub enum ErrorCode {
     BadUserInput,
     Conflict,
     Internal,
+    /// A subscriber fell too far behind the events it subscribed to and was dropped.
+    Lagged,
 }
 
 impl ErrorCode {
@@ -29,6 +31,7 @@ impl ErrorCode {
             Self::BadUserInput => "BAD_USER_INPUT",
             Self::Conflict => "CONFLICT",
             Self::Internal => "INTERNAL",
+            Self::Lagged => "LAGGED",
         }
     }
 }

@@ -49,6 +49,7 @@ pub struct TestApp {
     pub addr: SocketAddr,
     pub db: Db,
     pub http: reqwest::Client,
+    url: String,
     _cleanup: Cleanup,
 }
 
@@ -89,6 +90,66 @@ pub fn test_config(url: &str) -> Config {
     config
 }
 
+async fn serve(db: Db, url: &str) -> SocketAddr {
+    let state = AppState::new(db, &test_config(url));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        axum::serve(listener, app(state)).await.unwrap();
+    });
+    addr
+}
+
+type WsStream = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// A graphql-transport-ws client, as frontends use.
+pub struct Socket {
+    stream: WsStream,
+}
+
+impl Socket {
+    pub async fn open(url: &str, token: &str) -> Self {
+        use futures_util::SinkExt;
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+        let mut request = url.into_client_request().unwrap();
+        request.headers_mut().insert("sec-websocket-protocol", "graphql-transport-ws".parse().unwrap());
+        let (stream, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+        let mut socket = Self { stream };
+        let init = json!({ "type": "connection_init", "payload": { "authorization": format!("Bearer {token}") } });
+        socket.stream.send(tokio_tungstenite::tungstenite::Message::Text(init.to_string().into())).await.unwrap();
+        let ack = socket.next().await;
+        assert_eq!(ack["type"], "connection_ack", "{ack}");
+        socket
+    }
+
+    /// Starts an operation; `next` then yields its messages.
+    pub async fn subscribe(&mut self, id: &str, query: &str, variables: Value) {
+        use futures_util::SinkExt;
+        let message = json!({ "id": id, "type": "subscribe", "payload": { "query": query, "variables": variables } });
+        self.stream.send(tokio_tungstenite::tungstenite::Message::Text(message.to_string().into())).await.unwrap();
+    }
+
+    /// The next text message (5 s at most), as JSON; pings are skipped.
+    pub async fn next(&mut self) -> Value {
+        self.next_within(Duration::from_secs(5)).await.expect("a message in time")
+    }
+
+    /// The next text message, or `None` when none comes within `wait`.
+    pub async fn next_within(&mut self, wait: Duration) -> Option<Value> {
+        use futures_util::StreamExt;
+        use tokio_tungstenite::tungstenite::Message;
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let message = tokio::time::timeout_at(deadline, self.stream.next()).await.ok()??.ok()?;
+            match message {
+                Message::Text(text) => return Some(serde_json::from_str(text.as_str()).unwrap()),
+                Message::Close(frame) => return Some(json!({ "type": "closed", "frame": format!("{frame:?}") })),
+                _ => {}
+            }
+        }
+    }
+}
+
 impl TestApp {
     pub async fn sqlite() -> Self {
         let dir = std::env::temp_dir().join(format!("crm-test-{}", uuid::Uuid::new_v4().simple()));
@@ -115,14 +176,20 @@ impl TestApp {
     async fn start(url: &str, cleanup: Cleanup) -> Self {
         let db = Db::connect(url).await.unwrap();
         db.migrate().await.unwrap();
-        let state = AppState::new(db.clone(), &test_config(url));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        tokio::spawn(async move {
-            axum::serve(listener, app(state)).await.unwrap();
-        });
+        let addr = serve(db.clone(), url).await;
         let http = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap();
-        Self { addr, db, http, _cleanup: cleanup }
+        Self { addr, db, http, url: url.to_owned(), _cleanup: cleanup }
+    }
+
+    /// Another server on the same database, with its own pool and event
+    /// listener: what a second server process shares with the first.
+    pub async fn second_server(&self) -> SocketAddr {
+        serve(Db::connect(&self.url).await.unwrap(), &self.url).await
+    }
+
+    /// A graphql-transport-ws connection, initialised with `token`.
+    pub async fn socket(&self, token: &str) -> Socket {
+        Socket::open(&format!("ws://{}/graphql/ws", self.addr), token).await
     }
 
     pub fn backend(&self) -> DbBackend {

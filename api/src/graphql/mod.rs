@@ -20,13 +20,14 @@ mod pagination;
 mod profiles;
 mod records;
 pub mod session;
+mod subscriptions;
 mod traces;
 mod types;
 mod upsert;
 mod users;
 mod visibility;
 
-use async_graphql::{EmptySubscription, MergedObject, Schema, SchemaBuilder};
+use async_graphql::{MergedObject, Schema, SchemaBuilder};
 
 /// Every query.
 #[derive(MergedObject, Default)]
@@ -65,14 +66,14 @@ pub struct Mutation(
     adoption::SettingsMutation,
 );
 
-pub type CrmSchema = Schema<Query, Mutation, EmptySubscription>;
+pub type CrmSchema = Schema<Query, Mutation, subscriptions::Subscription>;
 
 /// The schema with its limits; `crm schema` prints its SDL.
-pub fn schema_builder() -> SchemaBuilder<Query, Mutation, EmptySubscription> {
+pub fn schema_builder() -> SchemaBuilder<Query, Mutation, subscriptions::Subscription> {
     let limits = crate::config::Limits::default();
     // Our own guards (see `guards`) run first, with fragment expansion memoized;
     // these are a second line for anything that reaches the executor.
-    Schema::build(Query::default(), Mutation::default(), EmptySubscription)
+    Schema::build(Query::default(), Mutation::default(), subscriptions::Subscription)
         .limit_depth(limits.max_depth + 2)
         .limit_recursive_depth(limits.max_depth + 2)
         .extension(codes::ErrorCodes)

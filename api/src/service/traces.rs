@@ -31,21 +31,34 @@ pub struct TraceFilter {
     pub to: Option<DateTime<Utc>>,
 }
 
-/// The traces the actor may read: admins all, others those of the CRM entities
-/// (core and custom) their profile may read.
-async fn visible(scope: &impl Scope) -> ServiceResult<Select<trace::Entity>> {
-    let query = scope.select::<trace::Entity>();
+/// The entity types whose traces the actor may read: `None` for admins (all),
+/// else the CRM entities (core and custom) their profile may read.
+pub async fn readable_types(scope: &impl Scope) -> ServiceResult<Option<Vec<String>>> {
     if scope.actor().is_admin {
-        return Ok(query);
+        return Ok(None);
     }
     let access = &scope.actor().access;
     let custom: Vec<String> = entities::custom(scope).await?.into_iter().map(|d| d.name).collect();
-    let readable: Vec<&str> = CRM_ENTITIES
-        .into_iter()
-        .chain(custom.iter().map(String::as_str))
-        .filter(|e| access.allows(e, Op::Read))
-        .collect();
-    Ok(query.filter(Column::EntityType.is_in(readable)))
+    Ok(Some(CRM_ENTITIES.into_iter().map(str::to_owned).chain(custom).filter(|e| access.allows(e, Op::Read)).collect()))
+}
+
+async fn visible(scope: &impl Scope) -> ServiceResult<Select<trace::Entity>> {
+    let query = scope.select::<trace::Entity>();
+    Ok(match readable_types(scope).await? {
+        None => query,
+        Some(readable) => query.filter(Column::EntityType.is_in(readable)),
+    })
+}
+
+/// A trace as a live subscriber may see it (see [`readable_types`]), or `None`.
+pub fn shown(scope: &impl Scope, readable: Option<&[String]>, row: &trace::Model) -> Option<trace::Model> {
+    if row.tenant_id != scope.actor().tenant_id {
+        return None;
+    }
+    if readable.is_some_and(|types| !types.iter().any(|t| *t == row.entity_type)) {
+        return None;
+    }
+    Some(redact(scope, row.clone()))
 }
 
 /// A stored JSON text as `redact` re-serializes it (for comparing).

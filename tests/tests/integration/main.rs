@@ -5,6 +5,7 @@ mod access;
 mod access_paths;
 mod accounts;
 mod activities;
+mod adoption;
 mod auth;
 mod contacts;
 mod custom_entities;

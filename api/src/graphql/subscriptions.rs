@@ -1,0 +1,260 @@
+//! Live subscriptions over graphql-transport-ws (`/graphql/ws`).
+//!
+//! Every subscription follows the committed traces of the subscriber's tenant
+//! (see `db::events`) and derives its events from them, with the same
+//! visibility rules as the queries. The credential of `connection_init` is
+//! checked again whenever the tenant's users, tokens or profiles change, and a
+//! session token ends its subscriptions when it expires.
+
+use std::sync::Arc;
+
+use async_graphql::{Context, ID, InputObject, SimpleObject, Subscription};
+use chrono::NaiveDate;
+use futures_util::{Stream, StreamExt, stream};
+use tokio::sync::broadcast::Receiver;
+use tokio::sync::broadcast::error::RecvError;
+use tokio::time::Instant;
+use uuid::Uuid;
+
+use super::adoption::{AdoptionTotals, UserAdoption};
+use super::context::{parse_id, request};
+use super::session::SocketSession;
+use super::traces::{ChangeType, Trace};
+use crate::auth::Actor;
+use crate::auth::jwt::JwtKeys;
+use crate::db::events::TraceBatch;
+use crate::db::rollup::Rollup;
+use crate::db::trace::ChangeType as DbChangeType;
+use crate::db::{Db, rollup};
+use crate::error::{ErrorCode, GqlError, GqlResult};
+use crate::service;
+use crate::service::adoption::counters::ActorKind;
+
+/// Trace types whose change may change what a subscriber is allowed to see:
+/// the credential is checked again, and the rules reloaded, when one arrives.
+const ACCESS_TYPES: [&str; 5] = ["User", "ApiToken", "Profile", "EntityDefinition", "Tenant"];
+
+/// One subscriber's view of the committed traces of its tenant.
+struct Watch {
+    db: Db,
+    keys: Arc<JwtKeys>,
+    /// The `connection_init` credential (absent only outside WebSockets).
+    credential: Option<String>,
+    actor: Arc<Actor>,
+    receiver: Receiver<Arc<TraceBatch>>,
+    /// When the session token stops being valid.
+    expires: Option<Instant>,
+    ended: bool,
+}
+
+impl Watch {
+    async fn open(ctx: &Context<'_>) -> GqlResult<Self> {
+        let req = request(ctx)?;
+        let actor = req.actor()?.clone();
+        let credential = ctx.data_opt::<SocketSession>().map(|s| s.credential.clone());
+        let receiver = req.db.events().subscribe().await?;
+        let mut watch = Self {
+            db: req.db.clone(),
+            keys: req.keys.clone(),
+            credential,
+            actor,
+            receiver,
+            expires: None,
+            ended: false,
+        };
+        watch.expires = watch.expiry();
+        Ok(watch)
+    }
+
+    fn expiry(&self) -> Option<Instant> {
+        let claims = self.keys.verify(self.credential.as_deref()?).ok()?;
+        let left = claims.exp - chrono::Utc::now().timestamp();
+        Some(Instant::now() + std::time::Duration::from_secs(u64::try_from(left.max(0)).unwrap_or(0)))
+    }
+
+    fn end(&mut self, code: ErrorCode, message: &str) -> Option<Result<Arc<TraceBatch>, GqlError>> {
+        self.ended = true;
+        Some(Err(GqlError::new(code, message)))
+    }
+
+    /// The next batch of the subscriber's tenant, or the error that ends the
+    /// subscription (then `None`).
+    async fn next(&mut self) -> Option<Result<Arc<TraceBatch>, GqlError>> {
+        if self.ended {
+            return None;
+        }
+        loop {
+            let expires = self.expires;
+            let expired = async move {
+                match expires {
+                    Some(at) => tokio::time::sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+            };
+            let received = tokio::select! {
+                received = self.receiver.recv() => received,
+                () = expired => return self.end(ErrorCode::Unauthenticated, "the credential expired"),
+            };
+            match received {
+                Ok(batch) if batch.tenant_id != self.actor.tenant_id => {}
+                Ok(batch) => {
+                    if batch.traces.iter().any(|t| ACCESS_TYPES.contains(&t.entity_type.as_str()))
+                        && let Some(credential) = &self.credential
+                    {
+                        match service::auth::authenticate(&self.db, &self.keys, credential).await {
+                            Ok(actor) => self.actor = Arc::new(actor),
+                            Err(_) => {
+                                return self
+                                    .end(ErrorCode::Unauthenticated, "the connection's credential is no longer valid");
+                            }
+                        }
+                    }
+                    return Some(Ok(batch));
+                }
+                Err(RecvError::Lagged(missed)) => {
+                    tracing::info!(missed, "dropping a subscriber that fell behind");
+                    return self.end(
+                        ErrorCode::Lagged,
+                        "this subscription fell too far behind and was dropped; subscribe again and catch up with the queries",
+                    );
+                }
+                Err(RecvError::Closed) => return None,
+            }
+        }
+    }
+
+    fn read(&self) -> crate::db::TenantRead {
+        self.db.read(self.actor.clone())
+    }
+}
+
+/// Which new traces to deliver; every given condition must hold.
+#[derive(InputObject, Default)]
+pub struct TraceAddedFilter {
+    /// Entity types, e.g. `["Account", "Contact"]`.
+    pub entity_types: Option<Vec<String>>,
+    pub change_types: Option<Vec<ChangeType>>,
+    /// One record.
+    pub entity_id: Option<ID>,
+}
+
+/// The changed adoption rows of one week.
+#[derive(SimpleObject)]
+pub struct AdoptionChange {
+    pub week: NaiveDate,
+    /// The rows that changed, of users the subscriber may see.
+    pub users: Vec<UserAdoption>,
+    /// The tenant's totals for the week, as they are now.
+    pub totals: Option<AdoptionTotals>,
+}
+
+#[derive(Default)]
+pub struct Subscription;
+
+#[Subscription]
+impl Subscription {
+    /// Traces committed from now on that the caller may see (same rules as
+    /// `traces`: readable entities only, hidden fields left out).
+    async fn trace_added(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<TraceAddedFilter>,
+    ) -> Result<impl Stream<Item = GqlResult<Trace>>, GqlError> {
+        let filter = filter.unwrap_or_default();
+        let entity_id = filter.entity_id.as_ref().map(|id| parse_id("filter.entityId", id)).transpose()?;
+        let change_types: Option<Vec<&'static str>> =
+            filter.change_types.map(|types| types.into_iter().map(|t| DbChangeType::from(t).as_str()).collect());
+        let entity_types = filter.entity_types;
+        let watch = Watch::open(ctx).await?;
+        let readable = service::traces::readable_types(&watch.read()).await?;
+        let state = (watch, readable);
+        let batches = stream::unfold(state, move |(mut watch, mut readable)| {
+            let entity_types = entity_types.clone();
+            let change_types = change_types.clone();
+            async move {
+                let batch = match watch.next().await? {
+                    Ok(batch) => batch,
+                    Err(err) => return Some((vec![Err(err)], (watch, readable))),
+                };
+                if batch.traces.iter().any(|t| ACCESS_TYPES.contains(&t.entity_type.as_str())) {
+                    match service::traces::readable_types(&watch.read()).await {
+                        Ok(types) => readable = types,
+                        Err(err) => return Some((vec![Err(err.into())], (watch, readable))),
+                    }
+                }
+                let scope = watch.read();
+                let items: Vec<GqlResult<Trace>> = batch
+                    .traces
+                    .iter()
+                    .filter(|t| entity_types.as_ref().is_none_or(|types| types.contains(&t.entity_type)))
+                    .filter(|t| change_types.as_ref().is_none_or(|types| types.contains(&t.change_type.as_str())))
+                    .filter(|t| entity_id.is_none_or(|id| t.entity_id == Some(id)))
+                    .filter_map(|t| service::traces::shown(&scope, readable.as_deref(), t))
+                    .map(|t| Ok(Trace::from(t)))
+                    .collect();
+                Some((items, (watch, readable)))
+            }
+        });
+        Ok(batches.flat_map(stream::iter))
+    }
+
+    /// The adoption rows a write changes, as they are after it: for the week
+    /// given (or any week), the changed rows of users the caller may see and
+    /// the tenant's totals of that week.
+    async fn adoption_changed(
+        &self,
+        ctx: &Context<'_>,
+        week: Option<NaiveDate>,
+    ) -> Result<impl Stream<Item = GqlResult<AdoptionChange>>, GqlError> {
+        let week = week.map(service::adoption::counters::monday);
+        let watch = Watch::open(ctx).await?;
+        let batches = stream::unfold(watch, move |mut watch| async move {
+            let batch = match watch.next().await? {
+                Ok(batch) => batch,
+                Err(err) => return Some((vec![Err(err)], watch)),
+            };
+            let items = match adoption_changes(&watch, &batch, week).await {
+                Ok(items) => items.into_iter().map(Ok).collect(),
+                Err(err) => vec![Err(err)],
+            };
+            Some((items, watch))
+        });
+        Ok(batches.flat_map(stream::iter))
+    }
+}
+
+/// The adoption changes one batch makes, as the subscriber may see them.
+async fn adoption_changes(
+    watch: &Watch,
+    batch: &TraceBatch,
+    only: Option<NaiveDate>,
+) -> GqlResult<Vec<AdoptionChange>> {
+    let read = watch.read();
+    let tz = rollup::tenant_zone(watch.db.connection(), watch.actor.tenant_id).await?;
+    let mut counted = Rollup::default();
+    for trace in &batch.traces {
+        counted.add(trace, tz);
+    }
+    let mut weeks: Vec<(NaiveDate, Vec<Uuid>)> = Vec::new();
+    for (week, kind, actor) in counted.touched() {
+        if kind != ActorKind::User || only.is_some_and(|w| w != week) {
+            continue;
+        }
+        match weeks.iter_mut().find(|(w, _)| *w == week) {
+            Some((_, users)) if !users.contains(&actor) => users.push(actor),
+            Some(_) => {}
+            None => weeks.push((week, vec![actor])),
+        }
+    }
+    weeks.sort_by_key(|(week, _)| *week);
+    let mut changes = Vec::new();
+    for (week, users) in weeks {
+        let report = service::adoption::report::report(&read, week, week, None).await?;
+        changes.push(AdoptionChange {
+            week,
+            users: report.users.into_iter().filter(|row| users.contains(&row.user_id)).map(Into::into).collect(),
+            totals: report.totals.into_iter().next().map(Into::into),
+        });
+    }
+    Ok(changes)
+}

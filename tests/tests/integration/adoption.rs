@@ -1,0 +1,389 @@
+//! Adoption metrics: counters, visibility, rebuild, time zones, subscriptions.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{Datelike, TimeZone, Utc};
+use crm_api::auth::{Actor, admin_access};
+use crm_api::db::system;
+use crm_api::db::trace::Change;
+use crm_tests::serde_json::{Value, json};
+use crm_tests::{Session, TenantFixture, TestApp, db_tests};
+
+db_tests!(
+    adoption_counts_a_scripted_week,
+    metrics_visibility_between_users_managers_and_admins,
+    rebuild_equals_incremental,
+    time_zone_moves_week_boundaries,
+    bad_adoption_input,
+    adoption_changed_reaches_a_websocket_subscriber,
+    trace_added_follows_visibility_and_ends_on_revocation,
+    events_cross_server_processes,
+);
+
+const REPORT: &str = "query($f: NaiveDate!, $t: NaiveDate!, $u: [ID!]) { adoption(from: $f, to: $t, users: $u) {
+    timeZone weeks
+    users { week userId user { displayName } lastActiveAt counts { ...C } }
+    totals { week seats activeUsers writingUsers writingShare writingShareChange counts { ...C } change { ...C } }
+    automated { week kind apiTokenId userId counts { ...C } } } }
+    fragment C on AdoptionCounts { activitiesLogged activitiesCompleted activitiesOverdue accountsCreated contactsCreated
+      leadsCreated opportunitiesCreated recordsCreated { entity count } updates logins writes }";
+
+fn today() -> String {
+    Utc::now().date_naive().to_string()
+}
+
+async fn report(app: &TestApp, token: &str, users: Option<Vec<&str>>) -> Value {
+    let r = app.gql(Some(token), REPORT, json!({ "f": today(), "t": today(), "u": users })).await;
+    r.data()["adoption"].clone()
+}
+
+fn row<'a>(report: &'a Value, user: &Session) -> &'a Value {
+    report["users"].as_array().unwrap().iter().find(|r| r["userId"] == user.user_id.as_str()).unwrap()
+}
+
+fn user_ids(report: &Value) -> Vec<String> {
+    let mut ids: Vec<String> =
+        report["users"].as_array().unwrap().iter().map(|r| r["userId"].as_str().unwrap().to_owned()).collect();
+    ids.sort();
+    ids
+}
+
+async fn create(app: &TestApp, token: &str, mutation: &str, input: Value) -> String {
+    let query = format!("mutation($i: {}Input!) {{ {mutation}(input: $i) {{ id }} }}", capitalized(mutation));
+    let r = app.gql(Some(token), &query, json!({ "i": input })).await;
+    r.data()[mutation]["id"].as_str().unwrap().to_owned()
+}
+
+fn capitalized(name: &str) -> String {
+    let mut chars = name.chars();
+    chars.next().map(|c| c.to_ascii_uppercase().to_string() + chars.as_str()).unwrap_or_default()
+}
+
+async fn user_with_manager(app: &TestApp, tenant: &TenantFixture, name: &str, manager: Option<&Session>) -> Session {
+    let profiles = app.gql(Some(&tenant.admin.token), "{ profiles { id name } }", json!({})).await;
+    let sales =
+        profiles.data()["profiles"].as_array().unwrap().iter().find(|p| p["name"] == "Sales").unwrap()["id"].clone();
+    let email = format!("{}@{}.test", name.to_lowercase(), tenant.slug);
+    let input = json!({ "email": email, "displayName": name, "password": crm_tests::PASSWORD, "profileId": sales,
+        "managerId": manager.map(|m| m.user_id.clone()) });
+    app.gql(
+        Some(&tenant.admin.token),
+        "mutation($i: CreateUserInput!) { createUser(input: $i) { id } }",
+        json!({ "i": input }),
+    )
+    .await
+    .data();
+    app.login(&tenant.slug, &email, crm_tests::PASSWORD).await
+}
+
+async fn api_token(app: &TestApp, admin: &str) -> String {
+    let r = app.gql(Some(admin), "mutation { createApiToken(name: \"ERP\") { token } }", json!({})).await;
+    r.data()["createApiToken"]["token"].as_str().unwrap().to_owned()
+}
+
+async fn adoption_counts_a_scripted_week(app: TestApp) {
+    let acme = app.tenant("acme").await;
+    let ana = app.user(&acme, "Ana", "Sales").await;
+    let bob = app.user(&acme, "Bob", "Sales").await;
+    let t = ana.token.as_str();
+    let initech = create(&app, t, "createAccount", json!({ "name": "Initech" })).await;
+    create(&app, t, "createAccount", json!({ "name": "Globex" })).await;
+    create(&app, t, "createContact", json!({ "lastName": "Lumbergh", "accountId": initech })).await;
+    create(&app, t, "createLead", json!({ "lastName": "Gibbons", "company": "Penetrode" })).await;
+    create(&app, t, "createOpportunity", json!({ "name": "TPS", "accountId": initech })).await;
+    let overdue = (Utc::now() - chrono::Duration::hours(2)).to_rfc3339();
+    let call = json!({ "kind": "Call", "subject": "Call", "target": { "accountId": initech }, "dueAt": overdue });
+    create(&app, t, "createActivity", call.clone()).await;
+    let done = create(&app, t, "createActivity", call).await;
+    app.gql(Some(t), "mutation($id: ID!) { completeActivity(id: $id) { id } }", json!({ "id": done })).await.data();
+    app.gql(
+        Some(t),
+        "mutation($id: ID!) { updateAccount(id: $id, input: { name: \"Initech Corp\" }) { id } }",
+        json!({ "id": initech }),
+    )
+    .await
+    .data();
+    // An integration's writes are reported apart and never count as a person's.
+    let token = api_token(&app, &acme.admin.token).await;
+    create(&app, &token, "createAccount", json!({ "name": "From ERP", "ownerId": ana.user_id })).await;
+
+    let week = report(&app, &acme.admin.token, None).await;
+    assert_eq!(week["timeZone"], "UTC");
+    let monday = Utc::now().date_naive() - chrono::Days::new(u64::from(Utc::now().weekday().num_days_from_monday()));
+    assert_eq!(week["weeks"], json!([monday.to_string()]));
+    let a = &row(&week, &ana)["counts"];
+    assert_eq!(
+        a,
+        &json!({ "activitiesLogged": 2, "activitiesCompleted": 1, "activitiesOverdue": 1, "accountsCreated": 2,
+            "contactsCreated": 1, "leadsCreated": 1, "opportunitiesCreated": 1, "recordsCreated": [], "updates": 1,
+            "logins": 1, "writes": 9 })
+    );
+    assert!(row(&week, &ana)["lastActiveAt"].is_string());
+    let b = &row(&week, &bob)["counts"];
+    assert_eq!((b["logins"].as_i64(), b["writes"].as_i64()), (Some(1), Some(0)));
+    assert_eq!(row(&week, &bob)["user"]["displayName"], "Bob");
+
+    let totals = &week["totals"][0];
+    assert_eq!(totals["seats"], 3);
+    assert_eq!(totals["activeUsers"], 3);
+    assert_eq!(totals["writingUsers"], 1);
+    assert!((totals["writingShare"].as_f64().unwrap() - 1.0 / 3.0).abs() < 1e-9);
+    assert_eq!(totals["counts"]["accountsCreated"], 2, "the integration's account is not a person's");
+    assert_eq!(totals["change"]["accountsCreated"], 2, "nothing the week before");
+    let automated = week["automated"].as_array().unwrap();
+    let erp = automated.iter().find(|r| r["kind"] == "INTEGRATION").unwrap();
+    assert_eq!(erp["counts"]["accountsCreated"], 1);
+    assert!(erp["apiTokenId"].is_string());
+}
+
+async fn metrics_visibility_between_users_managers_and_admins(app: TestApp) {
+    let acme = app.tenant("acme").await;
+    let mia = user_with_manager(&app, &acme, "Mia", None).await;
+    let rex = user_with_manager(&app, &acme, "Rex", Some(&mia)).await;
+    let ivy = user_with_manager(&app, &acme, "Ivy", Some(&rex)).await;
+    let olga = user_with_manager(&app, &acme, "Olga", None).await;
+    let token = api_token(&app, &acme.admin.token).await;
+    create(&app, &token, "createAccount", json!({ "name": "From ERP", "ownerId": olga.user_id })).await;
+
+    let mut team = vec![mia.user_id.clone(), rex.user_id.clone(), ivy.user_id.clone()];
+    team.sort();
+    assert_eq!(user_ids(&report(&app, &mia.token, None).await), team, "a manager sees the team, through levels");
+    assert_eq!(
+        user_ids(&report(&app, &ivy.token, None).await),
+        vec![ivy.user_id.clone()],
+        "a user sees their own rows"
+    );
+    let own = report(&app, &olga.token, None).await;
+    assert_eq!(user_ids(&own), vec![olga.user_id.clone()]);
+    assert_eq!(own["totals"][0]["seats"], 5, "everyone sees tenant totals");
+    assert_eq!(own["automated"], json!([]), "integrations need viewAllMetrics");
+    assert_eq!(user_ids(&report(&app, &acme.admin.token, None).await).len(), 5, "admins see everyone");
+
+    let r = app.gql(Some(&mia.token), REPORT, json!({ "f": today(), "t": today(), "u": [olga.user_id] })).await;
+    r.assert_code("FORBIDDEN");
+    let narrowed = report(&app, &mia.token, Some(vec![&rex.user_id])).await;
+    assert_eq!(user_ids(&narrowed), vec![rex.user_id.clone()]);
+
+    // Another tenant's user is not found, exactly like a missing one.
+    let globex = app.tenant("globex").await;
+    let r = app.gql(Some(&mia.token), REPORT, json!({ "f": today(), "t": today(), "u": [globex.admin.user_id] })).await;
+    r.assert_code("NOT_FOUND");
+
+    // viewAllMetrics, granted to the Sales profile, shows everyone on the next request.
+    let profiles = app.gql(Some(&acme.admin.token), "{ profiles { id name viewAllMetrics } }", json!({})).await;
+    let sales = profiles.data()["profiles"].as_array().unwrap().iter().find(|p| p["name"] == "Sales").unwrap().clone();
+    assert_eq!(sales["viewAllMetrics"], false);
+    let grant =
+        "mutation($p: ID!, $v: Boolean!) { setProfileMetricsAccess(id: $p, viewAllMetrics: $v) { viewAllMetrics } }";
+    app.gql(Some(&olga.token), grant, json!({ "p": sales["id"], "v": true })).await.assert_code("FORBIDDEN");
+    let r = app.gql(Some(&acme.admin.token), grant, json!({ "p": sales["id"], "v": true })).await;
+    assert_eq!(r.data()["setProfileMetricsAccess"]["viewAllMetrics"], true);
+    let all = report(&app, &olga.token, None).await;
+    assert_eq!(user_ids(&all).len(), 5);
+    let kinds: Vec<&Value> = all["automated"].as_array().unwrap().iter().map(|r| &r["kind"]).collect();
+    assert!(kinds.contains(&&json!("INTEGRATION")), "{kinds:?}");
+}
+
+/// The rollup kept at each commit equals the one recomputed from the traces.
+async fn rebuild_equals_incremental(app: TestApp) {
+    let acme = app.tenant("acme").await;
+    let ana = app.user(&acme, "Ana", "Sales").await;
+    let bob = app.user(&acme, "Bob", "Marketing").await;
+    let token = api_token(&app, &acme.admin.token).await;
+    let sessions = [acme.admin.token.clone(), ana.token.clone(), bob.token.clone(), token];
+    // A deterministic pseudo-random mix of writes by people and an integration.
+    let mut seed = 0x2545_f491_u64;
+    let mut accounts = Vec::new();
+    for step in 0..40 {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        let who = &sessions[(seed % 4) as usize];
+        match (seed >> 8) % 5 {
+            0 | 1 => {
+                let input = json!({ "name": format!("A{step}"), "ownerId": ana.user_id });
+                accounts.push(create(&app, who, "createAccount", input).await);
+            }
+            2 if !accounts.is_empty() => {
+                let id = &accounts[(seed >> 16) as usize % accounts.len()];
+                let q = "mutation($id: ID!, $n: String!) { updateAccount(id: $id, input: { name: $n }) { id } }";
+                app.gql(Some(who), q, json!({ "id": id, "n": format!("B{step}") })).await.data();
+            }
+            3 if !accounts.is_empty() => {
+                let id = accounts[(seed >> 16) as usize % accounts.len()].clone();
+                let input =
+                    json!({ "kind": "Call", "subject": "c", "target": { "accountId": id }, "ownerId": ana.user_id });
+                let activity = create(&app, who, "createActivity", input).await;
+                if seed % 3 == 0 {
+                    let q = "mutation($id: ID!) { completeActivity(id: $id) { id } }";
+                    app.gql(Some(who), q, json!({ "id": activity })).await.data();
+                }
+            }
+            _ => {
+                app.login(&acme.slug, "ana@acme.test", crm_tests::PASSWORD).await;
+            }
+        }
+    }
+    let sql = "SELECT week, actor_kind, actor_id, counter, value FROM adoption_rollup ORDER BY 1, 2, 3, 4";
+    let before = rows(&app, sql).await;
+    assert!(before.len() > 12, "the mix produced counters: {}", before.len());
+    let tenant = system::tenant_by_slug(app.db.connection(), "acme").await.unwrap().unwrap();
+    let counted = crm_api::service::adoption::rebuild(&app.db, tenant.id).await.unwrap();
+    assert!(counted > 40);
+    assert_eq!(rows(&app, sql).await, before);
+    // And rebuilding repairs drift.
+    app.sql("UPDATE adoption_rollup SET value = value + 5").await.unwrap();
+    crm_api::service::adoption::rebuild(&app.db, tenant.id).await.unwrap();
+    assert_eq!(rows(&app, sql).await, before);
+}
+
+async fn rows(app: &TestApp, sql: &str) -> Vec<String> {
+    use sea_orm::{ConnectionTrait, Statement};
+    let result =
+        app.db.connection().query_all_raw(Statement::from_string(app.backend(), sql.to_owned())).await.unwrap();
+    result
+        .iter()
+        .map(|r| {
+            let week: chrono::NaiveDate = r.try_get_by_index(0).unwrap();
+            let kind: String = r.try_get_by_index(1).unwrap();
+            let actor: uuid::Uuid = r.try_get_by_index(2).unwrap();
+            let counter: String = r.try_get_by_index(3).unwrap();
+            let value: i64 = r.try_get_by_index(4).unwrap();
+            format!("{week} {kind} {actor} {counter} {value}")
+        })
+        .collect()
+}
+
+async fn time_zone_moves_week_boundaries(app: TestApp) {
+    let acme = app.tenant("acme").await;
+    let me = app.gql(Some(&acme.admin.token), "{ me { user { id profile { id } } } }", json!({})).await;
+    let profile: uuid::Uuid = me.data()["me"]["user"]["profile"]["id"].as_str().unwrap().parse().unwrap();
+    let user: uuid::Uuid = acme.admin.user_id.parse().unwrap();
+    let tenant = system::tenant_by_slug(app.db.connection(), "acme").await.unwrap().unwrap();
+    // Sunday 23:30 UTC is already Monday in Berlin.
+    let sunday_night = Utc.with_ymd_and_hms(2026, 11, 15, 23, 30, 0).unwrap();
+    let actor = Arc::new(Actor::person(tenant.id, user, profile, admin_access()));
+    let tx = app.db.begin_at(actor, None, sunday_night).await.unwrap();
+    tx.trace(Change::create("Account", uuid::Uuid::now_v7(), json!({ "name": "Late" }))).await.unwrap();
+    tx.commit().await.unwrap();
+
+    let range = json!({ "f": "2026-11-09", "t": "2026-11-16" });
+    let created = |r: &Value| -> Vec<i64> {
+        r["adoption"]["totals"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["counts"]["accountsCreated"].as_i64().unwrap())
+            .collect()
+    };
+    let r = app.gql(Some(&acme.admin.token), REPORT, range.clone()).await;
+    assert_eq!(created(r.data()), vec![1, 0]);
+
+    let set = "mutation($z: String!) { updateTenantSettings(input: { timeZone: $z }) { timeZone } }";
+    let ana = app.user(&acme, "Ana", "Sales").await;
+    app.gql(Some(&ana.token), set, json!({ "z": "Europe/Berlin" })).await.assert_code("FORBIDDEN");
+    app.gql(Some(&acme.admin.token), set, json!({ "z": "Mars/Olympus" })).await.assert_invalid("timeZone");
+    let r = app.gql(Some(&acme.admin.token), set, json!({ "z": " Europe/Berlin " })).await;
+    assert_eq!(r.data()["updateTenantSettings"]["timeZone"], "Europe/Berlin");
+    let r = app.gql(Some(&acme.admin.token), REPORT, range).await;
+    assert_eq!(r.data()["adoption"]["timeZone"], "Europe/Berlin");
+    assert_eq!(created(r.data()), vec![0, 1], "the rollup was recomputed in the new zone");
+    let settings = app.gql(Some(&ana.token), "{ tenantSettings { timeZone } }", json!({})).await;
+    assert_eq!(settings.data()["tenantSettings"]["timeZone"], "Europe/Berlin");
+}
+
+async fn bad_adoption_input(app: TestApp) {
+    let acme = app.tenant("acme").await;
+    let t = Some(acme.admin.token.as_str());
+    app.gql(t, REPORT, json!({ "f": "2026-11-20", "t": "2026-11-01" })).await.assert_invalid("to");
+    app.gql(t, REPORT, json!({ "f": "2020-01-01", "t": "2026-11-01" })).await.assert_invalid("to");
+    app.gql(t, REPORT, json!({ "f": "2026-11-01", "t": "2026-11-02", "u": ["nope"] })).await.assert_invalid("users");
+    app.gql(t, REPORT, json!({ "f": "2026-13-01", "t": "2026-11-02" })).await.assert_code("BAD_USER_INPUT");
+    app.gql(None, REPORT, json!({ "f": "2026-11-01", "t": "2026-11-02" })).await.assert_code("UNAUTHENTICATED");
+}
+
+const ADOPTION_CHANGED: &str =
+    "subscription { adoptionChanged { week users { userId counts { accountsCreated writes } }
+    totals { counts { accountsCreated } writingUsers } } }";
+
+async fn adoption_changed_reaches_a_websocket_subscriber(app: TestApp) {
+    let acme = app.tenant("acme").await;
+    let ana = app.user(&acme, "Ana", "Sales").await;
+    let bob = app.user(&acme, "Bob", "Sales").await;
+    let mut bobs = app.socket(&bob.token).await;
+    bobs.subscribe("a", ADOPTION_CHANGED, json!({})).await;
+    let mut admins = app.socket(&acme.admin.token).await;
+    admins.subscribe("a", ADOPTION_CHANGED, json!({})).await;
+    // Give the server a moment to start both subscriptions.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    create(&app, &ana.token, "createAccount", json!({ "name": "Initech" })).await;
+    let seen = admins.next().await;
+    assert_eq!(seen["type"], "next", "{seen}");
+    let change = &seen["payload"]["data"]["adoptionChanged"];
+    assert_eq!(change["users"], json!([{ "userId": ana.user_id, "counts": { "accountsCreated": 1, "writes": 1 } }]));
+    assert_eq!(change["totals"]["counts"]["accountsCreated"], 1);
+    // Bob may not see Ana's row, but sees the totals move.
+    let seen = bobs.next().await;
+    let change = &seen["payload"]["data"]["adoptionChanged"];
+    assert_eq!(change["users"], json!([]));
+    assert_eq!(change["totals"]["writingUsers"], 1);
+
+    // Another tenant's writes never reach them.
+    let globex = app.tenant("globex").await;
+    create(&app, &globex.admin.token, "createAccount", json!({ "name": "Globex" })).await;
+    assert!(admins.next_within(Duration::from_millis(500)).await.is_none());
+}
+
+async fn trace_added_follows_visibility_and_ends_on_revocation(app: TestApp) {
+    let acme = app.tenant("acme").await;
+    let ana = app.user(&acme, "Ana", "Sales").await;
+    let profiles = app.gql(Some(&acme.admin.token), "{ profiles { id name } }", json!({})).await;
+    let sales =
+        profiles.data()["profiles"].as_array().unwrap().iter().find(|p| p["name"] == "Sales").unwrap()["id"].clone();
+    let hide = "mutation($p: ID!) { setFieldAccess(profileId: $p, entity: \"Account\", field: \"website\", access: HIDDEN) { field } }";
+    app.gql(Some(&acme.admin.token), hide, json!({ "p": sales })).await.data();
+
+    let mut socket = app.socket(&ana.token).await;
+    let query = "subscription($f: TraceAddedFilter) { traceAdded(filter: $f) { entityType changeType after hash } }";
+    socket.subscribe("t", query, json!({ "f": { "entityTypes": ["Account"] } })).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let input = json!({ "name": "Initech", "website": "https://initech.example" });
+    create(&app, &acme.admin.token, "createAccount", input).await;
+    create(&app, &acme.admin.token, "createLead", json!({ "lastName": "Gibbons", "company": "P" })).await;
+    let seen = socket.next().await;
+    let trace = &seen["payload"]["data"]["traceAdded"];
+    assert_eq!(trace["entityType"], "Account");
+    assert_eq!(trace["after"]["name"], "Initech");
+    assert!(trace["after"].get("website").is_none(), "hidden field left out: {trace}");
+    assert!(trace["hash"].is_null(), "no hash on a redacted entry");
+    assert!(socket.next_within(Duration::from_millis(400)).await.is_none(), "the lead is filtered out");
+
+    // Removing the user ends the subscription with UNAUTHENTICATED.
+    let delete = "mutation($id: ID!) { deleteUser(id: $id) { id } }";
+    app.gql(Some(&acme.admin.token), delete, json!({ "id": ana.user_id })).await.data();
+    let seen = socket.next().await;
+    assert_eq!(seen["type"], "next", "{seen}");
+    assert_eq!(seen["payload"]["errors"][0]["extensions"]["code"], "UNAUTHENTICATED", "{seen}");
+    let done = socket.next().await;
+    assert_eq!(done["type"], "complete", "{done}");
+}
+
+/// Two server processes on one PostgreSQL: a write through one reaches the
+/// subscribers of the other.
+async fn events_cross_server_processes(app: TestApp) {
+    if app.backend() != sea_orm::DbBackend::Postgres {
+        eprintln!("notice: one SQLite file serves one process; the cross-process run is PostgreSQL's");
+        return;
+    }
+    let acme = app.tenant("acme").await;
+    let other = app.second_server().await;
+    let mut socket = crm_tests::Socket::open(&format!("ws://{other}/graphql/ws"), &acme.admin.token).await;
+    socket.subscribe("t", "subscription { traceAdded { entityType after } }", json!({})).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    create(&app, &acme.admin.token, "createAccount", json!({ "name": "Across" })).await;
+    let seen = socket.next().await;
+    assert_eq!(seen["payload"]["data"]["traceAdded"]["after"]["name"], "Across", "{seen}");
+}
