@@ -55,7 +55,7 @@ pub fn shown(scope: &impl Scope, readable: Option<&[String]>, row: &trace::Model
     if row.tenant_id != scope.actor().tenant_id {
         return None;
     }
-    if readable.is_some_and(|types| !types.iter().any(|t| *t == row.entity_type)) {
+    if readable.is_some_and(|types| !types.contains(&row.entity_type)) {
         return None;
     }
     Some(redact(scope, row.clone()))

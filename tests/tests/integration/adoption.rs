@@ -215,7 +215,7 @@ async fn rebuild_equals_incremental(app: TestApp) {
                 let input =
                     json!({ "kind": "Call", "subject": "c", "target": { "accountId": id }, "ownerId": ana.user_id });
                 let activity = create(&app, who, "createActivity", input).await;
-                if seed % 3 == 0 {
+                if seed.is_multiple_of(3) {
                     let q = "mutation($id: ID!) { completeActivity(id: $id) { id } }";
                     app.gql(Some(who), q, json!({ "id": activity })).await.data();
                 }

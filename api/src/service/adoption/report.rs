@@ -16,6 +16,9 @@ use super::counters::{self, ActorKind, CREATED_PREFIX, LAST_ACTIVE_AT};
 use crate::db::{Scope, rollup};
 use crate::error::{ServiceError, ServiceResult};
 
+type ActorWeekKey = (NaiveDate, ActorKind, Uuid);
+type Stamp = DateTime<Utc>;
+
 /// The longest range one report covers: two years of weeks.
 pub const MAX_WEEKS: usize = 106;
 
@@ -242,7 +245,7 @@ pub async fn report(
         .into_tuple()
         .all(scope.conn())
         .await?;
-    let mut by_actor: HashMap<(NaiveDate, ActorKind, Uuid), (Counts, Option<DateTime<Utc>>)> = HashMap::new();
+    let mut by_actor: HashMap<ActorWeekKey, (Counts, Option<DateTime<Utc>>)> = HashMap::new();
     for (week, kind, actor, counter, value) in rows {
         let Some(kind) = ActorKind::parse(&kind) else { continue };
         let entry = by_actor.entry((week, kind, actor)).or_default();
@@ -333,7 +336,8 @@ async fn overdue(
 ) -> ServiceResult<HashMap<(NaiveDate, Uuid), i64>> {
     let from = week_start(first, tz);
     let until = week_start(last + Days::new(7), tz).min(now);
-    let rows: Vec<(Uuid, DateTime<Utc>, Option<DateTime<Utc>>, DateTime<Utc>)> = scope
+    // (owner, due, completed, created)
+    let rows: Vec<(Uuid, Stamp, Option<Stamp>, Stamp)> = scope
         .select::<activity::Entity>()
         .filter(activity::Column::DeletedAt.is_null())
         .filter(activity::Column::DueAt.lt(until))
