@@ -212,6 +212,23 @@ impl TenantTx {
         <A::Entity as EntityTrait>::insert(model).exec_with_returning(&self.txn).await
     }
 
+    /// Inserts a row of the actor's tenant unless one with the same key exists
+    /// (ON CONFLICT DO NOTHING: no error, so a PostgreSQL transaction stays
+    /// usable); whether it was inserted.
+    pub async fn insert_if_absent<A>(&self, mut model: A) -> Result<bool, DbErr>
+    where
+        A: ActiveModelTrait + Send,
+        A::Entity: TenantOwned,
+        ModelOf<A>: IntoActiveModel<A>,
+    {
+        model.set(<A::Entity as TenantOwned>::tenant_column(), self.actor.tenant_id.into());
+        let inserted = <A::Entity as EntityTrait>::insert(model)
+            .on_conflict(sea_orm::sea_query::OnConflict::new().do_nothing().to_owned())
+            .exec_without_returning(&self.txn)
+            .await?;
+        Ok(inserted > 0)
+    }
+
     /// Updates one row by primary key within the tenant; a row of another tenant is not found.
     pub async fn update<A>(&self, model: A) -> Result<ModelOf<A>, DbErr>
     where

@@ -17,6 +17,7 @@ pub mod loaders;
 mod metadata;
 mod opportunities;
 mod pagination;
+mod points;
 mod profiles;
 mod records;
 pub mod session;
@@ -45,6 +46,7 @@ pub struct Query(
     custom_records::CustomRecordQuery,
     adoption::AdoptionQuery,
     adoption::SettingsQuery,
+    points::PointsQuery,
 );
 
 /// Every mutation.
@@ -64,6 +66,7 @@ pub struct Mutation(
     custom_fields::CustomFieldMutation,
     custom_records::CustomRecordMutation,
     adoption::SettingsMutation,
+    points::PointsMutation,
 );
 
 pub type CrmSchema = Schema<Query, Mutation, subscriptions::Subscription>;

@@ -18,6 +18,7 @@ use uuid::Uuid;
 
 use super::adoption::{AdoptionTotals, UserAdoption};
 use super::context::{parse_id, request};
+use super::points::PointsAwarded;
 use super::session::SocketSession;
 use super::traces::{ChangeType, Trace};
 use crate::auth::Actor;
@@ -217,6 +218,32 @@ impl Subscription {
                 Ok(items) => items.into_iter().map(Ok).collect(),
                 Err(err) => vec![Err(err)],
             };
+            Some((items, watch))
+        });
+        Ok(batches.flat_map(stream::iter))
+    }
+
+    /// The caller's own points, as they are awarded: a congratulation.
+    async fn points_awarded(
+        &self,
+        ctx: &Context<'_>,
+    ) -> Result<impl Stream<Item = GqlResult<PointsAwarded>>, GqlError> {
+        let watch = Watch::open(ctx).await?;
+        let Some(me) = watch.actor.user_id else {
+            return Err(GqlError::new(ErrorCode::BadUserInput, "only a signed-in person earns points"));
+        };
+        let batches = stream::unfold(watch, move |mut watch| async move {
+            let batch = match watch.next().await? {
+                Ok(batch) => batch,
+                Err(err) => return Some((vec![Err(err)], watch)),
+            };
+            let items = batch
+                .traces
+                .iter()
+                .filter_map(PointsAwarded::from_trace)
+                .filter(|(user, _)| *user == me)
+                .map(|(_, award)| Ok(award))
+                .collect();
             Some((items, watch))
         });
         Ok(batches.flat_map(stream::iter))

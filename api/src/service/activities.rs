@@ -177,5 +177,7 @@ pub async fn complete(tx: &TenantTx, id: Uuid, result: Option<String>) -> Servic
             Set(Some(picklists::resolve(tx, ENTITY, "result", "result", &result, Choosable::ActiveOnly).await?));
     }
     model.completed_at = Set(Some(tx.now()));
-    records::save::<activity::Entity>(tx, before, model, ChangeType::Complete).await
+    let done = records::save::<activity::Entity>(tx, before, model, ChangeType::Complete).await?;
+    super::points::award(tx, super::points::Rule::ActivityCompleted, ENTITY, id).await?;
+    Ok(done)
 }

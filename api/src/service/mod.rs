@@ -16,6 +16,7 @@ pub mod leads;
 pub mod metadata;
 pub mod opportunities;
 pub mod picklists;
+pub mod points;
 pub mod profiles;
 pub mod records;
 pub mod tenant_settings;

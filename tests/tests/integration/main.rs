@@ -15,6 +15,7 @@ mod feed;
 mod hostile;
 mod leads;
 mod opportunities;
+mod recognition;
 mod records;
 mod schema;
 mod tenancy;

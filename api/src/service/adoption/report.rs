@@ -326,6 +326,26 @@ pub async fn report(
     Ok(Report { time_zone, weeks, users: user_rows, totals, integrations })
 }
 
+/// Each person's writes to records in one week, from the rollup.
+pub async fn writes_in_week(scope: &impl Scope, week: NaiveDate) -> ServiceResult<HashMap<Uuid, i64>> {
+    let rows: Vec<(Uuid, String, i64)> = scope
+        .select::<adoption_rollup::Entity>()
+        .filter(adoption_rollup::Column::Week.eq(week))
+        .filter(adoption_rollup::Column::ActorKind.eq(ActorKind::User.as_str()))
+        .select_only()
+        .columns([adoption_rollup::Column::ActorId, adoption_rollup::Column::Counter, adoption_rollup::Column::Value])
+        .into_tuple()
+        .all(scope.conn())
+        .await?;
+    let mut counts: HashMap<Uuid, Counts> = HashMap::new();
+    for (user, counter, value) in rows {
+        if counter != LAST_ACTIVE_AT {
+            counts.entry(user).or_default().add(&counter, value);
+        }
+    }
+    Ok(counts.into_iter().map(|(user, c)| (user, c.writes())).collect())
+}
+
 /// Overdue activities per (week, owner), as of each week's end or now.
 async fn overdue(
     scope: &impl Scope,
