@@ -6,6 +6,7 @@
 //! written as JSON to `target/bench/<db>-<timestamp>.json`).
 #![allow(clippy::print_stdout, clippy::print_stderr, reason = "a command-line report")]
 
+mod fanout;
 mod floor;
 mod load;
 mod seed;
@@ -296,11 +297,78 @@ async fn measure(cli: &Cli, url: &str, size: &seed::Size, seconds: Duration, db_
         floor: None,
     });
 
+    // metrics: 26 weeks of adoption for every user, from the rollup, at a tenth
+    // of the traces and then at all of them: the cost must not follow the traces.
+    let admin = gql(
+        &http,
+        &server.base,
+        None,
+        "mutation($t: String!, $e: String!, $p: String!) { login(tenant: $t, email: $e, password: $p) { token } }",
+        json!({ "t": data.slug, "e": format!("admin@{}.test", data.slug), "p": seed::PASSWORD }),
+    )
+    .await?;
+    let admin: Arc<str> = admin["data"]["login"]["token"].as_str().ok_or("no admin token")?.into();
+    let today = chrono::Utc::now().date_naive();
+    let range = json!({ "f": (today - chrono::Days::new(7 * 25)).to_string(), "t": today.to_string() });
+    let adoption = "query($f: NaiveDate!, $t: NaiveDate!) { adoption(from: $f, to: $t) { users { week userId counts { writes logins updates } lastActiveAt } totals { week seats writingShare } } }";
+    let metrics_op = {
+        let (http, base, token) = (http.clone(), server.base.clone(), admin.clone());
+        move |_: usize, _: u64| {
+            let (http, base, token, range) = (http.clone(), base.clone(), token.clone(), range.clone());
+            async move { gql(&http, &base, Some(&token), adoption, range).await.map(|_| ()) }
+        }
+    };
+    let few = size.traces / 10;
+    let single = closed_loop(1, seconds, pid, metrics_op.clone()).await?;
+    rows.push(Row { scenario: metrics_label(few), server: single.clone(), single: Some(single), floor: None });
+    eprintln!("adding {} traces and rebuilding the rollup...", size.traces - few);
+    let t = Instant::now();
+    seed::add_traces(&db, &data, size.traces - few).await?;
+    eprintln!("done in {:.1} s", t.elapsed().as_secs_f64());
+    let single = closed_loop(1, seconds, pid, metrics_op).await?;
+    rows.push(Row { scenario: metrics_label(size.traces), server: single.clone(), single: Some(single), floor: None });
+
+    // fan-out: subscribers to one tenant's traceAdded, one createAccount.
+    let mut fan_outs = Vec::new();
+    let ws = server.base.replace("http://", "ws://") + "/graphql/ws";
+    for n in if cli.quick { [20, 100] } else { [1_000, 5_000] } {
+        let (http, base, writer) = (http.clone(), server.base.clone(), token.clone());
+        let mutate = || async move {
+            gql(
+                &http,
+                &base,
+                Some(&writer),
+                "mutation { createAccount(input: { name: \"Fan-out\" }) { id } }",
+                json!({}),
+            )
+            .await
+            .map(|_| ())
+        };
+        fan_outs.push(fanout::run(&ws, &token, n, mutate).await?);
+    }
+
     server.child.kill().await?;
-    report(db_name, cli.quick, &rows, idle_rss, busy_rss)
+    report(db_name, cli.quick, &rows, &fan_outs, idle_rss, busy_rss)
 }
 
-fn report(db: &str, quick: bool, rows: &[Row], idle_rss: Option<f64>, busy_rss: Option<f64>) -> Result<(), Error> {
+fn metrics_label(traces: usize) -> &'static str {
+    match traces {
+        1_000_000 => "adoption@1M",
+        100_000 => "adoption@100k",
+        10_000 => "adoption@10k",
+        1_000 => "adoption@1k",
+        _ => "adoption",
+    }
+}
+
+fn report(
+    db: &str,
+    quick: bool,
+    rows: &[Row],
+    fan_outs: &[fanout::FanOut],
+    idle_rss: Option<f64>,
+    busy_rss: Option<f64>,
+) -> Result<(), Error> {
     println!("\ncrm-bench on {db}{}", if quick { " (quick: the harness works; the numbers mean little)" } else { "" });
     println!(
         "{:<18} {:>10} {:>9} {:>9} {:>10} {:>9} {:>12} {:>7}",
@@ -327,13 +395,18 @@ fn report(db: &str, quick: bool, rows: &[Row], idle_rss: Option<f64>, busy_rss: 
         }));
     }
     println!("server RSS: {} MB idle, {} MB under the read load", show_mb(idle_rss), show_mb(busy_rss));
-    println!("not measured yet: metrics (issue 5), fan-out (subscriptions)");
+    for f in fan_outs {
+        println!(
+            "fan-out {:>5} subscribers: p50 {:.1} ms, last {:.1} ms after the mutation's response, {} lost",
+            f.subscribers, f.p50_ms, f.last_ms, f.lost
+        );
+    }
+    println!("not measured yet: dataQuality");
     let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let dir = manifest.parent().unwrap_or(&manifest).join("target/bench");
     std::fs::create_dir_all(&dir)?;
     let path = dir.join(format!("{db}-{}.json", chrono::Utc::now().format("%Y%m%dT%H%M%SZ")));
-    let document =
-        json!({ "db": db, "quick": quick, "rows": json_rows, "rss_mb": { "idle": idle_rss, "read_load": busy_rss } });
+    let document = json!({ "db": db, "quick": quick, "rows": json_rows, "fan_out": fan_outs, "rss_mb": { "idle": idle_rss, "read_load": busy_rss } });
     std::fs::write(&path, serde_json::to_string_pretty(&document)?)?;
     println!("written to {}", path.display());
     Ok(())

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use chrono::{Duration, Utc};
 use crm_api::auth::{Actor, password};
 use crm_api::db::Db;
-use crm_api::service::{picklists, tenants, users};
+use crm_api::service::{adoption, picklists, tenants, users};
 use entity::{account, activity, app_user, contact, opportunity, trace, trace_head};
 use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter};
 use uuid::Uuid;
@@ -57,8 +57,10 @@ impl Size {
 /// What the scenarios need to know about the measured tenant.
 pub struct Dataset {
     pub slug: String,
+    pub tenant_id: Uuid,
     pub user_email: String,
     pub accounts: Vec<Uuid>,
+    pub users: Vec<Uuid>,
 }
 
 /// Inserts `rows` 500 at a time.
@@ -196,25 +198,45 @@ pub async fn seed(db: &Db, size: &Size) -> Result<Dataset, Error> {
         .collect();
     chunks(rows, async |batch| Ok(activity::Entity::insert_many(batch).exec(conn).await.map(|_| ())?)).await?;
 
-    // Traces over 26 weeks, after the tenant's own setup traces.
+    let data = Dataset {
+        slug: tenant.slug,
+        tenant_id: tenant.id,
+        user_email: "user0@bench.test".into(),
+        accounts,
+        users: user_ids.clone(),
+    };
+    add_traces(db, &data, size.traces / 10).await?;
+
+    // Planner statistics, as a live database would have them after autovacuum.
+    sea_orm::ConnectionTrait::execute_unprepared(conn, "ANALYZE").await?;
+
+    Ok(data)
+}
+
+/// Appends `count` traces spread over the last 26 weeks (people's creates,
+/// updates and sign-ins), then recomputes the adoption rollup from all the
+/// traces, as an operator would after a bulk load (`crm metrics rebuild`).
+pub async fn add_traces(db: &Db, data: &Dataset, count: usize) -> Result<(), Error> {
+    let conn = db.connection();
+    let now = Utc::now();
     let head = trace_head::Entity::find()
-        .filter(trace_head::Column::TenantId.eq(tenant.id))
+        .filter(trace_head::Column::TenantId.eq(data.tenant_id))
         .one(conn)
         .await?
         .ok_or("no trace head")?;
     let weeks = Duration::weeks(26);
-    let step = weeks.num_seconds() / size.traces.max(1) as i64;
-    let rows: Vec<trace::ActiveModel> = (0..size.traces)
+    let step_ms = weeks.num_milliseconds() / count.max(1) as i64;
+    let rows: Vec<trace::ActiveModel> = (0..count)
         .map(|i| trace::ActiveModel {
-            tenant_id: Set(tenant.id),
+            tenant_id: Set(data.tenant_id),
             seq: Set(head.last_seq + 1 + i as i64),
             id: Set(Uuid::now_v7()),
-            at: Set(now - weeks + Duration::seconds(step * i as i64)),
-            user_id: Set(Some(owner(i))),
+            at: Set(now - weeks + Duration::milliseconds(step_ms * i as i64)),
+            user_id: Set(Some(data.users[i % data.users.len()])),
             api_token_id: Set(None),
             change_type: Set(["CREATE", "UPDATE", "UPDATE", "LOGIN"][i % 4].into()),
             entity_type: Set(["Contact", "Account", "Opportunity", "User"][i % 4].into()),
-            entity_id: Set(Some(accounts[i % accounts.len()])),
+            entity_id: Set(Some(data.accounts[i % data.accounts.len()])),
             before: Set(None),
             after: Set(Some("{\"name\":\"x\"}".into())),
             source: Set("APP".into()),
@@ -225,13 +247,10 @@ pub async fn seed(db: &Db, size: &Size) -> Result<Dataset, Error> {
         .collect();
     chunks(rows, async |batch| Ok(trace::Entity::insert_many(batch).exec(conn).await.map(|_| ())?)).await?;
     trace_head::Entity::update_many()
-        .col_expr(trace_head::Column::LastSeq, sea_orm::sea_query::Expr::value(head.last_seq + size.traces as i64))
-        .filter(trace_head::Column::TenantId.eq(tenant.id))
+        .col_expr(trace_head::Column::LastSeq, sea_orm::sea_query::Expr::value(head.last_seq + count as i64))
+        .filter(trace_head::Column::TenantId.eq(data.tenant_id))
         .exec(conn)
         .await?;
-
-    // Planner statistics, as a live database would have them after autovacuum.
-    sea_orm::ConnectionTrait::execute_unprepared(conn, "ANALYZE").await?;
-
-    Ok(Dataset { slug: tenant.slug, user_email: "user0@bench.test".into(), accounts })
+    adoption::rebuild(db, data.tenant_id).await.map_err(|e| format!("rebuild: {e:?}"))?;
+    Ok(())
 }

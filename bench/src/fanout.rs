@@ -1,0 +1,94 @@
+//! The fan-out scenario: N WebSocket subscribers to one tenant's `traceAdded`,
+//! one mutation, and how long until the last subscriber has its message.
+
+use std::time::{Duration, Instant};
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+use crate::Error;
+
+/// What one fan-out run measured.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct FanOut {
+    pub subscribers: usize,
+    /// From the mutation's response to each subscriber's message.
+    pub p50_ms: f64,
+    pub last_ms: f64,
+    pub lost: usize,
+}
+
+type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn subscriber(url: String, token: String) -> Result<Socket, Error> {
+    let mut request = url.into_client_request()?;
+    request.headers_mut().insert("sec-websocket-protocol", "graphql-transport-ws".parse()?);
+    let (mut socket, _) = tokio_tungstenite::connect_async(request).await?;
+    let init = json!({ "type": "connection_init", "payload": { "authorization": format!("Bearer {token}") } });
+    socket.send(Message::Text(init.to_string().into())).await?;
+    match socket.next().await {
+        Some(Ok(Message::Text(text))) if text.contains("connection_ack") => {}
+        other => return Err(format!("no connection_ack: {other:?}").into()),
+    }
+    let query = "subscription { traceAdded(filter: { entityTypes: [\"Account\"] }) { seq entityId } }";
+    let subscribe = json!({ "id": "1", "type": "subscribe", "payload": { "query": query } });
+    socket.send(Message::Text(subscribe.to_string().into())).await?;
+    Ok(socket)
+}
+
+/// Opens `n` subscribers, then runs `mutate` and times the deliveries.
+pub async fn run<F, Fut>(ws_url: &str, token: &str, n: usize, mutate: F) -> Result<FanOut, Error>
+where
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = Result<(), Error>>,
+{
+    let mut sockets = Vec::with_capacity(n);
+    for chunk in (0..n).collect::<Vec<_>>().chunks(200) {
+        let opened =
+            futures_util::future::join_all(chunk.iter().map(|_| subscriber(ws_url.to_owned(), token.to_owned()))).await;
+        for socket in opened {
+            sockets.push(socket?);
+        }
+    }
+    // The subscribe messages carry no acknowledgement: give the server time to start every stream.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let (sender, mut arrivals) = tokio::sync::mpsc::unbounded_channel::<Instant>();
+    let mut readers = Vec::with_capacity(n);
+    for mut socket in sockets {
+        let sender = sender.clone();
+        readers.push(tokio::spawn(async move {
+            while let Some(Ok(message)) = socket.next().await {
+                if let Message::Text(text) = message
+                    && serde_json::from_str::<Value>(text.as_str()).is_ok_and(|v| v["type"] == "next")
+                {
+                    let _ = sender.send(Instant::now());
+                    break;
+                }
+            }
+            let _ = socket.close(None).await;
+        }));
+    }
+    drop(sender);
+    mutate().await?;
+    let answered = Instant::now();
+    let mut delays = Vec::with_capacity(n);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while delays.len() < n {
+        match tokio::time::timeout_at(deadline, arrivals.recv()).await {
+            Ok(Some(at)) => delays.push(at.saturating_duration_since(answered).as_secs_f64() * 1000.0),
+            _ => break,
+        }
+    }
+    for reader in readers {
+        reader.abort();
+    }
+    delays.sort_by(f64::total_cmp);
+    Ok(FanOut {
+        subscribers: n,
+        p50_ms: delays.get(delays.len() / 2).copied().unwrap_or(f64::NAN),
+        last_ms: delays.last().copied().unwrap_or(f64::NAN),
+        lost: n - delays.len(),
+    })
+}
