@@ -11,6 +11,7 @@ mod m20261122_000006_create_access_rules;
 mod m20261122_000007_create_custom_fields;
 mod m20261122_000008_create_field_rules;
 mod m20261122_000009_create_custom_entities;
+mod m20261122_000011_create_data_quality;
 
 pub struct Migrator;
 
@@ -27,6 +28,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000007_create_custom_fields::Migration),
             Box::new(m20261122_000008_create_field_rules::Migration),
             Box::new(m20261122_000009_create_custom_entities::Migration),
+            Box::new(m20261122_000011_create_data_quality::Migration),
         ]
     }
 }

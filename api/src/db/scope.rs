@@ -45,6 +45,7 @@ pub struct Memo {
     picklists: Mutex<HashMap<(String, String), Vec<picklist_option::Model>>>,
     definitions: Mutex<HashMap<String, Vec<field_definition::Model>>>,
     field_rules: Mutex<HashMap<String, Arc<crate::service::field_rules::EntityRules>>>,
+    key_fields: Mutex<HashMap<String, Arc<crate::service::data_quality::KeyFields>>>,
 }
 
 impl Memo {
@@ -72,6 +73,12 @@ impl Memo {
         }
     }
 
+    pub fn forget_definitions(&self, entity: &str) {
+        if let Ok(mut known) = self.definitions.lock() {
+            known.remove(entity);
+        }
+    }
+
     pub fn field_rules(&self, entity: &str) -> Option<Arc<crate::service::field_rules::EntityRules>> {
         self.field_rules.lock().ok()?.get(entity).cloned()
     }
@@ -79,6 +86,21 @@ impl Memo {
     pub fn remember_field_rules(&self, entity: &str, rules: Arc<crate::service::field_rules::EntityRules>) {
         if let Ok(mut known) = self.field_rules.lock() {
             known.insert(entity.to_owned(), rules);
+        }
+    }
+
+    pub fn key_fields(&self, entity: &str) -> Option<Arc<crate::service::data_quality::KeyFields>> {
+        self.key_fields.lock().ok()?.get(entity).cloned()
+    }
+
+    /// Remembers an entity's key fields; `None` forgets them (the transaction
+    /// changed the list or a field it names).
+    pub fn remember_key_fields(&self, entity: &str, fields: Option<Arc<crate::service::data_quality::KeyFields>>) {
+        if let Ok(mut known) = self.key_fields.lock() {
+            match fields {
+                Some(fields) => known.insert(entity.to_owned(), fields),
+                None => known.remove(entity),
+            };
         }
     }
 
@@ -238,6 +260,25 @@ impl TenantTx {
         condition: impl sea_orm::sea_query::IntoCondition,
     ) -> Result<u64, DbErr> {
         let result = E::delete_many()
+            .filter(E::tenant_column().eq(self.actor.tenant_id))
+            .filter(condition)
+            .exec(&self.txn)
+            .await?;
+        Ok(result.rows_affected)
+    }
+
+    /// Sets `column` to `value` on the tenant's rows of `E` matching `condition`;
+    /// returns how many. Only for derived data (a record's completeness), which
+    /// is no change of the record: no version, no trace.
+    pub async fn set_column_where<E: TenantOwned>(
+        &self,
+        column: E::Column,
+        value: impl Into<sea_orm::Value>,
+        condition: impl sea_orm::sea_query::IntoCondition,
+    ) -> Result<u64, DbErr> {
+        use sea_orm::sea_query::Expr;
+        let result = E::update_many()
+            .col_expr(column, Expr::value(value.into()))
             .filter(E::tenant_column().eq(self.actor.tenant_id))
             .filter(condition)
             .exec(&self.txn)

@@ -10,6 +10,7 @@ mod contacts;
 pub mod context;
 mod custom_fields;
 mod custom_records;
+mod data_quality;
 pub mod guards;
 mod leads;
 pub mod loaders;
@@ -41,6 +42,7 @@ pub struct Query(
     traces::TraceQuery,
     metadata::MetadataQuery,
     custom_records::CustomRecordQuery,
+    data_quality::DataQualityQuery,
 );
 
 /// Every mutation.
@@ -59,6 +61,7 @@ pub struct Mutation(
     metadata::PicklistMutation,
     custom_fields::CustomFieldMutation,
     custom_records::CustomRecordMutation,
+    data_quality::DataQualityMutation,
 );
 
 pub type CrmSchema = Schema<Query, Mutation, EmptySubscription>;

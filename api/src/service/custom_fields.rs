@@ -280,6 +280,7 @@ pub async fn delete(tx: &TenantTx, id: Uuid, force: bool) -> ServiceResult<field
     let mut before = definition_json(&def);
     before["removedValues"] = Value::Object(removed);
     tx.trace(Change::delete(ENTITY, id, before)).await?;
+    super::data_quality::field_deleted(tx, &def.entity, &def.name).await?;
     Ok(def)
 }
 
@@ -634,6 +635,12 @@ fn json_text(backend: DbBackend, table: &str, name: &str) -> String {
         DbBackend::Postgres => format!("(\"{table}\".\"custom\" ->> '{name}')"),
         _ => json_path(backend, table, name),
     }
+}
+
+/// SQL that holds when a row of `table` has a value for custom field `name`
+/// (values are stored normalized: blank text and empty lists are never stored).
+pub fn present_sql(backend: DbBackend, table: &str, name: &str) -> String {
+    format!("{} IS NOT NULL", json_path(backend, table, name))
 }
 
 fn present(backend: DbBackend, table: &str, name: &str, wanted: bool) -> SimpleExpr {

@@ -19,7 +19,7 @@ pub const ENTITY: &str = "EntityDefinition";
 
 /// Names a custom entity cannot take: the core entities and the types traces
 /// already use for administration.
-const RESERVED: [&str; 13] = [
+const RESERVED: [&str; 14] = [
     "Account",
     "Contact",
     "Lead",
@@ -33,6 +33,7 @@ const RESERVED: [&str; 13] = [
     "EntityDefinition",
     "Tenant",
     "ApiToken",
+    "KeyFields",
 ];
 
 /// An entity of the tenant.
