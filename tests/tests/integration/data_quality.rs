@@ -52,6 +52,11 @@ async fn lead_completeness(app: &TestApp, token: &str, id: &str) -> (f64, i64) {
     (r.data()["lead"]["completeness"].as_f64().unwrap(), r.data()["lead"]["version"].as_i64().unwrap())
 }
 
+fn assert_completeness((completeness, version): (f64, i64), expected: f64, expected_version: i64) {
+    assert!((completeness - expected).abs() < 1e-9, "{completeness} != {expected}");
+    assert_eq!(version, expected_version, "derived data moves no version");
+}
+
 async fn completeness_is_set_on_every_write(app: TestApp) {
     let acme = app.tenant("acme").await;
     let t = acme.admin.token.as_str();
@@ -79,7 +84,7 @@ async fn completeness_is_set_on_every_write(app: TestApp) {
     let id = lead["id"].as_str().unwrap().to_owned();
     let update = "mutation($id: ID!, $i: UpdateLeadInput!) { updateLead(id: $id, input: $i) { completeness version } }";
     let r = app
-        .gql(Some(t), update, json!({ "id": id, "i": { "email": "bob@bobs.test", "phone": "0123", "company": null } }))
+        .gql(Some(t), update, json!({ "id": id, "i": { "email": "bob@bobs.test", "phone": "+33 1 23 45 67 89", "company": null } }))
         .await;
     close(&r.data()["updateLead"]["completeness"], 4.0 / 11.0);
     assert_eq!(r.data()["updateLead"]["version"], 2);
@@ -90,19 +95,23 @@ async fn completeness_is_set_on_every_write(app: TestApp) {
         .gql(Some(t), upsert, json!({ "r": [{ "externalId": "L-1", "lastName": "Porter", "city": "Austin" }] }))
         .await;
     let up = r.data()["upsertLeads"]["results"][0]["id"].as_str().unwrap().to_owned();
-    assert_eq!(lead_completeness(&app, t, &up).await, (2.0 / 11.0, 1));
+    assert_completeness(lead_completeness(&app, t, &up).await, 2.0 / 11.0, 1);
     let r =
         app.gql(Some(t), upsert, json!({ "r": [{ "externalId": "L-1", "title": "Manager", "state": "TX" }] })).await;
     assert_eq!(r.data()["upsertLeads"]["results"][0]["status"], "UPDATED");
-    assert_eq!(lead_completeness(&app, t, &up).await, (4.0 / 11.0, 2));
+    assert_completeness(lead_completeness(&app, t, &up).await, 4.0 / 11.0, 2);
 
     // Lead conversion copies into new records, each with its own completeness.
     let convert = "mutation($id: ID!) { convertLead(id: $id, input: { opportunityName: \"Deal\" }) {
         account { completeness } contact { completeness } opportunity { completeness } lead { completeness } } }";
     let r = app.gql(Some(t), convert, json!({ "id": id })).await;
     let converted = r.data()["convertLead"].clone();
-    // Account from the company (cleared above: the lead's name is used) and phone/email.
-    close(&converted["contact"]["completeness"], 4.0 / 6.0); // firstName, lastName, email, phone (+ accountId) of 6
+    // The account: its name (from the lead's) and phone, of ten key fields.
+    close(&converted["account"]["completeness"], 0.2);
+    // The opportunity: name, stage and account, of five.
+    close(&converted["opportunity"]["completeness"], 0.6);
+    // firstName, lastName, email, phone and accountId: five of six (no title).
+    close(&converted["contact"]["completeness"], 5.0 / 6.0);
     close(&converted["lead"]["completeness"], 4.0 / 11.0);
 
     // Activity completion keeps completeness current.
@@ -128,7 +137,7 @@ async fn completeness_is_set_on_every_write(app: TestApp) {
     let define = "mutation { createCustomField(input: { entity: \"Lead\", name: \"segment\", label: \"Segment\", type: TEXT }) { id } }";
     let field = app.gql(Some(t), define, json!({})).await.data()["createCustomField"]["id"].clone();
     set_keys(&app, &acme, "Lead", json!(["lastName", "segment"])).await;
-    assert_eq!(lead_completeness(&app, t, &up).await, (0.5, 2), "recomputed, version kept");
+    assert_completeness(lead_completeness(&app, t, &up).await, 0.5, 2);
     let r = app.gql(Some(t), update, json!({ "id": up, "i": { "customFields": { "segment": "SMB" } } })).await;
     close(&r.data()["updateLead"]["completeness"], 1.0);
     let del = "mutation($id: ID!) { deleteCustomField(id: $id, force: true) { name } }";
@@ -242,12 +251,12 @@ async fn data_quality_figures_are_exact(app: TestApp) {
         (a, json!({ "lastName": "A" })),
         (a, json!({ "lastName": "B", "firstName": "Bo" })),
         (a, json!({ "lastName": "C", "firstName": "Cy", "email": "cy@x.test" })),
-        (sam.token.as_str(), json!({ "lastName": "D", "firstName": "Di", "email": "di@x.test", "phone": "01" })),
+        (sam.token.as_str(), json!({ "lastName": "D", "firstName": "Di", "email": "di@x.test", "phone": "+33 1 23 45 67 01" })),
         (
             sam.token.as_str(),
-            json!({ "lastName": "E", "firstName": "Ed", "email": "ed@x.test", "phone": "02", "title": "CEO" }),
+            json!({ "lastName": "E", "firstName": "Ed", "email": "ed@x.test", "phone": "+33 1 23 45 67 02", "title": "CEO" }),
         ),
-        (a, json!({ "lastName": "F", "firstName": "Fi", "email": "fi@x.test", "phone": "03", "title": "CTO" })),
+        (a, json!({ "lastName": "F", "firstName": "Fi", "email": "fi@x.test", "phone": "+33 1 23 45 67 03", "title": "CTO" })),
     ];
     let mut ids = Vec::new();
     for (token, input) in people {
