@@ -13,6 +13,9 @@ mod m20261122_000008_create_field_rules;
 mod m20261122_000009_create_custom_entities;
 mod m20261122_000011_create_data_quality;
 
+/// How the data-quality migration computes the completeness of existing rows.
+pub use m20261122_000011_create_data_quality::backfill_statements as data_quality_backfill;
+
 pub struct Migrator;
 
 #[async_trait::async_trait]

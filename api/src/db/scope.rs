@@ -286,6 +286,22 @@ impl TenantTx {
         Ok(result.rows_affected)
     }
 
+    /// Holds the tenant's row until this transaction ends: shared by writers
+    /// that read the key-field lists, exclusive for a change of one, so that
+    /// no write commits a completeness computed from a list a concurrent
+    /// change replaced (the change's recomputation would miss that write).
+    /// PostgreSQL only: SQLite's writers already run one at a time.
+    pub async fn lock_tenant(&self, exclusive: bool) -> Result<(), DbErr> {
+        use sea_orm::{ConnectionTrait, QuerySelect};
+        if self.txn.get_database_backend() != sea_orm::DbBackend::Postgres {
+            return Ok(());
+        }
+        let query = entity::tenant::Entity::find_by_id(self.actor.tenant_id);
+        let query = if exclusive { query.lock_exclusive() } else { query.lock_shared() };
+        query.one(&self.txn).await?;
+        Ok(())
+    }
+
     /// Marks a profile's access rules as changed, atomically (two admins changing
     /// rules at once still give two distinct versions), so that every process
     /// reloads them on its next request.

@@ -257,6 +257,9 @@ pub async fn update(
 /// values are then removed from those records and recorded in the trace.
 pub async fn delete(tx: &TenantTx, id: Uuid, force: bool) -> ServiceResult<field_definition::Model> {
     require_admin(tx.actor())?;
+    // The field may be a key field: taken before the records' writes take it
+    // shared, as `data_quality::field_deleted` needs it exclusive.
+    tx.lock_tenant(true).await?;
     let def = get(tx, id).await?;
     let removed = match def.entity.as_str() {
         "Account" => strip::<account::Entity>(tx, &def, force).await?,

@@ -121,8 +121,13 @@ pub fn is_filled(value: Option<&Value>) -> bool {
 
 /// THE completeness of a record of `entity` whose trace view is `view`: every
 /// path that writes a record calls this, once, before its insert or update.
-pub async fn completeness(scope: &impl Scope, entity: &str, view: &Value) -> ServiceResult<f64> {
-    Ok(key_fields(scope, entity).await?.score(view))
+pub async fn completeness(tx: &TenantTx, entity: &str, view: &Value) -> ServiceResult<f64> {
+    if tx.memo().and_then(|m| m.key_fields(entity)).is_none() {
+        // Before the list is read: a concurrent key-field change either
+        // commits first (and is read) or waits for this write (and recomputes it).
+        tx.lock_tenant(false).await?;
+    }
+    Ok(key_fields(tx, entity).await?.score(view))
 }
 
 /// An entity's key fields: the admin's list, else the defaults (memoized per
@@ -183,6 +188,11 @@ pub async fn set(tx: &TenantTx, entity: &str, fields: Vec<String>) -> ServiceRes
     require_admin(tx.actor())?;
     let target = entities::resolve(tx, "entity", entity).await?;
     let name = target.name().to_owned();
+    // Waits for writers that read the current list (see `completeness`).
+    tx.lock_tenant(true).await?;
+    if let Some(memo) = tx.memo() {
+        memo.remember_key_fields(&name, None);
+    }
     let defs = custom_fields::definitions(tx, &name).await?;
     let mut seen = HashSet::new();
     for field in &fields {
@@ -237,6 +247,7 @@ async fn store(tx: &TenantTx, target: &EntityRef, before: Vec<String>, fields: &
 /// gone): an admin's list that named it loses it, and the entity's records
 /// are recomputed, so a later field of the same name is no key field unasked.
 pub async fn field_deleted(tx: &TenantTx, entity: &str, field: &str) -> ServiceResult<()> {
+    tx.lock_tenant(true).await?;
     let current = key_fields(tx, entity).await?;
     if let Some(memo) = tx.memo() {
         memo.remember_key_fields(entity, None);

@@ -14,6 +14,7 @@ db_tests!(
     overdue_activities_by_owner,
     probable_duplicates_are_grouped,
     bad_inputs_have_stable_codes,
+    migration_backfill_agrees_with_the_server,
 );
 
 const SET_KEYS: &str = "mutation($e: String!, $f: [String!]!) { setKeyFields(entity: $e, fields: $f) }";
@@ -84,7 +85,11 @@ async fn completeness_is_set_on_every_write(app: TestApp) {
     let id = lead["id"].as_str().unwrap().to_owned();
     let update = "mutation($id: ID!, $i: UpdateLeadInput!) { updateLead(id: $id, input: $i) { completeness version } }";
     let r = app
-        .gql(Some(t), update, json!({ "id": id, "i": { "email": "bob@bobs.test", "phone": "+33 1 23 45 67 89", "company": null } }))
+        .gql(
+            Some(t),
+            update,
+            json!({ "id": id, "i": { "email": "bob@bobs.test", "phone": "+33 1 23 45 67 89", "company": null } }),
+        )
         .await;
     close(&r.data()["updateLead"]["completeness"], 4.0 / 11.0);
     assert_eq!(r.data()["updateLead"]["version"], 2);
@@ -251,12 +256,18 @@ async fn data_quality_figures_are_exact(app: TestApp) {
         (a, json!({ "lastName": "A" })),
         (a, json!({ "lastName": "B", "firstName": "Bo" })),
         (a, json!({ "lastName": "C", "firstName": "Cy", "email": "cy@x.test" })),
-        (sam.token.as_str(), json!({ "lastName": "D", "firstName": "Di", "email": "di@x.test", "phone": "+33 1 23 45 67 01" })),
+        (
+            sam.token.as_str(),
+            json!({ "lastName": "D", "firstName": "Di", "email": "di@x.test", "phone": "+33 1 23 45 67 01" }),
+        ),
         (
             sam.token.as_str(),
             json!({ "lastName": "E", "firstName": "Ed", "email": "ed@x.test", "phone": "+33 1 23 45 67 02", "title": "CEO" }),
         ),
-        (a, json!({ "lastName": "F", "firstName": "Fi", "email": "fi@x.test", "phone": "+33 1 23 45 67 03", "title": "CTO" })),
+        (
+            a,
+            json!({ "lastName": "F", "firstName": "Fi", "email": "fi@x.test", "phone": "+33 1 23 45 67 03", "title": "CTO" }),
+        ),
     ];
     let mut ids = Vec::new();
     for (token, input) in people {
@@ -498,4 +509,49 @@ async fn bad_inputs_have_stable_codes(app: TestApp) {
     app.gql(a, "mutation { createEntity(name: \"KeyFields\", label: \"x\") { id } }", json!({}))
         .await
         .assert_invalid("name");
+}
+
+/// The migration computes existing rows' completeness in SQL from the default
+/// key fields: it must give what the server computes on write.
+async fn migration_backfill_agrees_with_the_server(app: TestApp) {
+    let acme = app.tenant("acme").await;
+    let t = acme.admin.token.as_str();
+    let acc = create(
+        &app,
+        t,
+        "createAccount",
+        json!({ "name": "Initech", "type": "customer", "city": "Lyon", "email": "a@b.test" }),
+    )
+    .await;
+    create(&app, t, "createAccount", json!({ "name": "Hooli", "website": "hooli.test", "country": "US" })).await;
+    create(&app, t, "createContact", json!({ "lastName": "Gibbons", "accountId": acc["id"], "title": "Engineer" }))
+        .await;
+    create(
+        &app,
+        t,
+        "createLead",
+        json!({ "lastName": "Bolton", "company": "Initrode", "state": "TX", "postalCode": "78701" }),
+    )
+    .await;
+    create(&app, t, "createOpportunity", json!({ "accountId": acc["id"], "name": "TPS", "amount": "10" })).await;
+    create(
+        &app,
+        t,
+        "createActivity",
+        json!({ "kind": "call", "subject": "Call", "target": { "accountId": acc["id"] } }),
+    )
+    .await;
+    create(&app, t, "createActivity", json!({ "kind": "call", "subject": "Due", "dueAt": "2026-12-01T09:00:00Z", "target": { "accountId": acc["id"] } })).await;
+    let q = "{ accounts { nodes { id completeness } } contacts { nodes { id completeness } } leads { nodes { id completeness } }
+        opportunities { nodes { id completeness } } activities { nodes { id completeness } } }";
+    let written = app.gql(Some(t), q, json!({})).await.data().clone();
+    for table in ["account", "contact", "lead", "opportunity", "activity"] {
+        app.sql(&format!("UPDATE {table} SET completeness = 0")).await.unwrap();
+    }
+    for statement in migration::data_quality_backfill() {
+        app.sql(&statement).await.unwrap();
+    }
+    let backfilled = app.gql(Some(t), q, json!({})).await.data().clone();
+    assert_eq!(backfilled, written);
+    assert_ne!(written["accounts"]["nodes"][0]["completeness"], 0.0);
 }
