@@ -53,6 +53,7 @@ pub struct CompletenessBucket {
     pub min: f64,
     /// Exclusive upper bound, except for the last bucket where min = max = 1.
     pub max: f64,
+    /// Live records in the range.
     pub records: u64,
 }
 
@@ -61,6 +62,7 @@ pub struct CompletenessBucket {
 pub struct FieldFillRate {
     /// The field's API name.
     pub field: String,
+    /// Live records holding a value for it.
     pub filled: u64,
     /// `filled` / records (0 when there are no records).
     pub rate: f64,
@@ -70,7 +72,9 @@ pub struct FieldFillRate {
 #[derive(SimpleObject)]
 #[graphql(complex)]
 pub struct OwnerCompleteness {
+    /// The owner's user id.
     pub owner_id: ID,
+    /// The owner's live records of the entity.
     pub records: u64,
     /// Mean completeness of this owner's live records.
     pub average_completeness: f64,
@@ -88,7 +92,9 @@ impl OwnerCompleteness {
 #[derive(SimpleObject)]
 #[graphql(complex)]
 pub struct OwnerCount {
+    /// The owner's user id.
     pub owner_id: ID,
+    /// Overdue activities they own.
     pub count: u64,
 }
 
@@ -120,6 +126,7 @@ pub struct DuplicateGroup {
 /// An edge of a duplicate-group list.
 #[derive(SimpleObject)]
 pub struct DuplicateGroupEdge {
+    /// Where to resume after this group (`after`).
     pub cursor: String,
     pub node: DuplicateGroup,
 }
@@ -127,6 +134,7 @@ pub struct DuplicateGroupEdge {
 /// A page of duplicate groups, ordered by their key.
 #[derive(SimpleObject)]
 pub struct DuplicateGroupConnection {
+    /// The groups of this page with their cursors.
     pub edges: Vec<DuplicateGroupEdge>,
     pub page_info: PageInfo,
 }

@@ -130,6 +130,21 @@ pub async fn completeness(tx: &TenantTx, entity: &str, view: &Value) -> ServiceR
     Ok(key_fields(tx, entity).await?.score(view))
 }
 
+/// The list an admin set for `entity`, as stored (`None`: the defaults apply).
+async fn stored_names(scope: &impl Scope, entity: &str) -> ServiceResult<Option<Vec<String>>> {
+    let stored = scope
+        .select::<key_field_set::Entity>()
+        .filter(key_field_set::Column::Entity.eq(entity))
+        .one(scope.conn())
+        .await?;
+    stored
+        .map(|row| {
+            serde_json::from_value(row.fields)
+                .map_err(|e| ServiceError::Internal(format!("stored key fields of {entity}: {e}")))
+        })
+        .transpose()
+}
+
 /// An entity's key fields: the admin's list, else the defaults (memoized per
 /// transaction, so a bulk upsert reads them once). Names that no longer
 /// exist (a deleted custom field) are left out.
@@ -137,17 +152,9 @@ pub async fn key_fields(scope: &impl Scope, entity: &str) -> ServiceResult<Arc<K
     if let Some(known) = scope.memo().and_then(|m| m.key_fields(entity)) {
         return Ok(known);
     }
-    let stored = scope
-        .select::<key_field_set::Entity>()
-        .filter(key_field_set::Column::Entity.eq(entity))
-        .one(scope.conn())
-        .await?;
+    let stored = stored_names(scope, entity).await?;
     let overridden = stored.is_some();
-    let names: Vec<String> = match stored {
-        Some(row) => serde_json::from_value(row.fields)
-            .map_err(|e| ServiceError::Internal(format!("stored key fields of {entity}: {e}")))?,
-        None => default_key_fields(entity),
-    };
+    let names = stored.unwrap_or_else(|| default_key_fields(entity));
     let core = super::catalog::entity(entity);
     let mut fields = Vec::with_capacity(names.len());
     let mut defs = None;
@@ -248,14 +255,16 @@ async fn store(tx: &TenantTx, target: &EntityRef, before: Vec<String>, fields: &
 /// are recomputed, so a later field of the same name is no key field unasked.
 pub async fn field_deleted(tx: &TenantTx, entity: &str, field: &str) -> ServiceResult<()> {
     tx.lock_tenant(true).await?;
-    let current = key_fields(tx, entity).await?;
     if let Some(memo) = tx.memo() {
         memo.remember_key_fields(entity, None);
         // This transaction changed the definitions: read them again.
         memo.forget_definitions(entity);
     }
-    if current.overridden && current.fields.iter().any(|f| f.name == field) {
-        let before = current.names();
+    // The stored list, not the resolved one: resolution already leaves out
+    // the deleted field, and the records still count it until recomputed.
+    if let Some(before) = stored_names(tx, entity).await?
+        && before.iter().any(|n| n == field)
+    {
         let after: Vec<String> = before.iter().filter(|n| *n != field).cloned().collect();
         store(tx, &entities::resolve(tx, "entity", entity).await?, before, &after).await?;
     }

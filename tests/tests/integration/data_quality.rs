@@ -245,6 +245,15 @@ async fn custom_entities_and_custom_key_fields(app: TestApp) {
         q["fillRates"],
         json!([{ "field": "title", "filled": 2, "rate": 1.0 }, { "field": "level", "filled": 2, "rate": 1.0 }])
     );
+    // A key field nobody filled, then deleted (no values, so no force): the
+    // list loses it and the records count without it again.
+    let room = "mutation { createCustomField(input: { entity: \"Course\", name: \"room\", label: \"Room\", type: TEXT }) { id } }";
+    let room = app.gql(t, room, json!({})).await.data()["createCustomField"]["id"].clone();
+    set_keys(&app, &acme, "Course", json!(["title", "room"])).await;
+    assert_eq!(app.gql(t, get, json!({ "id": id })).await.data()["record"]["completeness"], 0.5);
+    app.gql(t, "mutation($id: ID!) { deleteCustomField(id: $id) { name } }", json!({ "id": room })).await.data();
+    assert_eq!(app.gql(t, "{ keyFields(entity: \"Course\") }", json!({})).await.data()["keyFields"], json!(["title"]));
+    assert_eq!(app.gql(t, get, json!({ "id": id })).await.data()["record"]["completeness"], 1.0);
 }
 
 async fn data_quality_figures_are_exact(app: TestApp) {
