@@ -254,6 +254,17 @@ async fn custom_entities_and_custom_key_fields(app: TestApp) {
     app.gql(t, "mutation($id: ID!) { deleteCustomField(id: $id) { name } }", json!({ "id": room })).await.data();
     assert_eq!(app.gql(t, "{ keyFields(entity: \"Course\") }", json!({})).await.data()["keyFields"], json!(["title"]));
     assert_eq!(app.gql(t, get, json!({ "id": id })).await.data()["record"]["completeness"], 1.0);
+
+    // A deleted entity takes its list along: a new one of the same name has none.
+    let tmp = app.gql(t, "mutation { createEntity(name: \"Tmp\", label: \"Tmp\") { id } }", json!({})).await;
+    let tmp = tmp.data()["createEntity"]["id"].clone();
+    let f = "mutation { createCustomField(input: { entity: \"Tmp\", name: \"code\", label: \"Code\", type: TEXT }) { id } }";
+    app.gql(t, f, json!({})).await.data();
+    set_keys(&app, &acme, "Tmp", json!(["code"])).await;
+    app.gql(t, "mutation($id: ID!) { deleteEntity(id: $id) { name } }", json!({ "id": tmp })).await.data();
+    app.gql(t, "mutation { createEntity(name: \"Tmp\", label: \"Tmp\") { id } }", json!({})).await.data();
+    app.gql(t, f, json!({})).await.data();
+    assert_eq!(app.gql(t, "{ keyFields(entity: \"Tmp\") }", json!({})).await.data()["keyFields"], json!([]));
 }
 
 async fn data_quality_figures_are_exact(app: TestApp) {
