@@ -366,6 +366,13 @@ async fn hidden_fields_leave_the_figures(app: TestApp) {
     app.gql(Some(&sam.token), dup, json!({ "e": "Contact" })).await.assert_code("FORBIDDEN");
     let r = app.gql(Some(a), dup, json!({ "e": "Contact" })).await;
     assert_eq!(r.data()["probableDuplicates"]["edges"][0]["node"]["key"], "bill@initech.test");
+    // A list chosen by a hidden field is refused, not silently filtered.
+    let hide = "mutation($p: ID!) { setFieldAccess(profileId: $p, entity: \"Opportunity\", field: \"closeDate\", access: HIDDEN) { access } }";
+    app.gql(Some(a), hide, json!({ "p": sales })).await.data();
+    let undated = "{ opportunitiesNeedingCloseDate { nodes { id } } }";
+    app.gql(Some(&sam.token), undated, json!({})).await.assert_code("FORBIDDEN");
+    app.gql(Some(a), undated, json!({})).await.data();
+    app.gql(Some(&sam.token), "{ staleOpportunities { nodes { id } } }", json!({})).await.data();
     app.gql(Some(&sam.token), QUALITY, json!({ "e": "Lead" })).await.assert_code("NOT_FOUND");
     app.gql(Some(&sam.token), "{ keyFields(entity: \"Lead\") }", json!({})).await.assert_code("NOT_FOUND");
 }
