@@ -21,6 +21,8 @@ pub struct Model {
     pub version: i32,
     pub external_id: Option<String>,
     pub deleted_at: Option<DateTimeUtc>,
+    /// Share of the entity's key fields that hold a value (0.0..=1.0), set on every write.
+    pub completeness: f64,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

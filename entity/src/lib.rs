@@ -15,6 +15,7 @@ pub mod entity_definition;
 pub mod field_access;
 pub mod field_definition;
 pub mod field_rule;
+pub mod key_field_set;
 pub mod lead;
 pub mod opportunity;
 pub mod picklist;
@@ -57,6 +58,7 @@ tenant_owned!(
     field_access,
     field_definition,
     field_rule,
+    key_field_set,
     lead,
     opportunity,
     picklist,

@@ -25,6 +25,8 @@ pub struct Model {
     pub version: i32,
     pub external_id: Option<String>,
     pub deleted_at: Option<DateTimeUtc>,
+    /// Share of the entity's key fields that hold a value (0.0..=1.0), set on every write.
+    pub completeness: f64,
     /// Custom field values by API name (see the custom-fields migration).
     pub custom: Option<Json>,
 }

@@ -11,6 +11,8 @@ pub struct Model {
     pub name: String,
     pub time_zone: String,
     pub created_at: DateTimeUtc,
+    /// Days without a stage change after which an open opportunity counts as stale.
+    pub stale_opportunity_days: i32,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

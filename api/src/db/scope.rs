@@ -47,6 +47,7 @@ pub struct Memo {
     picklists: Mutex<HashMap<(String, String), Vec<picklist_option::Model>>>,
     definitions: Mutex<HashMap<String, Vec<field_definition::Model>>>,
     field_rules: Mutex<HashMap<String, Arc<crate::service::field_rules::EntityRules>>>,
+    key_fields: Mutex<HashMap<String, Arc<crate::service::data_quality::KeyFields>>>,
 }
 
 impl Memo {
@@ -74,6 +75,12 @@ impl Memo {
         }
     }
 
+    pub fn forget_definitions(&self, entity: &str) {
+        if let Ok(mut known) = self.definitions.lock() {
+            known.remove(entity);
+        }
+    }
+
     pub fn field_rules(&self, entity: &str) -> Option<Arc<crate::service::field_rules::EntityRules>> {
         self.field_rules.lock().ok()?.get(entity).cloned()
     }
@@ -81,6 +88,21 @@ impl Memo {
     pub fn remember_field_rules(&self, entity: &str, rules: Arc<crate::service::field_rules::EntityRules>) {
         if let Ok(mut known) = self.field_rules.lock() {
             known.insert(entity.to_owned(), rules);
+        }
+    }
+
+    pub fn key_fields(&self, entity: &str) -> Option<Arc<crate::service::data_quality::KeyFields>> {
+        self.key_fields.lock().ok()?.get(entity).cloned()
+    }
+
+    /// Remembers an entity's key fields; `None` forgets them (the transaction
+    /// changed the list or a field it names).
+    pub fn remember_key_fields(&self, entity: &str, fields: Option<Arc<crate::service::data_quality::KeyFields>>) {
+        if let Ok(mut known) = self.key_fields.lock() {
+            match fields {
+                Some(fields) => known.insert(entity.to_owned(), fields),
+                None => known.remove(entity),
+            };
         }
     }
 
@@ -321,6 +343,41 @@ impl TenantTx {
         let appended = self.appended.lock().map(|a| a.len()).unwrap_or_default();
         self.counted.store(appended, std::sync::atomic::Ordering::SeqCst);
         Ok(seen)
+    }
+
+    /// Sets `column` to `value` on the tenant's rows of `E` matching `condition`;
+    /// returns how many. Only for derived data (a record's completeness), which
+    /// is no change of the record: no version, no trace.
+    pub async fn set_column_where<E: TenantOwned>(
+        &self,
+        column: E::Column,
+        value: impl Into<sea_orm::Value>,
+        condition: impl sea_orm::sea_query::IntoCondition,
+    ) -> Result<u64, DbErr> {
+        use sea_orm::sea_query::Expr;
+        let result = E::update_many()
+            .col_expr(column, Expr::value(value.into()))
+            .filter(E::tenant_column().eq(self.actor.tenant_id))
+            .filter(condition)
+            .exec(&self.txn)
+            .await?;
+        Ok(result.rows_affected)
+    }
+
+    /// Holds the tenant's row until this transaction ends: shared by writers
+    /// that read the key-field lists, exclusive for a change of one, so that
+    /// no write commits a completeness computed from a list a concurrent
+    /// change replaced (the change's recomputation would miss that write).
+    /// PostgreSQL only: SQLite's writers already run one at a time.
+    pub async fn lock_tenant(&self, exclusive: bool) -> Result<(), DbErr> {
+        use sea_orm::{ConnectionTrait, QuerySelect};
+        if self.txn.get_database_backend() != sea_orm::DbBackend::Postgres {
+            return Ok(());
+        }
+        let query = entity::tenant::Entity::find_by_id(self.actor.tenant_id);
+        let query = if exclusive { query.lock_exclusive() } else { query.lock_shared() };
+        query.one(&self.txn).await?;
+        Ok(())
     }
 
     /// Marks a profile's access rules as changed, atomically (two admins changing

@@ -116,6 +116,8 @@ pub async fn begin_new_tenant(
         name: Set(name.to_owned()),
         time_zone: Set("UTC".to_owned()),
         created_at: Set(Utc::now()),
+        // The column's default: SQLite's RETURNING omits columns the insert left out.
+        stale_opportunity_days: Set(14),
     })
     .exec_with_returning(tx.raw())
     .await?;

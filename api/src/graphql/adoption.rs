@@ -220,11 +220,14 @@ impl AdoptionQuery {
 pub struct TenantSettings {
     /// IANA time zone where the tenant's days and weeks begin (default UTC).
     pub time_zone: String,
+    /// Days without a stage change after which an open opportunity is listed
+    /// by `staleOpportunities` (default 14).
+    pub stale_opportunity_days: i32,
 }
 
 impl From<entity::tenant::Model> for TenantSettings {
     fn from(t: entity::tenant::Model) -> Self {
-        Self { time_zone: t.time_zone }
+        Self { time_zone: t.time_zone, stale_opportunity_days: t.stale_opportunity_days }
     }
 }
 
@@ -234,6 +237,8 @@ pub struct TenantSettingsInput {
     /// An IANA time zone such as `Europe/Paris`. Changing it recomputes the
     /// weekly adoption metrics.
     pub time_zone: Option<String>,
+    /// 1 to 3650.
+    pub stale_opportunity_days: Option<i32>,
 }
 
 #[derive(Default)]
@@ -255,7 +260,10 @@ impl SettingsMutation {
     /// Changes the tenant's settings (admins only).
     async fn update_tenant_settings(&self, ctx: &Context<'_>, input: TenantSettingsInput) -> GqlResult<TenantSettings> {
         let tx = request(ctx)?.begin().await?;
-        let patch = service::tenant_settings::SettingsPatch { time_zone: input.time_zone };
+        let patch = service::tenant_settings::SettingsPatch {
+            time_zone: input.time_zone,
+            stale_opportunity_days: input.stale_opportunity_days,
+        };
         let tenant = service::tenant_settings::update(&tx, patch).await?;
         tx.commit().await?;
         Ok(tenant.into())

@@ -36,6 +36,7 @@ impl From<custom_record::Model> for CustomRecord {
             external_id: r.external_id,
             deleted: r.deleted_at.is_some(),
             custom: r.custom,
+            completeness: r.completeness,
         };
         Self { id: r.id.into(), entity: r.entity, record: RecordFields(stamps) }
     }

@@ -84,6 +84,8 @@ pub struct FieldMetadata {
     pub server_set: bool,
     /// Defined by the tenant's admin (false for the built-in fields).
     pub custom: bool,
+    /// One of the entity's key fields, which records' completeness is measured on (see `keyFields`).
+    pub is_key: bool,
     /// For references: the entity types it may point at.
     pub reference_to: Vec<String>,
     /// For picklists: the options in order; inactive ones can no longer be chosen.
@@ -113,6 +115,7 @@ impl From<FieldMeta> for FieldMetadata {
             required: f.required,
             server_set: f.server_set,
             custom: f.custom,
+            is_key: f.is_key,
             reference_to: f.refers_to,
             options: f.options.into_iter().map(Into::into).collect(),
             controlling_field: f.dependency.as_ref().map(|d| d.controlling.clone()),

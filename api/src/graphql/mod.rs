@@ -11,6 +11,7 @@ mod contacts;
 pub mod context;
 mod custom_fields;
 mod custom_records;
+mod data_quality;
 pub mod guards;
 mod leads;
 pub mod loaders;
@@ -47,6 +48,7 @@ pub struct Query(
     adoption::AdoptionQuery,
     adoption::SettingsQuery,
     points::PointsQuery,
+    data_quality::DataQualityQuery,
 );
 
 /// Every mutation.
@@ -67,6 +69,7 @@ pub struct Mutation(
     custom_records::CustomRecordMutation,
     adoption::SettingsMutation,
     points::PointsMutation,
+    data_quality::DataQualityMutation,
 );
 
 pub type CrmSchema = Schema<Query, Mutation, subscriptions::Subscription>;

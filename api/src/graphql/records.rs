@@ -331,6 +331,12 @@ impl RecordFields {
         custom_fields::value(ctx, &self.0, &name).await.map(Some)
     }
 
+    /// Share of the entity's key fields this record fills, 0.0 to 1.0 (see
+    /// `keyFields`). Kept up to date on every write and when the key fields change.
+    async fn completeness(&self) -> f64 {
+        self.0.completeness
+    }
+
     /// Incremented by every change; send it back as `expectedVersion` to detect conflicts.
     async fn version(&self) -> i32 {
         self.0.version

@@ -18,6 +18,7 @@ use uuid::Uuid;
 
 use super::adoption::{AdoptionTotals, UserAdoption};
 use super::context::{parse_id, request};
+use super::data_quality::DataQuality;
 use super::points::PointsAwarded;
 use super::session::SocketSession;
 use super::traces::{ChangeType, Trace};
@@ -45,6 +46,7 @@ struct Watch {
     receiver: Receiver<Arc<TraceBatch>>,
     /// When the session token stops being valid.
     expires: Option<Instant>,
+    /// Set by the error that ends the subscription.
     ended: bool,
 }
 
@@ -180,7 +182,10 @@ impl Subscription {
                 if batch.traces.iter().any(|t| ACCESS_TYPES.contains(&t.entity_type.as_str())) {
                     match service::traces::readable_types(&watch.read()).await {
                         Ok(types) => readable = types,
-                        Err(err) => return Some((vec![Err(err.into())], (watch, readable))),
+                        Err(err) => {
+                            watch.ended = true;
+                            return Some((vec![Err(err.into())], (watch, readable)));
+                        }
                     }
                 }
                 let scope = watch.read();
@@ -216,11 +221,60 @@ impl Subscription {
             };
             let items = match adoption_changes(&watch, &batch, week).await {
                 Ok(items) => items.into_iter().map(Ok).collect(),
-                Err(err) => vec![Err(err)],
+                Err(err) => {
+                    watch.ended = true;
+                    vec![Err(err)]
+                }
             };
             Some((items, watch))
         });
         Ok(batches.flat_map(stream::iter))
+    }
+
+    /// The entity's data-quality figures (as `dataQuality` gives them), each
+    /// time a committed write changes them.
+    async fn data_quality_changed(
+        &self,
+        ctx: &Context<'_>,
+        entity: String,
+    ) -> Result<impl Stream<Item = GqlResult<DataQuality>>, GqlError> {
+        let watch = Watch::open(ctx).await?;
+        // Validates the entity and the caller's right to read it, and gives
+        // the figures later events are compared with.
+        let last = service::quality_report::report(&watch.read(), &entity).await?;
+        let batches = stream::unfold((watch, last), move |(mut watch, mut last)| {
+            let entity = entity.clone();
+            async move {
+                loop {
+                    let batch = match watch.next().await? {
+                        Ok(batch) => batch,
+                        Err(err) => return Some((Err(err), (watch, last))),
+                    };
+                    let touches = batch.traces.iter().any(|t| {
+                        t.entity_type == entity
+                            || matches!(
+                                t.entity_type.as_str(),
+                                "KeyFields" | "FieldDefinition" | "FieldRule" | "Profile"
+                            )
+                    });
+                    if !touches {
+                        continue;
+                    }
+                    match service::quality_report::report(&watch.read(), &entity).await {
+                        Ok(now) if now == last => {}
+                        Ok(now) => {
+                            last = now.clone();
+                            return Some((Ok(DataQuality::from(now)), (watch, last)));
+                        }
+                        Err(err) => {
+                            watch.ended = true;
+                            return Some((Err(err.into()), (watch, last)));
+                        }
+                    }
+                }
+            }
+        });
+        Ok(batches)
     }
 
     /// The caller's own points, as they are awarded: a congratulation.

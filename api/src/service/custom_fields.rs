@@ -257,6 +257,9 @@ pub async fn update(
 /// values are then removed from those records and recorded in the trace.
 pub async fn delete(tx: &TenantTx, id: Uuid, force: bool) -> ServiceResult<field_definition::Model> {
     require_admin(tx.actor())?;
+    // The field may be a key field: taken before the records' writes take it
+    // shared, as `data_quality::field_deleted` needs it exclusive.
+    tx.lock_tenant(true).await?;
     let def = get(tx, id).await?;
     let removed = match def.entity.as_str() {
         "Account" => strip::<account::Entity>(tx, &def, force).await?,
@@ -280,6 +283,7 @@ pub async fn delete(tx: &TenantTx, id: Uuid, force: bool) -> ServiceResult<field
     let mut before = definition_json(&def);
     before["removedValues"] = Value::Object(removed);
     tx.trace(Change::delete(ENTITY, id, before)).await?;
+    super::data_quality::field_deleted(tx, &def.entity, &def.name).await?;
     Ok(def)
 }
 
@@ -634,6 +638,12 @@ fn json_text(backend: DbBackend, table: &str, name: &str) -> String {
         DbBackend::Postgres => format!("(\"{table}\".\"custom\" ->> '{name}')"),
         _ => json_path(backend, table, name),
     }
+}
+
+/// SQL that holds when a row of `table` has a value for custom field `name`
+/// (values are stored normalized: blank text and empty lists are never stored).
+pub fn present_sql(backend: DbBackend, table: &str, name: &str) -> String {
+    format!("{} IS NOT NULL", json_path(backend, table, name))
 }
 
 fn present(backend: DbBackend, table: &str, name: &str, wanted: bool) -> SimpleExpr {

@@ -12,12 +12,12 @@ use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use super::custom_fields::{self, Test};
-use super::entities;
 use super::field_rules;
 use super::records::{MAX_PAGE, default_owner, owner_of};
 use super::upsert::{MAX_BATCH, Mode, Outcome, Report, Status, failed};
 use super::validate::{self, Patch};
 use super::{catalog, require_admin};
+use super::{data_quality, entities};
 use crate::auth::access::Op;
 use crate::db::trace::{Change, ChangeType};
 use crate::db::{Scope, TenantTx};
@@ -99,26 +99,29 @@ pub async fn create(tx: &TenantTx, entity: &str, input: Input) -> ServiceResult<
         Patch::Set(id) => id,
         _ => None,
     };
-    let created = tx
-        .insert(custom_record::ActiveModel {
-            id: Set(Uuid::now_v7()),
-            entity: Set(def.name.clone()),
-            custom: Set(values),
-            owner_id: Set(owner),
-            created_at: Set(now),
-            updated_at: Set(now),
-            created_by: Set(tx.actor().user_id),
-            updated_by: Set(tx.actor().user_id),
-            version: Set(1),
-            external_id: Set(external_id),
-            deleted_at: Set(None),
-            ..Default::default()
-        })
-        .await?;
-    let view = snapshot(tx, &created).await?;
+    let mut model = custom_record::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        entity: Set(def.name.clone()),
+        custom: Set(values),
+        owner_id: Set(owner),
+        created_at: Set(now),
+        updated_at: Set(now),
+        created_by: Set(tx.actor().user_id),
+        updated_by: Set(tx.actor().user_id),
+        version: Set(1),
+        external_id: Set(external_id),
+        deleted_at: Set(None),
+        tenant_id: Set(tx.actor().tenant_id),
+        completeness: Set(0.0),
+    };
+    // Every column is set: the row as it will be stored gives the view, the
+    // field-rule check and the completeness before the insert.
+    let view = snapshot(tx, &sea_orm::TryIntoModel::try_into_model(model.clone())?).await?;
     if let Value::Object(fields) = &view {
         field_rules::check(&tx.actor().access, &*field_rules::rules(tx, &def.name).await?, &def.name, fields, None)?;
     }
+    model.completeness = Set(data_quality::completeness(tx, &def.name, &view).await?);
+    let created = tx.insert(model).await?;
     tx.trace(Change::create(def.name, created.id, view)).await?;
     Ok(created)
 }
@@ -148,6 +151,7 @@ async fn save(
     }
     change.change_type = kind;
     stamp(tx, &before, &mut model);
+    model.completeness = Set(data_quality::completeness(tx, &before.entity, &new).await?);
     let saved =
         tx.update_where(model, Column::Version.eq(before.version)).await.map_err(|e| match ServiceError::from(e) {
             ServiceError::NotFound => ServiceError::Conflict(format!("the {} was changed concurrently", before.entity)),
@@ -207,6 +211,8 @@ pub async fn write_values(tx: &TenantTx, before: Model, values: Map<String, Valu
     let mut model: custom_record::ActiveModel = before.clone().into();
     model.custom = Set((!values.is_empty()).then_some(Value::Object(values)));
     stamp(tx, &before, &mut model);
+    let view = snapshot(tx, &sea_orm::TryIntoModel::try_into_model(model.clone())?).await?;
+    model.completeness = Set(data_quality::completeness(tx, &before.entity, &view).await?);
     tx.update_where(model, Column::Version.eq(before.version)).await?;
     Ok(())
 }
@@ -238,8 +244,10 @@ pub async fn restore(tx: &TenantTx, entity: &str, id: Uuid) -> ServiceResult<Mod
     let mut model: custom_record::ActiveModel = deleted.clone().into();
     model.deleted_at = Set(None);
     stamp(tx, &deleted, &mut model);
+    // Restoring changes no value: the deleted row's view is the restored one's.
+    let after = snapshot(tx, &deleted).await?;
+    model.completeness = Set(data_quality::completeness(tx, &def.name, &after).await?);
     let restored = tx.update_where(model, Column::Version.eq(deleted.version)).await?;
-    let after = snapshot(tx, &restored).await?;
     tx.trace(Change {
         change_type: ChangeType::Restore,
         entity_type: def.name.into(),

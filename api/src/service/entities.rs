@@ -2,8 +2,8 @@
 //! entities its admins defined ("Course", "Complaint", …).
 
 use entity::{
-    custom_record, entity_access, entity_definition, field_access, field_definition, field_rule, picklist,
-    picklist_option,
+    custom_record, entity_access, entity_definition, field_access, field_definition, field_rule, key_field_set,
+    picklist, picklist_option,
 };
 use sea_orm::{ColumnTrait, PaginatorTrait, QueryFilter, QueryOrder, Set};
 use serde_json::{Value, json};
@@ -19,7 +19,7 @@ pub const ENTITY: &str = "EntityDefinition";
 
 /// Names a custom entity cannot take: the core entities and the types traces
 /// already use for administration.
-const RESERVED: [&str; 13] = [
+const RESERVED: [&str; 14] = [
     "Account",
     "Contact",
     "Lead",
@@ -33,6 +33,7 @@ const RESERVED: [&str; 13] = [
     "EntityDefinition",
     "Tenant",
     "ApiToken",
+    "KeyFields",
 ];
 
 /// An entity of the tenant.
@@ -193,6 +194,8 @@ pub async fn delete(tx: &TenantTx, id: Uuid) -> ServiceResult<entity_definition:
     tx.delete_where::<picklist::Entity>(picklist::Column::Id.is_in(lists)).await?;
     tx.delete_where::<field_definition::Entity>(field_definition::Column::Entity.eq(name)).await?;
     tx.delete_where::<field_rule::Entity>(field_rule::Column::Entity.eq(name)).await?;
+    // A later entity of the same name starts with no key fields, like any new one.
+    tx.delete_where::<key_field_set::Entity>(key_field_set::Column::Entity.eq(name)).await?;
     let profiles: Vec<Uuid> = tx
         .select::<entity_access::Entity>()
         .filter(entity_access::Column::Entity.eq(name))

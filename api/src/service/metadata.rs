@@ -5,7 +5,7 @@ use std::sync::Arc;
 use entity::picklist_option;
 
 use super::catalog::{self, FieldKind};
-use super::{custom_fields, entities, field_rules, picklists, profiles};
+use super::{custom_fields, data_quality, entities, field_rules, picklists, profiles};
 use crate::auth::access::{EntityRights, FieldAccess, Op, Permissions};
 use crate::db::Scope;
 use crate::error::ServiceResult;
@@ -17,6 +17,8 @@ pub struct FieldMeta {
     pub required: bool,
     pub server_set: bool,
     pub custom: bool,
+    /// A key field of the entity (data quality).
+    pub is_key: bool,
     pub refers_to: Vec<String>,
     /// READ or EDIT (hidden fields are not listed).
     pub access: FieldAccess,
@@ -41,6 +43,7 @@ pub async fn metadata(scope: &impl Scope) -> ServiceResult<Vec<EntityMeta>> {
     let mut picklists = picklists::all(scope).await?;
     let mut custom = custom_fields::all(scope).await?;
     let mut rules = field_rules::all(scope).await?;
+    let mut key_fields = data_quality::all_key_fields(scope).await?;
     let mut entities = Vec::new();
     let custom_entities = entities::custom(scope).await?;
     let all = catalog::CORE
@@ -51,6 +54,8 @@ pub async fn metadata(scope: &impl Scope) -> ServiceResult<Vec<EntityMeta>> {
         let mut options = |field: &str| picklists.remove(&(name.clone(), field.to_owned())).unwrap_or_default();
         let entity_rules = rules.remove(&name).unwrap_or_default();
         let dependency = |field: &str| entity_rules.dependencies.iter().find(|d| d.field == field).cloned();
+        let keys = key_fields.remove(&name).unwrap_or_else(|| data_quality::default_key_fields(&name));
+        let is_key = |field: &str| keys.iter().any(|k| k == field);
         let mut fields = Vec::new();
         for f in builtin {
             let access = catalog::access(&permissions, &name, f);
@@ -62,6 +67,7 @@ pub async fn metadata(scope: &impl Scope) -> ServiceResult<Vec<EntityMeta>> {
                     required: f.required || entity_rules.required.iter().any(|r| r == f.name),
                     server_set: f.server_set,
                     custom: false,
+                    is_key: is_key(f.name),
                     refers_to: f.refers_to.iter().map(|e| (*e).to_owned()).collect(),
                     access,
                     options: options(f.name),
@@ -73,6 +79,7 @@ pub async fn metadata(scope: &impl Scope) -> ServiceResult<Vec<EntityMeta>> {
             let access = permissions.field(&name, &d.name);
             if access > FieldAccess::Hidden {
                 fields.push(FieldMeta {
+                    is_key: is_key(&d.name),
                     kind: custom_fields::kind(&d)?,
                     options: options(&d.name),
                     dependency: dependency(&d.name),

@@ -141,6 +141,24 @@ pub async fn award(
     Ok(Some(award))
 }
 
+/// After a person's write set a record's completeness: a lead that reaches
+/// 100 % within 3 days of its creation earns its writer the lead rule's points.
+pub async fn on_completeness(
+    tx: &TenantTx,
+    entity: &str,
+    record: Uuid,
+    created_at: chrono::DateTime<chrono::Utc>,
+    before: Option<f64>,
+    after: f64,
+) -> ServiceResult<()> {
+    const COMPLETE: f64 = 1.0 - 1e-9;
+    let reached = after >= COMPLETE && before.is_none_or(|b| b < COMPLETE);
+    if entity == "Lead" && reached && tx.now() - created_at <= chrono::Duration::days(3) {
+        award(tx, Rule::LeadCompleted, entity, record).await?;
+    }
+    Ok(())
+}
+
 /// One place on a leaderboard.
 #[derive(Clone, Debug)]
 pub struct Place {

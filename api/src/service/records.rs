@@ -19,9 +19,9 @@ use uuid::Uuid;
 
 use super::catalog::{self, EntityDef};
 use super::custom_fields::{self, Test};
-use super::field_rules;
 use super::picklists::{self, Choosable};
 use super::validate::{self, Patch};
+use super::{data_quality, field_rules};
 use super::{require_admin, users};
 use crate::auth::access::Op;
 use crate::db::trace::{Change, ChangeType};
@@ -44,6 +44,8 @@ pub struct Columns<C> {
     pub deleted_at: C,
     /// Custom field values (JSON).
     pub custom: C,
+    /// Share of key fields filled (see `data_quality`).
+    pub completeness: C,
 }
 
 /// A CRM entity: its name in traces, its shared columns, and its own fields.
@@ -65,6 +67,7 @@ pub trait Record:
     fn owner(model: &Self::Model) -> Uuid;
     fn external_id(model: &Self::Model) -> Option<&str>;
     fn custom(model: &Self::Model) -> Option<&Value>;
+    fn completeness(model: &Self::Model) -> f64;
     fn stamps(model: &Self::Model) -> Stamps;
 
     /// The API names of the fields a client sent (to check them against the profile).
@@ -102,6 +105,7 @@ macro_rules! record_columns {
             external_id: $module::Column::ExternalId,
             deleted_at: $module::Column::DeletedAt,
             custom: $module::Column::Custom,
+            completeness: $module::Column::Completeness,
         };
 
         fn id(model: &$module::Model) -> uuid::Uuid {
@@ -124,6 +128,10 @@ macro_rules! record_columns {
             model.custom.as_ref()
         }
 
+        fn completeness(model: &$module::Model) -> f64 {
+            model.completeness
+        }
+
         fn stamps(model: &$module::Model) -> $crate::service::records::Stamps {
             $crate::service::records::Stamps {
                 entity: <Self as $crate::service::records::Record>::NAME.into(),
@@ -137,6 +145,7 @@ macro_rules! record_columns {
                 external_id: model.external_id.clone(),
                 deleted: model.deleted_at.is_some(),
                 custom: model.custom.clone(),
+                completeness: model.completeness,
             }
         }
     };
@@ -171,6 +180,8 @@ pub struct Stamps {
     pub deleted: bool,
     /// Custom field values as stored (see `custom_fields`).
     pub custom: Option<Value>,
+    /// Share of the entity's key fields filled (see `data_quality`).
+    pub completeness: f64,
 }
 
 /// A record as a client sends it: the shared fields and the entity's own.
@@ -486,15 +497,35 @@ pub async fn create<R: Record>(tx: &TenantTx, input: RecordInput<R::Fields>) -> 
     if let Some(custom) = custom_fields::apply(tx, R::NAME, None, input.custom, true).await? {
         set(&mut model, R::COLUMNS.custom, custom);
     }
-    let created = tx.insert(model).await?;
-    let view = snapshot::<R>(tx, &created).await?;
-    // Checked on the row as stored; a refusal drops the transaction (or the
-    // bulk upsert's savepoint) with the insert in it.
+    // The row as it will be stored gives the trace view, the field-rule check
+    // and the completeness, so the insert carries its completeness at once.
+    let view = snapshot::<R>(tx, &preview::<R>(tx, &model)?).await?;
     if let Value::Object(fields) = &view {
         field_rules::check(&tx.actor().access, &*field_rules::rules(tx, R::NAME).await?, R::NAME, fields, None)?;
     }
+    set(&mut model, R::COLUMNS.completeness, data_quality::completeness(tx, R::NAME, &view).await?);
+    let created = tx.insert(model).await?;
     tx.trace(Change::create(R::NAME, R::id(&created), view)).await?;
+    let stamps = R::stamps(&created);
+    super::points::on_completeness(tx, R::NAME, stamps.id, stamps.created_at, None, R::completeness(&created)).await?;
     Ok(created)
+}
+
+/// The model a new row will be: what the write set, the tenant, and for
+/// columns it left out their type's default (all of them nullable or
+/// stamped, so the view does not depend on the database's defaults).
+fn preview<R: Record>(tx: &TenantTx, model: &R::ActiveModel) -> ServiceResult<R::Model> {
+    let defaults = <R::ActiveModel as ActiveModelTrait>::default_values();
+    let mut preview = model.clone();
+    for column in <R::Column as sea_orm::Iterable>::iter() {
+        if preview.is_not_set(column)
+            && let Some(value) = defaults.get(column).into_value()
+        {
+            preview.set(column, value);
+        }
+    }
+    preview.set(R::tenant_column(), tx.actor().tenant_id.into());
+    Ok(preview.try_into_model()?)
 }
 
 fn stale(name: &str, version: i32) -> ServiceError {
@@ -562,6 +593,7 @@ pub async fn save<R: Record>(
     }
     change.change_type = kind;
     write::<R>(tx, &before, &mut model);
+    set(&mut model, R::COLUMNS.completeness, data_quality::completeness(tx, R::NAME, &new).await?);
     let saved =
         tx.update_where(model, R::COLUMNS.version.eq(R::version(&before))).await.map_err(
             |e| match ServiceError::from(e) {
@@ -570,6 +602,9 @@ pub async fn save<R: Record>(
             },
         )?;
     tx.trace(change).await?;
+    let stamps = R::stamps(&saved);
+    let (was, is) = (R::completeness(&before), R::completeness(&saved));
+    super::points::on_completeness(tx, R::NAME, stamps.id, stamps.created_at, Some(was), is).await?;
     Ok(saved)
 }
 
@@ -586,6 +621,8 @@ pub async fn write_custom<R: Record>(tx: &TenantTx, before: R::Model, values: Ma
     let mut model: R::ActiveModel = before.clone().into();
     set(&mut model, R::COLUMNS.custom, (!values.is_empty()).then_some(Value::Object(values)));
     write::<R>(tx, &before, &mut model);
+    let view = snapshot::<R>(tx, &model.clone().try_into_model()?).await?;
+    set(&mut model, R::COLUMNS.completeness, data_quality::completeness(tx, R::NAME, &view).await?);
     tx.update_where(model, R::COLUMNS.version.eq(R::version(&before))).await?;
     Ok(())
 }
@@ -615,8 +652,10 @@ pub async fn restore<R: Record>(tx: &TenantTx, id: Uuid) -> ServiceResult<R::Mod
     let mut model: R::ActiveModel = deleted.clone().into();
     set(&mut model, R::COLUMNS.deleted_at, Option::<DateTime<Utc>>::None);
     write::<R>(tx, &deleted, &mut model);
+    // Restoring changes no field: the view of the deleted row is the restored one's.
+    let after = snapshot::<R>(tx, &deleted).await?;
+    set(&mut model, R::COLUMNS.completeness, data_quality::completeness(tx, R::NAME, &after).await?);
     let restored = tx.update_where(model, R::COLUMNS.version.eq(R::version(&deleted))).await?;
-    let after = snapshot::<R>(tx, &restored).await?;
     tx.trace(Change {
         change_type: ChangeType::Restore,
         entity_type: R::NAME.into(),

@@ -1,4 +1,5 @@
-//! A tenant's settings: its time zone (where its weeks begin).
+//! A tenant's settings: its time zone (where its weeks begin) and when an
+//! open opportunity counts as stale.
 
 use entity::tenant;
 use sea_orm::Set;
@@ -13,6 +14,8 @@ use crate::error::{ServiceError, ServiceResult};
 #[derive(Default)]
 pub struct SettingsPatch {
     pub time_zone: Option<String>,
+    /// Days without a stage change after which an open opportunity is stale.
+    pub stale_opportunity_days: Option<i32>,
 }
 
 pub async fn get(scope: &impl Scope) -> ServiceResult<tenant::Model> {
@@ -43,6 +46,16 @@ pub async fn update(tx: &TenantTx, patch: SettingsPatch) -> ServiceResult<tenant
             old.insert("timeZone".into(), json!(before.time_zone));
             new.insert("timeZone".into(), json!(zone));
             model.time_zone = Set(zone);
+        }
+    }
+    if let Some(days) = patch.stale_opportunity_days {
+        if !(1..=3650).contains(&days) {
+            return Err(ServiceError::invalid("staleOpportunityDays", "must be between 1 and 3650"));
+        }
+        if days != before.stale_opportunity_days {
+            old.insert("staleOpportunityDays".into(), json!(before.stale_opportunity_days));
+            new.insert("staleOpportunityDays".into(), json!(days));
+            model.stale_opportunity_days = Set(days);
         }
     }
     if new.is_empty() {

@@ -10,6 +10,7 @@ mod auth;
 mod contacts;
 mod custom_entities;
 mod custom_fields;
+mod data_quality;
 mod demo;
 mod feed;
 mod hostile;

@@ -6,7 +6,12 @@ use chrono::Utc;
 use crm_tests::serde_json::{Value, json};
 use crm_tests::{TestApp, db_tests};
 
-db_tests!(points_are_awarded_once_and_ranked, points_awarded_congratulates_the_user, adoption_csv_export);
+db_tests!(
+    points_are_awarded_once_and_ranked,
+    points_awarded_congratulates_the_user,
+    adoption_csv_export,
+    a_lead_completed_quickly_earns_points_once,
+);
 
 async fn activity(app: &TestApp, token: &str) -> String {
     let account =
@@ -141,4 +146,34 @@ async fn adoption_csv_export(app: TestApp) {
     assert_eq!(app.http.get(&url).bearer_auth("nonsense").send().await.unwrap().status(), 401);
     let bad = app.url("/reports/adoption.csv?from=yesterday&to=today");
     assert_eq!(app.http.get(&bad).bearer_auth(&acme.admin.token).send().await.unwrap().status(), 400);
+}
+
+async fn a_lead_completed_quickly_earns_points_once(app: TestApp) {
+    let acme = app.tenant("acme").await;
+    let ana = app.user(&acme, "Ana", "Sales").await;
+    let create = "mutation($i: CreateLeadInput!) { createLead(input: $i) { id completeness } }";
+    let partial = json!({ "firstName": "Peter", "lastName": "Gibbons", "company": "Initech", "title": "Engineer",
+        "phone": "+1 555 0100", "email": "peter@initech.test", "street": "1 Main St", "city": "Austin",
+        "state": "TX", "postalCode": "73301" });
+    let r = app.gql(Some(&ana.token), create, json!({ "i": partial })).await;
+    let lead = r.data()["createLead"].clone();
+    assert!(lead["completeness"].as_f64().unwrap() < 1.0);
+    assert_eq!(app.sql_count("SELECT COUNT(*) FROM points_award").await, 0);
+    let update = "mutation($id: ID!, $w: String) { updateLead(id: $id, input: { website: $w }) { completeness } }";
+    let r = app.gql(Some(&ana.token), update, json!({ "id": lead["id"], "w": "https://initech.test" })).await;
+    assert_eq!(r.data()["updateLead"]["completeness"], 1.0);
+    // Emptied and refilled: the lead earned its points once.
+    app.gql(Some(&ana.token), update, json!({ "id": lead["id"], "w": null })).await.data();
+    app.gql(Some(&ana.token), update, json!({ "id": lead["id"], "w": "https://initech.test" })).await.data();
+    let board = board(&app, &ana.token).await;
+    assert_eq!(board["byPoints"][0]["points"], 10, "{board}");
+    assert_eq!(app.sql_count("SELECT COUNT(*) FROM points_award").await, 1);
+    // A lead older than 3 days earns nothing when completed.
+    let r = app.gql(Some(&ana.token), create, json!({ "i": partial })).await;
+    let old = r.data()["createLead"]["id"].as_str().unwrap().to_owned();
+    let long_ago = (Utc::now() - chrono::Duration::days(4)).to_rfc3339();
+    // (Every lead: ids are stored as blobs on SQLite; the first one has its points.)
+    app.sql(&format!("UPDATE lead SET created_at = '{long_ago}'")).await.unwrap();
+    app.gql(Some(&ana.token), update, json!({ "id": old, "w": "https://initech.test" })).await.data();
+    assert_eq!(app.sql_count("SELECT COUNT(*) FROM points_award").await, 1);
 }
