@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use axum::extract::{RawQuery, State};
+use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::NaiveDate;
@@ -41,22 +41,21 @@ fn refuse(status: StatusCode, message: &str) -> Response {
     response
 }
 
-/// The query string: `from` and `to` (YYYY-MM-DD), optional `users` (comma-separated ids).
-fn params(raw: &str) -> Result<(NaiveDate, NaiveDate, Option<Vec<Uuid>>), String> {
-    let pairs: HashMap<&str, &str> = raw.split('&').filter_map(|pair| pair.split_once('=')).collect();
+/// The query string: `from` and `to` (YYYY-MM-DD), optional `users` (ids,
+/// comma-separated and/or repeated).
+fn params(pairs: &[(String, String)]) -> Result<(NaiveDate, NaiveDate, Option<Vec<Uuid>>), String> {
     let date = |name: &str| -> Result<NaiveDate, String> {
-        let value = pairs.get(name).ok_or_else(|| format!("`{name}` is required (YYYY-MM-DD)"))?;
+        let value = pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.trim());
+        let value = value.ok_or_else(|| format!("`{name}` is required (YYYY-MM-DD)"))?;
         NaiveDate::parse_from_str(value, "%Y-%m-%d").map_err(|_| format!("`{name}` must be a date as YYYY-MM-DD"))
     };
-    let users = match pairs.get("users").map(|v| v.replace("%2C", ",").replace("%2c", ",")) {
-        Some(list) if !list.is_empty() => Some(
-            list.split(',')
-                .map(|id| Uuid::try_parse(id.trim()).map_err(|_| "`users` must be comma-separated ids".to_owned()))
-                .collect::<Result<Vec<_>, _>>()?,
-        ),
-        _ => None,
-    };
-    Ok((date("from")?, date("to")?, users))
+    let mut users = Vec::new();
+    for (_, list) in pairs.iter().filter(|(k, _)| k == "users") {
+        for id in list.split(',').map(str::trim).filter(|id| !id.is_empty()) {
+            users.push(Uuid::try_parse(id).map_err(|_| "`users` must be user ids".to_owned())?);
+        }
+    }
+    Ok((date("from")?, date("to")?, (!users.is_empty()).then_some(users)))
 }
 
 /// One CSV cell: quoted when needed, and never read as a formula by a
@@ -83,7 +82,11 @@ fn line(out: &mut String, cells: &[String]) {
     out.push_str("\r\n");
 }
 
-pub async fn adoption_csv(State(state): State<AppState>, headers: HeaderMap, RawQuery(raw): RawQuery) -> Response {
+pub async fn adoption_csv(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(pairs): Query<Vec<(String, String)>>,
+) -> Response {
     let credential = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(service::auth::bearer);
     let Some(credential) = credential else {
         return refuse(StatusCode::UNAUTHORIZED, "send a Bearer token");
@@ -91,7 +94,7 @@ pub async fn adoption_csv(State(state): State<AppState>, headers: HeaderMap, Raw
     let Ok(actor) = service::auth::authenticate(state.db(), state.keys(), credential).await else {
         return refuse(StatusCode::UNAUTHORIZED, "invalid or expired credential");
     };
-    let (from, to, users) = match params(raw.as_deref().unwrap_or_default()) {
+    let (from, to, users) = match params(&pairs) {
         Ok(params) => params,
         Err(message) => return refuse(StatusCode::BAD_REQUEST, &message),
     };

@@ -9,10 +9,14 @@
 //! once, and broadcasts them to its own subscribers: a subscriber hears the
 //! writes of every process sharing the database.
 //!
-//! The broadcast buffer is bounded and writers never wait on it: a subscriber
-//! that falls more than [`BUFFER`] batches behind is told and dropped.
+//! Each tenant has its own bounded broadcast buffer, and writers never wait on
+//! it: a subscriber that falls more than [`BUFFER`] of its tenant's batches
+//! behind is told and dropped. When the listener's connection drops, what was
+//! announced meanwhile is lost; every subscriber then gets a `lost` batch and
+//! is dropped the same way, rather than silently missing events.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use entity::trace;
@@ -32,7 +36,17 @@ const CHANNEL: &str = "crm_traces";
 pub struct TraceBatch {
     pub tenant_id: Uuid,
     pub traces: Vec<trace::Model>,
+    /// Set instead of traces when some committed traces could not be delivered.
+    pub lost: bool,
 }
+
+impl TraceBatch {
+    pub fn new(tenant_id: Uuid, traces: Vec<trace::Model>) -> Self {
+        Self { tenant_id, traces, lost: false }
+    }
+}
+
+type Channels = Mutex<HashMap<Uuid, broadcast::Sender<Arc<TraceBatch>>>>;
 
 /// The server's source of committed traces.
 #[derive(Clone)]
@@ -41,7 +55,8 @@ pub struct Events {
 }
 
 struct Inner {
-    sender: broadcast::Sender<Arc<TraceBatch>>,
+    /// One channel per tenant with subscribers on this process.
+    channels: Channels,
     /// PostgreSQL: where to LISTEN, and whether this process already does.
     postgres_url: Option<String>,
     listening: OnceCell<()>,
@@ -50,22 +65,21 @@ struct Inner {
 
 impl Events {
     pub(super) fn new(conn: DatabaseConnection, url: &str) -> Self {
-        let (sender, _) = broadcast::channel(BUFFER);
         let postgres_url = (conn.get_database_backend() == DbBackend::Postgres).then(|| url.to_owned());
-        Self { inner: Arc::new(Inner { sender, postgres_url, listening: OnceCell::new(), conn }) }
+        Self { inner: Arc::new(Inner { channels: Mutex::default(), postgres_url, listening: OnceCell::new(), conn }) }
     }
 
-    /// A receiver of every tenant's committed traces from now on (callers
-    /// filter by tenant and visibility). On PostgreSQL the first call starts
-    /// this process's listener and returns once it listens.
-    pub async fn subscribe(&self) -> Result<broadcast::Receiver<Arc<TraceBatch>>, DbErr> {
+    /// A receiver of the tenant's committed traces from now on (callers filter
+    /// by visibility). On PostgreSQL the first call starts this process's
+    /// listener and returns once it listens.
+    pub async fn subscribe(&self, tenant_id: Uuid) -> Result<broadcast::Receiver<Arc<TraceBatch>>, DbErr> {
         if let Some(url) = &self.inner.postgres_url {
-            self.inner
-                .listening
-                .get_or_try_init(|| listen(url.clone(), self.inner.conn.clone(), self.inner.sender.clone()))
-                .await?;
+            let weak = Arc::downgrade(&self.inner);
+            self.inner.listening.get_or_try_init(|| listen(url.clone(), weak)).await?;
         }
-        Ok(self.inner.sender.subscribe())
+        let mut channels = self.inner.channels.lock().map_err(|_| DbErr::Custom("event channels poisoned".into()))?;
+        channels.retain(|_, sender| sender.receiver_count() > 0);
+        Ok(channels.entry(tenant_id).or_insert_with(|| broadcast::channel(BUFFER).0).subscribe())
     }
 
     /// Inside the committing transaction: PostgreSQL's NOTIFY, which travels
@@ -88,42 +102,69 @@ impl Events {
     /// After the commit: SQLite's in-process delivery (PostgreSQL's comes
     /// back through the listener).
     pub(super) fn committed(&self, batch: TraceBatch) {
-        if self.inner.postgres_url.is_none() && !batch.traces.is_empty() && self.inner.sender.receiver_count() > 0 {
-            let _ = self.inner.sender.send(Arc::new(batch));
+        if self.inner.postgres_url.is_none() && !batch.traces.is_empty() {
+            self.inner.publish(batch);
         }
     }
 }
 
-async fn listen(
-    url: String,
-    conn: DatabaseConnection,
-    sender: broadcast::Sender<Arc<TraceBatch>>,
-) -> Result<(), DbErr> {
+impl Inner {
+    fn publish(&self, batch: TraceBatch) {
+        let Ok(channels) = self.channels.lock() else { return };
+        if let Some(sender) = channels.get(&batch.tenant_id) {
+            let _ = sender.send(Arc::new(batch));
+        }
+    }
+
+    /// Tells every subscriber that events were lost.
+    fn lost(&self) {
+        let Ok(channels) = self.channels.lock() else { return };
+        for (tenant_id, sender) in channels.iter() {
+            let _ = sender.send(Arc::new(TraceBatch { tenant_id: *tenant_id, traces: Vec::new(), lost: true }));
+        }
+    }
+
+    fn has_subscribers(&self, tenant_id: Uuid) -> bool {
+        self.channels.lock().is_ok_and(|c| c.get(&tenant_id).is_some_and(|s| s.receiver_count() > 0))
+    }
+}
+
+async fn listen(url: String, events: Weak<Inner>) -> Result<(), DbErr> {
     let mut listener = PgListener::connect(&url).await.map_err(|e| DbErr::Custom(format!("listen: {e}")))?;
     listener.listen(CHANNEL).await.map_err(|e| DbErr::Custom(format!("listen: {e}")))?;
     tokio::spawn(async move {
         loop {
-            match listener.recv().await {
-                Ok(notification) => {
+            let received = listener.try_recv().await;
+            // The server (the `Db`) is gone: stop listening.
+            let Some(events) = events.upgrade() else { break };
+            match received {
+                Ok(Some(notification)) => {
                     let Some((tenant_id, first, last)) = parse(notification.payload()) else {
                         tracing::warn!("unreadable trace notification");
                         continue;
                     };
-                    if sender.receiver_count() == 0 {
+                    if !events.has_subscribers(tenant_id) {
                         continue;
                     }
-                    match load(&conn, tenant_id, first, last).await {
-                        Ok(traces) => {
-                            let _ = sender.send(Arc::new(TraceBatch { tenant_id, traces }));
+                    match load(&events.conn, tenant_id, first, last).await {
+                        Ok(traces) => events.publish(TraceBatch::new(tenant_id, traces)),
+                        Err(err) => {
+                            tracing::error!(error = %err, "reading announced traces");
+                            events.lost();
                         }
-                        Err(err) => tracing::error!(error = %err, "reading announced traces"),
                     }
                 }
-                // The listener reconnects by itself on the next call; what was
-                // announced meanwhile does not reach live subscribers (the
-                // change feed, resumable from a cursor, is the lossless channel).
+                // The connection dropped; the next call reconnects. What was
+                // announced meanwhile is gone: subscribers are told (the change
+                // feed, resumable from a cursor, is the lossless channel).
+                Ok(None) => {
+                    tracing::warn!("trace listener reconnecting");
+                    events.lost();
+                }
                 Err(err) => {
                     tracing::warn!(error = %err, "trace listener interrupted");
+                    events.lost();
+                    drop(events);
                     tokio::time::sleep(Duration::from_secs(1)).await;
                 }
             }

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 
 use chrono::NaiveDate;
 use chrono_tz::Tz;
-use entity::{adoption_rollup, tenant, trace};
+use entity::{adoption_rollup, tenant, trace, trace_head};
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
 use uuid::Uuid;
@@ -126,6 +126,15 @@ pub async fn write<C: ConnectionTrait>(conn: &C, tenant_id: Uuid, rollup: &Rollu
 /// Runs in the caller's transaction, reading traces a page at a time.
 pub async fn rebuild<C: ConnectionTrait>(conn: &C, tenant_id: Uuid) -> Result<u64, DbErr> {
     const PAGE: u64 = 5_000;
+    // The tenant's writers hold its trace head from their first trace to their
+    // commit (where they add to the rollup): holding it too, the rebuild waits
+    // for those in flight and makes later ones wait, so none is counted twice
+    // or counted in a time zone this transaction is replacing.
+    trace_head::Entity::update_many()
+        .col_expr(trace_head::Column::LastSeq, Expr::col(trace_head::Column::LastSeq))
+        .filter(trace_head::Column::TenantId.eq(tenant_id))
+        .exec(conn)
+        .await?;
     adoption_rollup::Entity::delete_many().filter(adoption_rollup::Column::TenantId.eq(tenant_id)).exec(conn).await?;
     let tz = tenant_zone(conn, tenant_id).await?;
     let mut rollup = Rollup::default();

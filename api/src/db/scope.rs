@@ -407,7 +407,7 @@ impl TenantTx {
             }
             return Ok(());
         }
-        let batch = TraceBatch { tenant_id: self.actor.tenant_id, traces };
+        let batch = TraceBatch::new(self.actor.tenant_id, traces);
         if !batch.traces.is_empty() {
             let fresh = batch.traces.get(self.counted.load(std::sync::atomic::Ordering::SeqCst)..).unwrap_or_default();
             let counted = rollup::count(&self.txn, batch.tenant_id, fresh).await?;

@@ -59,8 +59,9 @@ pub struct LeaderboardEntry {
     pub rank: u32,
     pub user_id: ID,
     pub points: i64,
-    /// Writes to records that week.
-    pub writes: i64,
+    /// Writes to records that week; null for users whose metrics the caller
+    /// may not see (see `adoption`).
+    pub writes: Option<i64>,
 }
 
 #[ComplexObject]
@@ -84,7 +85,8 @@ pub struct Leaderboard {
     pub week: NaiveDate,
     /// Users with points, most first.
     pub by_points: Vec<LeaderboardEntry>,
-    /// Users who wrote to records, most writes first.
+    /// Users who wrote to records, most writes first: those whose metrics
+    /// the caller may see (everyone with `viewAllMetrics`, else their team).
     pub by_activity: Vec<LeaderboardEntry>,
 }
 

@@ -33,8 +33,17 @@ use crate::service;
 use crate::service::adoption::counters::ActorKind;
 
 /// Trace types whose change may change what a subscriber is allowed to see:
-/// the credential is checked again, and the rules reloaded, when one arrives.
+/// the credential is checked again, and the rules reloaded, when one arrives
+/// (sign-ins excepted: they change nothing).
 const ACCESS_TYPES: [&str; 5] = ["User", "ApiToken", "Profile", "EntityDefinition", "Tenant"];
+
+/// How often the credential is checked again in any case: the bound on how
+/// long a revocation can go unnoticed should its event not arrive.
+const RECHECK: std::time::Duration = std::time::Duration::from_secs(60);
+
+fn changes_access(trace: &entity::trace::Model) -> bool {
+    ACCESS_TYPES.contains(&trace.entity_type.as_str()) && trace.change_type != "LOGIN"
+}
 
 /// One subscriber's view of the committed traces of its tenant.
 struct Watch {
@@ -46,6 +55,8 @@ struct Watch {
     receiver: Receiver<Arc<TraceBatch>>,
     /// When the session token stops being valid.
     expires: Option<Instant>,
+    /// When the credential is next checked, events or not.
+    recheck: Instant,
     /// Set by the error that ends the subscription.
     ended: bool,
 }
@@ -55,7 +66,7 @@ impl Watch {
         let req = request(ctx)?;
         let actor = req.actor()?.clone();
         let credential = ctx.data_opt::<SocketSession>().map(|s| s.credential.clone());
-        let receiver = req.db.events().subscribe().await?;
+        let receiver = req.db.events().subscribe(actor.tenant_id).await?;
         let mut watch = Self {
             db: req.db.clone(),
             keys: req.keys.clone(),
@@ -63,6 +74,7 @@ impl Watch {
             actor,
             receiver,
             expires: None,
+            recheck: Instant::now() + RECHECK,
             ended: false,
         };
         watch.expires = watch.expiry();
@@ -80,9 +92,23 @@ impl Watch {
         Some(Err(GqlError::new(code, message)))
     }
 
+    /// Checks the credential again; false when it no longer holds.
+    async fn reauthenticate(&mut self) -> bool {
+        self.recheck = Instant::now() + RECHECK;
+        let Some(credential) = &self.credential else { return true };
+        match service::auth::authenticate(&self.db, &self.keys, credential).await {
+            Ok(actor) if actor.tenant_id == self.actor.tenant_id => {
+                self.actor = Arc::new(actor);
+                true
+            }
+            _ => false,
+        }
+    }
+
     /// The next batch of the subscriber's tenant, or the error that ends the
     /// subscription (then `None`).
     async fn next(&mut self) -> Option<Result<Arc<TraceBatch>, GqlError>> {
+        const REVOKED: &str = "the connection's credential is no longer valid";
         if self.ended {
             return None;
         }
@@ -97,20 +123,24 @@ impl Watch {
             let received = tokio::select! {
                 received = self.receiver.recv() => received,
                 () = expired => return self.end(ErrorCode::Unauthenticated, "the credential expired"),
+                () = tokio::time::sleep_until(self.recheck) => {
+                    if !self.reauthenticate().await {
+                        return self.end(ErrorCode::Unauthenticated, REVOKED);
+                    }
+                    continue;
+                }
             };
             match received {
                 Ok(batch) if batch.tenant_id != self.actor.tenant_id => {}
+                Ok(batch) if batch.lost => {
+                    return self.end(
+                        ErrorCode::Lagged,
+                        "events were lost on the server's side; subscribe again and catch up with the queries",
+                    );
+                }
                 Ok(batch) => {
-                    if batch.traces.iter().any(|t| ACCESS_TYPES.contains(&t.entity_type.as_str()))
-                        && let Some(credential) = &self.credential
-                    {
-                        match service::auth::authenticate(&self.db, &self.keys, credential).await {
-                            Ok(actor) => self.actor = Arc::new(actor),
-                            Err(_) => {
-                                return self
-                                    .end(ErrorCode::Unauthenticated, "the connection's credential is no longer valid");
-                            }
-                        }
+                    if batch.traces.iter().any(changes_access) && !self.reauthenticate().await {
+                        return self.end(ErrorCode::Unauthenticated, REVOKED);
                     }
                     return Some(Ok(batch));
                 }
@@ -179,7 +209,7 @@ impl Subscription {
                     Ok(batch) => batch,
                     Err(err) => return Some((vec![Err(err)], (watch, readable))),
                 };
-                if batch.traces.iter().any(|t| ACCESS_TYPES.contains(&t.entity_type.as_str())) {
+                if batch.traces.iter().any(changes_access) {
                     match service::traces::readable_types(&watch.read()).await {
                         Ok(types) => readable = types,
                         Err(err) => {
@@ -212,7 +242,9 @@ impl Subscription {
         ctx: &Context<'_>,
         week: Option<NaiveDate>,
     ) -> Result<impl Stream<Item = GqlResult<AdoptionChange>>, GqlError> {
-        let week = week.map(service::adoption::counters::monday);
+        let week = week
+            .map(|w| service::adoption::report::plausible("week", w).map(service::adoption::counters::monday))
+            .transpose()?;
         let watch = Watch::open(ctx).await?;
         let batches = stream::unfold(watch, move |mut watch| async move {
             let batch = match watch.next().await? {

@@ -17,24 +17,15 @@ use crate::error::{ServiceError, ServiceResult};
 
 pub const ENTITY: &str = "EntityDefinition";
 
-/// Names a custom entity cannot take: the core entities and the types traces
-/// already use for administration.
-const RESERVED: [&str; 14] = [
-    "Account",
-    "Contact",
-    "Lead",
-    "Opportunity",
-    "Activity",
-    "User",
-    "Profile",
-    "Picklist",
-    "FieldDefinition",
-    "FieldRule",
-    "EntityDefinition",
-    "Tenant",
-    "ApiToken",
-    "KeyFields",
-];
+/// Names a custom entity cannot take: the core entities, and the types traces
+/// use for administration and bookkeeping (a custom entity of that name would
+/// make its readers see those traces, and be left out of adoption).
+fn reserved(name: &str) -> bool {
+    ["Account", "Contact", "Lead", "Opportunity", "Activity"]
+        .iter()
+        .chain(super::adoption::counters::SYSTEM_TYPES.iter())
+        .any(|r| r.eq_ignore_ascii_case(name))
+}
 
 /// An entity of the tenant.
 pub enum EntityRef {
@@ -126,7 +117,7 @@ pub async fn create(tx: &TenantTx, name: &str, label: &str) -> ServiceResult<ent
             "must be 2 to 50 letters and digits, starting with a capital letter",
         ));
     }
-    if RESERVED.iter().any(|r| r.eq_ignore_ascii_case(&name)) {
+    if reserved(&name) {
         return Err(ServiceError::invalid("name", format!("{name} is a built-in entity type")));
     }
     let label = validate::required_text("label", label, 200)?;

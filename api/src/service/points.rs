@@ -166,7 +166,8 @@ pub struct Place {
     pub rank: u32,
     pub user_id: Uuid,
     pub points: i64,
-    pub writes: i64,
+    /// `None` for users whose metrics the caller may not see.
+    pub writes: Option<i64>,
 }
 
 pub struct Leaderboard {
@@ -175,10 +176,11 @@ pub struct Leaderboard {
     pub by_activity: Vec<Place>,
 }
 
-/// The week's people ranked by points and by writes (everyone in the tenant
-/// sees it: recognition is public). Removed users are left out.
+/// The week's people ranked by points (public: recognition is meant to be
+/// seen) and by writes (only the users whose metrics the caller may see, as
+/// in `adoption`). Removed users are left out.
 pub async fn leaderboard(scope: &impl Scope, week: NaiveDate) -> ServiceResult<Leaderboard> {
-    let week = counters::monday(week);
+    let week = counters::monday(report::plausible("week", week)?);
     let tz = rollup::tenant_zone(scope.conn(), scope.actor().tenant_id).await?;
     let (start, end) = (report::week_start(week, tz), report::week_start(week + Days::new(7), tz));
     let awards = scope
@@ -193,6 +195,7 @@ pub async fn leaderboard(scope: &impl Scope, week: NaiveDate) -> ServiceResult<L
     }
     let activity = report::writes_in_week(scope, week).await?;
     let users = report::all_users(scope).await?;
+    let visible = report::visible_users(scope, &users);
     let live: Vec<Uuid> = users.iter().filter(|u| u.deleted_at.is_none()).map(|u| u.id).collect();
     let mut rows: Vec<Place> = live
         .iter()
@@ -200,11 +203,11 @@ pub async fn leaderboard(scope: &impl Scope, week: NaiveDate) -> ServiceResult<L
             rank: 0,
             user_id: *id,
             points: points.get(id).copied().unwrap_or(0),
-            writes: activity.get(id).copied().unwrap_or(0),
+            writes: visible.contains(id).then(|| activity.get(id).copied().unwrap_or(0)),
         })
         .collect();
     let by_points = ranked(&mut rows.clone(), |p| p.points);
-    let by_activity = ranked(&mut rows, |p| p.writes);
+    let by_activity = ranked(&mut rows, |p| p.writes.unwrap_or(0));
     Ok(Leaderboard { week, by_points, by_activity })
 }
 

@@ -300,6 +300,11 @@ async fn bad_adoption_input(app: TestApp) {
     app.gql(t, REPORT, json!({ "f": "2020-01-01", "t": "2026-11-01" })).await.assert_invalid("to");
     app.gql(t, REPORT, json!({ "f": "2026-11-01", "t": "2026-11-02", "u": ["nope"] })).await.assert_invalid("users");
     app.gql(t, REPORT, json!({ "f": "2026-13-01", "t": "2026-11-02" })).await.assert_code("BAD_USER_INPUT");
+    // Dates at the edges of the calendar are refused, not overflowed.
+    app.gql(t, REPORT, json!({ "f": "0001-01-01", "t": "0001-01-08" })).await.assert_invalid("from");
+    app.gql(t, REPORT, json!({ "f": "9999-12-30", "t": "9999-12-31" })).await.assert_invalid("from");
+    let board = "query($w: NaiveDate!) { leaderboard(week: $w) { week } }";
+    app.gql(t, board, json!({ "w": "9999-12-31" })).await.assert_invalid("week");
     app.gql(None, REPORT, json!({ "f": "2026-11-01", "t": "2026-11-02" })).await.assert_code("UNAUTHENTICATED");
 }
 
@@ -386,4 +391,13 @@ async fn events_cross_server_processes(app: TestApp) {
     create(&app, &acme.admin.token, "createAccount", json!({ "name": "Across" })).await;
     let seen = socket.next().await;
     assert_eq!(seen["payload"]["data"]["traceAdded"]["after"]["name"], "Across", "{seen}");
+
+    // The listener's connection drops: what it missed cannot be delivered, so
+    // the subscriber is told (LAGGED) instead of silently missing events.
+    let kill = "SELECT COUNT(pg_terminate_backend(pid)) FROM pg_stat_activity \
+        WHERE datname = current_database() AND query ILIKE 'listen%'";
+    assert!(app.sql_count(kill).await >= 1);
+    let seen = socket.next().await;
+    assert_eq!(seen["payload"]["errors"][0]["extensions"]["code"], "LAGGED", "{seen}");
+    assert_eq!(socket.next().await["type"], "complete");
 }

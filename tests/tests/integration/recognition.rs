@@ -52,7 +52,7 @@ async fn points_are_awarded_once_and_ranked(app: TestApp) {
     assert_eq!(app.sql_count("SELECT COUNT(*) FROM points_award").await, 3);
     assert_eq!(app.sql_count("SELECT COUNT(*) FROM trace WHERE entity_type = 'PointsAward'").await, 3, "traced");
 
-    let week = board(&app, &bob.token).await;
+    let week = board(&app, &acme.admin.token).await;
     let points: Vec<(Value, Value, Value)> = week["byPoints"]
         .as_array()
         .unwrap()
@@ -64,6 +64,12 @@ async fn points_are_awarded_once_and_ranked(app: TestApp) {
     let busiest: Vec<(Value, Value)> =
         week["byActivity"].as_array().unwrap().iter().map(|p| (p["rank"].clone(), p["writes"].clone())).collect();
     assert_eq!(busiest, vec![(json!(1), json!(6)), (json!(2), json!(3))]);
+    // Bob sees everyone's points, but only his own activity (as in `adoption`).
+    let bobs = board(&app, &bob.token).await;
+    let writes: Vec<Value> = bobs["byPoints"].as_array().unwrap().iter().map(|p| p["writes"].clone()).collect();
+    assert_eq!(writes, vec![Value::Null, json!(3)]);
+    assert_eq!(bobs["byActivity"].as_array().unwrap().len(), 1);
+    assert_eq!(bobs["byActivity"][0]["userId"], bob.user_id.as_str());
 
     // Rules: admins change them; others may not; bad values are refused.
     let set = "mutation($p: Int!) { setPointsRule(rule: ACTIVITY_COMPLETED, points: $p, enabled: true) { rule points enabled } }";
@@ -75,6 +81,9 @@ async fn points_are_awarded_once_and_ranked(app: TestApp) {
     app.gql(Some(&bob.token), COMPLETE, json!({ "id": id })).await.data();
     let week = board(&app, &bob.token).await;
     assert_eq!(week["byPoints"][0]["points"], 6, "Bob now leads: {week}");
+    // Award traces cannot be reached through a custom entity of the same name.
+    let entity = "mutation { createEntity(name: \"PointsAward\", label: \"Awards\") { name } }";
+    app.gql(Some(&acme.admin.token), entity, json!({})).await.assert_code("BAD_USER_INPUT");
     assert_eq!(week["byPoints"][0]["userId"], bob.user_id.as_str());
     let rules = app.gql(Some(&ana.token), "{ pointsRules { rule points enabled } }", json!({})).await;
     assert_eq!(
@@ -140,6 +149,13 @@ async fn adoption_csv_export(app: TestApp) {
     // The same visibility as the query: Ana sees only her own row.
     let body = app.http.get(&url).bearer_auth(&ana.token).send().await.unwrap().text().await.unwrap();
     assert_eq!(body.split("\r\n").filter(|l| !l.is_empty()).count(), 2);
+    // Users may be listed comma-separated (encoded or not) or repeated.
+    let both = format!("{url}&users={}%2C{}", acme.admin.user_id, ana.user_id);
+    let body = app.http.get(&both).bearer_auth(&acme.admin.token).send().await.unwrap().text().await.unwrap();
+    assert_eq!(body.split("\r\n").filter(|l| !l.is_empty()).count(), 3, "{body}");
+    let repeated = format!("{url}&users={}&users={}", acme.admin.user_id, ana.user_id);
+    let body = app.http.get(&repeated).bearer_auth(&acme.admin.token).send().await.unwrap().text().await.unwrap();
+    assert_eq!(body.split("\r\n").filter(|l| !l.is_empty()).count(), 3, "{body}");
     let forbidden = format!("{url}&users={}", acme.admin.user_id);
     assert_eq!(app.http.get(&forbidden).bearer_auth(&ana.token).send().await.unwrap().status(), 403);
     assert_eq!(app.http.get(&url).send().await.unwrap().status(), 401);

@@ -24,7 +24,7 @@ pub const CREATED_PREFIX: &str = "created:";
 
 /// Trace entity types that are configuration or bookkeeping, not CRM records:
 /// changing them is administration, not adoption. Custom entities cannot take
-/// these names (see `entities::RESERVED`).
+/// these names (see `entities::reserved`).
 pub const SYSTEM_TYPES: [&str; 11] = [
     "User",
     "Profile",

@@ -145,8 +145,20 @@ pub struct Report {
     pub integrations: Vec<ActorWeek>,
 }
 
+/// A date metrics can be asked about: years 1970 to 9999 (week arithmetic
+/// on dates near chrono's limits would overflow).
+pub fn plausible(field: &str, date: NaiveDate) -> ServiceResult<NaiveDate> {
+    let earliest = NaiveDate::from_ymd_opt(1970, 1, 5).unwrap_or(NaiveDate::MIN);
+    let latest = NaiveDate::from_ymd_opt(9999, 12, 24).unwrap_or(NaiveDate::MAX);
+    if date < earliest || date > latest {
+        return Err(ServiceError::invalid(field, "must be a date between 1970 and 9999"));
+    }
+    Ok(date)
+}
+
 /// The weeks from the one holding `from` to the one holding `to`.
 pub fn weeks(from: NaiveDate, to: NaiveDate) -> ServiceResult<Vec<NaiveDate>> {
+    let (from, to) = (plausible("from", from)?, plausible("to", to)?);
     if to < from {
         return Err(ServiceError::invalid("to", "must not be before `from`"));
     }
