@@ -9,7 +9,8 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use chrono::{DateTime, Days, NaiveDate, TimeZone, Utc};
 use chrono_tz::Tz;
 use entity::{activity, adoption_rollup, app_user};
-use sea_orm::{ColumnTrait, Condition, QueryFilter, QuerySelect};
+use sea_orm::sea_query::{Expr, Func};
+use sea_orm::{ColumnTrait, Condition, ConnectionTrait, QueryFilter, QuerySelect, QueryTrait};
 use uuid::Uuid;
 
 use super::counters::{self, ActorKind, CREATED_PREFIX, LAST_ACTIVE_AT};
@@ -17,7 +18,6 @@ use crate::db::{Scope, rollup};
 use crate::error::{ServiceError, ServiceResult};
 
 type ActorWeekKey = (NaiveDate, ActorKind, Uuid);
-type Stamp = DateTime<Utc>;
 
 /// The longest range one report covers: two years of weeks.
 pub const MAX_WEEKS: usize = 106;
@@ -358,7 +358,9 @@ pub async fn writes_in_week(scope: &impl Scope, week: NaiveDate) -> ServiceResul
     Ok(counts.into_iter().map(|(user, c)| (user, c.writes())).collect())
 }
 
-/// Overdue activities per (week, owner), as of each week's end or now.
+/// Overdue activities per (week, owner), as of each week's end or now: one
+/// aggregate statement (a conditional count per week, grouped by owner), so
+/// the activities themselves never leave the database.
 async fn overdue(
     scope: &impl Scope,
     first: NaiveDate,
@@ -366,32 +368,44 @@ async fn overdue(
     tz: Tz,
     now: DateTime<Utc>,
 ) -> ServiceResult<HashMap<(NaiveDate, Uuid), i64>> {
+    use activity::Column;
     let from = week_start(first, tz);
     let until = week_start(last + Days::new(7), tz).min(now);
-    // (owner, due, completed, created)
-    let rows: Vec<(Uuid, Stamp, Option<Stamp>, Stamp)> = scope
-        .select::<activity::Entity>()
-        .filter(activity::Column::DeletedAt.is_null())
-        .filter(activity::Column::DueAt.lt(until))
-        .filter(
-            Condition::any().add(activity::Column::CompletedAt.is_null()).add(activity::Column::CompletedAt.gt(from)),
-        )
-        .select_only()
-        .columns([activity::Column::OwnerId, activity::Column::DueAt, activity::Column::CompletedAt])
-        .column(activity::Column::CreatedAt)
-        .into_tuple()
-        .all(scope.conn())
-        .await?;
-    let mut counts = HashMap::new();
+    let mut weeks = Vec::new();
     let mut week = first;
     while week <= last {
-        let as_of = week_start(week + Days::new(7), tz).min(now);
-        for (owner, due, completed, created) in &rows {
-            if *due < as_of && *created <= as_of && completed.is_none_or(|done| done > as_of) {
-                *counts.entry((week, *owner)).or_default() += 1;
+        weeks.push(week);
+        week = week + Days::new(7);
+    }
+    let mut query = scope
+        .select::<activity::Entity>()
+        .filter(Column::DeletedAt.is_null())
+        .filter(Column::DueAt.lt(until))
+        .filter(Column::CreatedAt.lte(until))
+        .filter(Condition::any().add(Column::CompletedAt.is_null()).add(Column::CompletedAt.gt(from)))
+        .select_only()
+        .column(Column::OwnerId)
+        .group_by(Column::OwnerId);
+    for (i, week) in weeks.iter().enumerate() {
+        let as_of = week_start(*week + Days::new(7), tz).min(now);
+        let overdue = Condition::all()
+            .add(Column::DueAt.lt(as_of))
+            .add(Column::CreatedAt.lte(as_of))
+            .add(Condition::any().add(Column::CompletedAt.is_null()).add(Column::CompletedAt.gt(as_of)));
+        query = query.expr_as(Func::sum(Expr::case(overdue, 1).finally(0)), format!("w{i}"));
+    }
+    let conn = scope.conn();
+    let rows = conn.query_all_raw(query.build(conn.get_database_backend())).await?;
+    let mut counts = HashMap::new();
+    for row in rows {
+        let owner: Uuid = row.try_get_by_index(0)?;
+        for (i, week) in weeks.iter().enumerate() {
+            // A sum of integers: bigint on PostgreSQL, integer on SQLite.
+            let n: i64 = row.try_get_by_index(i + 1)?;
+            if n > 0 {
+                counts.insert((*week, owner), n);
             }
         }
-        week = week + Days::new(7);
     }
     Ok(counts)
 }
