@@ -16,6 +16,7 @@ db_tests!(
     rebuild_equals_incremental,
     time_zone_moves_week_boundaries,
     bad_adoption_input,
+    overdue_is_counted_as_of_each_week_end,
     adoption_changed_reaches_a_websocket_subscriber,
     trace_added_follows_visibility_and_ends_on_revocation,
     events_cross_server_processes,
@@ -400,4 +401,40 @@ async fn events_cross_server_processes(app: TestApp) {
     let seen = socket.next().await;
     assert_eq!(seen["payload"]["errors"][0]["extensions"]["code"], "LAGGED", "{seen}");
     assert_eq!(socket.next().await["type"], "complete");
+}
+
+async fn overdue_is_counted_as_of_each_week_end(app: TestApp) {
+    let acme = app.tenant("acme").await;
+    let t = acme.admin.token.as_str();
+    let account = create(&app, t, "createAccount", json!({ "name": "Initech" })).await;
+    let due = (Utc::now() - chrono::Duration::days(10)).to_rfc3339();
+    let input = json!({ "kind": "Call", "subject": "Call", "target": { "accountId": account }, "dueAt": due });
+    let call = create(&app, t, "createActivity", input).await;
+    // Behind the API's back: the activity was logged five weeks ago.
+    let long_ago = (Utc::now() - chrono::Duration::days(35)).to_rfc3339();
+    app.sql(&format!("UPDATE activity SET created_at = '{long_ago}'")).await.unwrap();
+    let overdue = |r: &Value| -> Vec<i64> {
+        r["adoption"]["totals"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|w| w["counts"]["activitiesOverdue"].as_i64().unwrap())
+            .collect()
+    };
+    let from = (Utc::now() - chrono::Duration::days(28)).date_naive().to_string();
+    let range = json!({ "f": from, "t": today() });
+    let r = app.gql(Some(t), REPORT, range.clone()).await;
+    let before = overdue(r.data());
+    assert_eq!(before.len(), 5);
+    // Due 10 days ago: overdue at the end of the week or two since, and now.
+    let expected: Vec<i64> = before.iter().map(|n| i64::from(*n > 0)).collect();
+    assert_eq!(before, expected);
+    assert_eq!(before[..2], [0, 0], "not yet due four weeks ago");
+    assert_eq!(before[4], 1, "overdue now");
+    assert!(before.iter().sum::<i64>() >= 2, "{before:?}");
+    // Completed now: still overdue at the past week ends, no longer now.
+    app.gql(Some(t), "mutation($id: ID!) { completeActivity(id: $id) { id } }", json!({ "id": call })).await.data();
+    let after = overdue(app.gql(Some(t), REPORT, range).await.data());
+    assert_eq!(after[..4], before[..4]);
+    assert_eq!(after[4], 0);
 }

@@ -9,8 +9,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use chrono::{DateTime, Days, NaiveDate, TimeZone, Utc};
 use chrono_tz::Tz;
 use entity::{activity, adoption_rollup, app_user};
-use sea_orm::sea_query::{Expr, Func};
-use sea_orm::{ColumnTrait, Condition, ConnectionTrait, QueryFilter, QuerySelect, QueryTrait};
+use sea_orm::{ColumnTrait, Condition, QueryFilter, QuerySelect};
 use uuid::Uuid;
 
 use super::counters::{self, ActorKind, CREATED_PREFIX, LAST_ACTIVE_AT};
@@ -18,6 +17,7 @@ use crate::db::{Scope, rollup};
 use crate::error::{ServiceError, ServiceResult};
 
 type ActorWeekKey = (NaiveDate, ActorKind, Uuid);
+type Stamp = DateTime<Utc>;
 
 /// The longest range one report covers: two years of weeks.
 pub const MAX_WEEKS: usize = 106;
@@ -358,9 +358,13 @@ pub async fn writes_in_week(scope: &impl Scope, week: NaiveDate) -> ServiceResul
     Ok(counts.into_iter().map(|(user, c)| (user, c.writes())).collect())
 }
 
-/// Overdue activities per (week, owner), as of each week's end or now: one
-/// aggregate statement (a conditional count per week, grouped by owner), so
-/// the activities themselves never leave the database.
+/// Overdue activities per (week, owner), as of each week's end or now.
+///
+/// Each activity is overdue over one interval: from its due time (or its
+/// creation, if later) until its completion. The week ends falling in that
+/// interval are found by binary search, so the cost follows the activities
+/// read, not activities × weeks. (Measured: one aggregate statement with a
+/// conditional count per week was slower on SQLite than reading the rows.)
 async fn overdue(
     scope: &impl Scope,
     first: NaiveDate,
@@ -369,41 +373,46 @@ async fn overdue(
     now: DateTime<Utc>,
 ) -> ServiceResult<HashMap<(NaiveDate, Uuid), i64>> {
     use activity::Column;
-    let from = week_start(first, tz);
-    let until = week_start(last + Days::new(7), tz).min(now);
     let mut weeks = Vec::new();
     let mut week = first;
     while week <= last {
         weeks.push(week);
         week = week + Days::new(7);
     }
-    let mut query = scope
+    // Each week's "as of" instant: its end, or now for the current week.
+    let as_of: Vec<DateTime<Utc>> = weeks.iter().map(|w| week_start(*w + Days::new(7), tz).min(now)).collect();
+    let (Some(&earliest), Some(&latest)) = (as_of.first(), as_of.last()) else { return Ok(HashMap::new()) };
+    // (owner, due, completed, created)
+    let rows: Vec<(Uuid, Stamp, Option<Stamp>, Stamp)> = scope
         .select::<activity::Entity>()
         .filter(Column::DeletedAt.is_null())
-        .filter(Column::DueAt.lt(until))
-        .filter(Column::CreatedAt.lte(until))
-        .filter(Condition::any().add(Column::CompletedAt.is_null()).add(Column::CompletedAt.gt(from)))
+        .filter(Column::DueAt.lt(latest))
+        .filter(Column::CreatedAt.lte(latest))
+        .filter(Condition::any().add(Column::CompletedAt.is_null()).add(Column::CompletedAt.gt(earliest)))
         .select_only()
-        .column(Column::OwnerId)
-        .group_by(Column::OwnerId);
-    for (i, week) in weeks.iter().enumerate() {
-        let as_of = week_start(*week + Days::new(7), tz).min(now);
-        let overdue = Condition::all()
-            .add(Column::DueAt.lt(as_of))
-            .add(Column::CreatedAt.lte(as_of))
-            .add(Condition::any().add(Column::CompletedAt.is_null()).add(Column::CompletedAt.gt(as_of)));
-        query = query.expr_as(Func::sum(Expr::case(overdue, 1).finally(0)), format!("w{i}"));
+        .columns([Column::OwnerId, Column::DueAt, Column::CompletedAt, Column::CreatedAt])
+        .into_tuple()
+        .all(scope.conn())
+        .await?;
+    // Per owner, +1 where an interval starts covering week ends, −1 where it stops.
+    let mut steps: HashMap<Uuid, Vec<i64>> = HashMap::new();
+    for (owner, due, completed, created) in rows {
+        // Overdue as of t when due < t, created <= t and not completed by t.
+        let from = as_of.partition_point(|t| *t <= due).max(as_of.partition_point(|t| *t < created));
+        let to = completed.map_or(as_of.len(), |done| as_of.partition_point(|t| *t < done));
+        if from < to {
+            let owner_steps = steps.entry(owner).or_insert_with(|| vec![0; as_of.len() + 1]);
+            owner_steps[from] += 1;
+            owner_steps[to] -= 1;
+        }
     }
-    let conn = scope.conn();
-    let rows = conn.query_all_raw(query.build(conn.get_database_backend())).await?;
     let mut counts = HashMap::new();
-    for row in rows {
-        let owner: Uuid = row.try_get_by_index(0)?;
+    for (owner, owner_steps) in steps {
+        let mut running = 0;
         for (i, week) in weeks.iter().enumerate() {
-            // A sum of integers: bigint on PostgreSQL, integer on SQLite.
-            let n: i64 = row.try_get_by_index(i + 1)?;
-            if n > 0 {
-                counts.insert((*week, owner), n);
+            running += owner_steps[i];
+            if running > 0 {
+                counts.insert((*week, owner), running);
             }
         }
     }
