@@ -90,11 +90,12 @@ pub async fn point(conn: &DatabaseConnection, tenant: Uuid, account: Uuid) -> Re
 }
 
 /// What `createContact` must write, in one transaction: the row, the trace
-/// sequence bump, the trace, the chain head.
+/// sequence bump, the trace, the chain head, and the adoption rollup's counters.
 pub async fn write(conn: &DatabaseConnection, tenant: Uuid, owner: Uuid, n: u64) -> Result<(), Error> {
     let now = Utc::now();
     let id = Uuid::now_v7();
     let name = format!("Floor {n}");
+    let week = crm_api::service::adoption::counters::week_of(now, chrono_tz::Tz::UTC);
     macro_rules! run {
         ($db:ty, $pool:expr, $begin:expr) => {{
             let mut tx = $pool.begin_with($begin).await?;
@@ -105,6 +106,8 @@ pub async fn write(conn: &DatabaseConnection, tenant: Uuid, owner: Uuid, n: u64)
             sqlx::query::<$db>("INSERT INTO trace (tenant_id, seq, id, at, user_id, change_type, entity_type, entity_id, after, source, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, 'CREATE', 'Contact', $6, $7, 'APP', '', '')")
                 .bind(tenant).bind(seq).bind(Uuid::now_v7()).bind(now).bind(owner).bind(id).bind(format!("{{\"lastName\":\"{name}\"}}")).execute(&mut *tx).await?;
             sqlx::query::<$db>("UPDATE trace_head SET last_hash = $2 WHERE tenant_id = $1").bind(tenant).bind("0".repeat(64)).execute(&mut *tx).await?;
+            sqlx::query::<$db>("INSERT INTO adoption_rollup (tenant_id, week, actor_kind, actor_id, counter, value) VALUES ($1, $2, 'USER', $3, 'contacts_created', 1), ($1, $2, 'USER', $3, 'last_active_at', $4) ON CONFLICT (tenant_id, week, actor_kind, actor_id, counter) DO UPDATE SET value = CASE WHEN adoption_rollup.counter = 'last_active_at' THEN excluded.value ELSE adoption_rollup.value + excluded.value END")
+                .bind(tenant).bind(week).bind(owner).bind(now.timestamp_micros()).execute(&mut *tx).await?;
             tx.commit().await?;
             Ok(())
         }};
