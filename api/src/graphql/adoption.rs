@@ -99,7 +99,7 @@ impl From<UserWeek> for UserAdoption {
 pub struct AdoptionTotals {
     pub week: NaiveDate,
     pub counts: AdoptionCounts,
-    /// Users whose account existed during the week.
+    /// Users whose account existed during the week, or who acted in it.
     pub seats: i64,
     /// Users who signed in or wrote anything.
     pub active_users: i64,

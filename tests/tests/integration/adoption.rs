@@ -132,6 +132,13 @@ async fn adoption_counts_a_scripted_week(app: TestApp) {
     assert!((totals["writingShare"].as_f64().unwrap() - 1.0 / 3.0).abs() < 1e-9);
     assert_eq!(totals["counts"]["accountsCreated"], 2, "the integration's account is not a person's");
     assert_eq!(totals["change"]["accountsCreated"], 2, "nothing the week before");
+    // An account stamped after its owner's work (history loaded from elsewhere)
+    // still holds a seat in the weeks its owner acted.
+    let later = (Utc::now() + chrono::Duration::days(30)).to_rfc3339();
+    app.sql(&format!("UPDATE app_user SET created_at = '{later}'")).await.unwrap();
+    let moved = report(&app, &acme.admin.token, None).await;
+    assert_eq!(moved["totals"][0]["seats"], 3, "{}", moved["totals"]);
+    assert!(moved["totals"][0]["writingShare"].as_f64().unwrap() <= 1.0);
     let automated = week["automated"].as_array().unwrap();
     let erp = automated.iter().find(|r| r["kind"] == "INTEGRATION").unwrap();
     assert_eq!(erp["counts"]["accountsCreated"], 1);

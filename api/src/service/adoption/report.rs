@@ -113,7 +113,7 @@ pub struct UserWeek {
 pub struct TenantWeek {
     pub week: NaiveDate,
     pub counts: Counts,
-    /// Users whose account existed during the week.
+    /// Users whose account existed during the week, or who acted in it.
     pub seats: i64,
     /// Users who signed in or wrote anything.
     pub active_users: i64,
@@ -293,8 +293,11 @@ pub async fn report(
         };
         for user in &all {
             let stats = by_actor.get(&(week, ActorKind::User, user.id));
-            let seated = exists(user, week);
-            if !seated && stats.is_none() {
+            // Someone who acted in a week held a seat in it, whatever their
+            // account's stamps say (backdated or imported history): the share
+            // of writing users then never exceeds one.
+            let seated = exists(user, week) || stats.is_some();
+            if !seated {
                 continue;
             }
             let (counts, last_active) = stats.cloned().unwrap_or_default();
