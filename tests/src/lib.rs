@@ -254,12 +254,15 @@ impl TestApp {
         }
     }
 
+    /// The id of the tenant's profile with this name, as the admin reads it.
+    pub async fn profile_id(&self, tenant: &TenantFixture, name: &str) -> Value {
+        let profiles = self.gql(Some(&tenant.admin.token), "{ profiles { id name } }", json!({})).await;
+        profiles.data()["profiles"].as_array().unwrap().iter().find(|p| p["name"] == name).unwrap()["id"].clone()
+    }
+
     /// Creates a user through the API (as the tenant's admin) and signs them in.
     pub async fn user(&self, tenant: &TenantFixture, name: &str, profile: &str) -> Session {
-        let profiles = self.gql(Some(&tenant.admin.token), "{ profiles { id name } }", json!({})).await;
-        let profile_id = profiles.data()["profiles"].as_array().unwrap().iter().find(|p| p["name"] == profile).unwrap()
-            ["id"]
-            .clone();
+        let profile_id = self.profile_id(tenant, profile).await;
         let email = format!("{}@{}.test", name.to_lowercase(), tenant.slug);
         let created = self
             .gql(

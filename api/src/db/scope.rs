@@ -127,8 +127,7 @@ impl Memo {
 
 /// The actor's own tenant (its name and settings).
 pub async fn own_tenant(scope: &impl Scope) -> Result<entity::tenant::Model, DbErr> {
-    entity::tenant::Entity::find_by_id(scope.actor().tenant_id)
-        .one(scope.conn())
+    super::system::tenant_by_id(scope.conn(), scope.actor().tenant_id)
         .await?
         .ok_or_else(|| DbErr::RecordNotFound("tenant".into()))
 }

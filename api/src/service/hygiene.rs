@@ -15,7 +15,7 @@ use super::catalog;
 use super::picklists;
 use super::records::{self, Criterion, MAX_PAGE, Record};
 use crate::auth::access::Op;
-use crate::db::{Scope, system};
+use crate::db::{Scope, own_tenant};
 use crate::error::{ServiceError, ServiceResult};
 
 /// Bounds of the `days` override of the stale threshold.
@@ -71,10 +71,7 @@ pub async fn stale_opportunities(
     let days = match days {
         Some(d) if STALE_DAYS.contains(&d) => d,
         Some(_) => return Err(ServiceError::invalid("days", "must be between 1 and 3650")),
-        None => {
-            let tenant = system::tenant_by_id(scope.conn(), scope.actor().tenant_id).await?;
-            tenant.ok_or(ServiceError::NotFound)?.stale_opportunity_days
-        }
+        None => own_tenant(scope).await?.stale_opportunity_days,
     };
     let since = Utc::now() - Duration::days(i64::from(days));
     let condition = open_stages(scope).await?.add(opportunity::Column::StageChangedAt.lt(since));

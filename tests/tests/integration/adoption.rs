@@ -62,9 +62,7 @@ fn capitalized(name: &str) -> String {
 }
 
 async fn user_with_manager(app: &TestApp, tenant: &TenantFixture, name: &str, manager: Option<&Session>) -> Session {
-    let profiles = app.gql(Some(&tenant.admin.token), "{ profiles { id name } }", json!({})).await;
-    let sales =
-        profiles.data()["profiles"].as_array().unwrap().iter().find(|p| p["name"] == "Sales").unwrap()["id"].clone();
+    let sales = app.profile_id(tenant, "Sales").await;
     let email = format!("{}@{}.test", name.to_lowercase(), tenant.slug);
     let input = json!({ "email": email, "displayName": name, "password": crm_tests::PASSWORD, "profileId": sales,
         "managerId": manager.map(|m| m.user_id.clone()) });
@@ -352,9 +350,7 @@ async fn adoption_changed_reaches_a_websocket_subscriber(app: TestApp) {
 async fn trace_added_follows_visibility_and_ends_on_revocation(app: TestApp) {
     let acme = app.tenant("acme").await;
     let ana = app.user(&acme, "Ana", "Sales").await;
-    let profiles = app.gql(Some(&acme.admin.token), "{ profiles { id name } }", json!({})).await;
-    let sales =
-        profiles.data()["profiles"].as_array().unwrap().iter().find(|p| p["name"] == "Sales").unwrap()["id"].clone();
+    let sales = app.profile_id(&acme, "Sales").await;
     let hide = "mutation($p: ID!) { setFieldAccess(profileId: $p, entity: \"Account\", field: \"website\", access: HIDDEN) { field } }";
     app.gql(Some(&acme.admin.token), hide, json!({ "p": sales })).await.data();
 

@@ -345,9 +345,7 @@ async fn hidden_fields_leave_the_figures(app: TestApp) {
     let acme = app.tenant("acme").await;
     let sam = app.user(&acme, "Sam", "Sales").await;
     let a = acme.admin.token.as_str();
-    let profiles = app.gql(Some(a), "{ profiles { id name } }", json!({})).await;
-    let sales =
-        profiles.data()["profiles"].as_array().unwrap().iter().find(|p| p["name"] == "Sales").unwrap()["id"].clone();
+    let sales = app.profile_id(&acme, "Sales").await;
     let hide = "mutation($p: ID!) { setFieldAccess(profileId: $p, entity: \"Contact\", field: \"email\", access: HIDDEN) { access } }";
     app.gql(Some(a), hide, json!({ "p": sales })).await.data();
     let no_leads = "mutation($p: ID!) { setEntityAccess(profileId: $p, entity: \"Lead\", access: { canRead: false, canCreate: false, canUpdate: false, canDelete: false }) { entity } }";

@@ -119,9 +119,7 @@ async fn points_awarded_congratulates_the_user(app: TestApp) {
 
 async fn adoption_csv_export(app: TestApp) {
     let acme = app.tenant("acme").await;
-    let profiles = app.gql(Some(&acme.admin.token), "{ profiles { id name } }", json!({})).await;
-    let sales =
-        profiles.data()["profiles"].as_array().unwrap().iter().find(|p| p["name"] == "Sales").unwrap()["id"].clone();
+    let sales = app.profile_id(&acme, "Sales").await;
     // A display name an attacker chose to run in a spreadsheet.
     let input = json!({ "email": "ana@acme.test", "displayName": "=cmd|' /C calc'!A0, \"Ana\"",
         "password": crm_tests::PASSWORD, "profileId": sales });

@@ -17,6 +17,8 @@ use crate::db::{Scope, rollup};
 use crate::error::{ServiceError, ServiceResult};
 
 type ActorWeekKey = (NaiveDate, ActorKind, Uuid);
+/// An actor's counts in a week and their last activity.
+type ActorStats = (Counts, Option<DateTime<Utc>>);
 type Stamp = DateTime<Utc>;
 
 /// The longest range one report covers: two years of weeks.
@@ -243,32 +245,11 @@ pub async fn report(
     let wanted = requested(users, &all, &visible)?;
     let previous = first - Days::new(7);
 
-    let rows: Vec<(NaiveDate, String, Uuid, String, i64)> = scope
-        .select::<adoption_rollup::Entity>()
-        .filter(adoption_rollup::Column::Week.between(previous, last))
-        .select_only()
-        .columns([
-            adoption_rollup::Column::Week,
-            adoption_rollup::Column::ActorKind,
-            adoption_rollup::Column::ActorId,
-            adoption_rollup::Column::Counter,
-            adoption_rollup::Column::Value,
-        ])
-        .into_tuple()
-        .all(scope.conn())
-        .await?;
-    let mut by_actor: HashMap<ActorWeekKey, (Counts, Option<DateTime<Utc>>)> = HashMap::new();
-    for (week, kind, actor, counter, value) in rows {
-        let Some(kind) = ActorKind::parse(&kind) else { continue };
-        let entry = by_actor.entry((week, kind, actor)).or_default();
-        if counter == LAST_ACTIVE_AT {
-            entry.1 = DateTime::from_timestamp_micros(value);
-        } else {
-            entry.0.add(&counter, value);
-        }
-    }
+    let mut by_actor = stored(scope, previous, last).await?;
     let now = Utc::now();
-    for ((week, owner), n) in overdue(scope, previous, last, tz, now).await? {
+    // The week before the range too: the first week's change is against it.
+    let compared: Vec<NaiveDate> = std::iter::once(previous).chain(weeks.iter().copied()).collect();
+    for ((week, owner), n) in overdue(scope, &compared, tz, now).await? {
         by_actor.entry((week, ActorKind::User, owner)).or_default().0.activities_overdue += n;
     }
 
@@ -280,7 +261,7 @@ pub async fn report(
     let mut user_rows = Vec::new();
     let mut totals = Vec::new();
     let mut prior: Option<TenantWeek> = None;
-    for week in std::iter::once(previous).chain(weeks.iter().copied()) {
+    for &week in &compared {
         let mut total = TenantWeek {
             week,
             counts: Counts::default(),
@@ -341,24 +322,47 @@ pub async fn report(
     Ok(Report { time_zone, weeks, users: user_rows, totals, integrations })
 }
 
-/// Each person's writes to records in one week, from the rollup.
-pub async fn writes_in_week(scope: &impl Scope, week: NaiveDate) -> ServiceResult<HashMap<Uuid, i64>> {
-    let rows: Vec<(Uuid, String, i64)> = scope
+/// The stored counters of the weeks `first..=last`, per (week, actor).
+async fn stored(
+    scope: &impl Scope,
+    first: NaiveDate,
+    last: NaiveDate,
+) -> ServiceResult<HashMap<ActorWeekKey, ActorStats>> {
+    let rows: Vec<(NaiveDate, String, Uuid, String, i64)> = scope
         .select::<adoption_rollup::Entity>()
-        .filter(adoption_rollup::Column::Week.eq(week))
-        .filter(adoption_rollup::Column::ActorKind.eq(ActorKind::User.as_str()))
+        .filter(adoption_rollup::Column::Week.between(first, last))
         .select_only()
-        .columns([adoption_rollup::Column::ActorId, adoption_rollup::Column::Counter, adoption_rollup::Column::Value])
+        .columns([
+            adoption_rollup::Column::Week,
+            adoption_rollup::Column::ActorKind,
+            adoption_rollup::Column::ActorId,
+            adoption_rollup::Column::Counter,
+            adoption_rollup::Column::Value,
+        ])
         .into_tuple()
         .all(scope.conn())
         .await?;
-    let mut counts: HashMap<Uuid, Counts> = HashMap::new();
-    for (user, counter, value) in rows {
-        if counter != LAST_ACTIVE_AT {
-            counts.entry(user).or_default().add(&counter, value);
+    let mut by_actor: HashMap<ActorWeekKey, ActorStats> = HashMap::new();
+    for (week, kind, actor, counter, value) in rows {
+        let Some(kind) = ActorKind::parse(&kind) else { continue };
+        let entry = by_actor.entry((week, kind, actor)).or_default();
+        if counter == LAST_ACTIVE_AT {
+            entry.1 = DateTime::from_timestamp_micros(value);
+        } else {
+            entry.0.add(&counter, value);
         }
     }
-    Ok(counts.into_iter().map(|(user, c)| (user, c.writes())).collect())
+    Ok(by_actor)
+}
+
+/// Each person's writes to records in one week, from the rollup.
+pub async fn writes_in_week(scope: &impl Scope, week: NaiveDate) -> ServiceResult<HashMap<Uuid, i64>> {
+    Ok(stored(scope, week, week)
+        .await?
+        .into_iter()
+        .filter(|((_, kind, _), _)| *kind == ActorKind::User)
+        .map(|((_, _, user), (counts, _))| (user, counts.writes()))
+        .collect())
 }
 
 /// Overdue activities per (week, owner), as of each week's end or now.
@@ -370,18 +374,11 @@ pub async fn writes_in_week(scope: &impl Scope, week: NaiveDate) -> ServiceResul
 /// conditional count per week was slower on SQLite than reading the rows.)
 async fn overdue(
     scope: &impl Scope,
-    first: NaiveDate,
-    last: NaiveDate,
+    weeks: &[NaiveDate],
     tz: Tz,
     now: DateTime<Utc>,
 ) -> ServiceResult<HashMap<(NaiveDate, Uuid), i64>> {
     use activity::Column;
-    let mut weeks = Vec::new();
-    let mut week = first;
-    while week <= last {
-        weeks.push(week);
-        week = week + Days::new(7);
-    }
     // Each week's "as of" instant: its end, or now for the current week.
     let as_of: Vec<DateTime<Utc>> = weeks.iter().map(|w| week_start(*w + Days::new(7), tz).min(now)).collect();
     let (Some(&earliest), Some(&latest)) = (as_of.first(), as_of.last()) else { return Ok(HashMap::new()) };
