@@ -168,8 +168,14 @@ pub struct TenantTx {
     /// and announced to subscribers when it commits.
     appended: Arc<Mutex<Vec<entity::trace::Model>>>,
     /// A savepoint hands its traces to its parent on commit; the outermost
-    /// transaction (`None`) counts and announces them.
+    /// transaction (`None`) stores, counts and announces them.
     parent: Option<Arc<Mutex<Vec<entity::trace::Model>>>>,
+    /// The chain's head before this transaction's first trace: a savepoint's
+    /// is its parent's at the time; the outermost reads (and locks) it at
+    /// its first trace.
+    base: Mutex<Option<trace::Head>>,
+    /// How many of `appended` are already in the database (stored early for a rollup rebuild).
+    stored: std::sync::atomic::AtomicUsize,
     /// How many of `appended` a rollup rebuild in this transaction already counted.
     counted: std::sync::atomic::AtomicUsize,
     events: Events,
@@ -202,6 +208,8 @@ impl TenantTx {
             memo: Arc::new(memo),
             appended: Arc::default(),
             parent: None,
+            base: Mutex::new(None),
+            stored: Default::default(),
             counted: Default::default(),
             events,
             _writer: writer,
@@ -231,6 +239,26 @@ impl TenantTx {
     {
         model.set(<A::Entity as TenantOwned>::tenant_column(), self.actor.tenant_id.into());
         <A::Entity as EntityTrait>::insert(model).exec_with_returning(&self.txn).await
+    }
+
+    /// Inserts rows of the actor's tenant with one multi-row INSERT; the
+    /// caller keeps the statement under the backends' bind limits.
+    pub async fn insert_many<A>(&self, models: Vec<A>) -> Result<(), DbErr>
+    where
+        A: ActiveModelTrait + Send,
+        A::Entity: TenantOwned,
+        ModelOf<A>: IntoActiveModel<A>,
+    {
+        if models.is_empty() {
+            return Ok(());
+        }
+        let column = <A::Entity as TenantOwned>::tenant_column();
+        let models = models.into_iter().map(|mut model| {
+            model.set(column, self.actor.tenant_id.into());
+            model
+        });
+        <A::Entity as EntityTrait>::insert_many(models).exec_without_returning(&self.txn).await?;
+        Ok(())
     }
 
     /// Inserts a row of the actor's tenant unless one with the same key exists
@@ -281,18 +309,47 @@ impl TenantTx {
             .await
     }
 
-    /// Appends the trace of a change, in this transaction, as this actor.
+    /// Appends the trace of a change, in this transaction, as this actor. It
+    /// is numbered and linked now and stored when the transaction commits.
     pub async fn trace(&self, change: Change) -> Result<entity::trace::Model, DbErr> {
-        let stored = trace::append(&self.txn, &self.actor, self.request_id.as_deref(), self.now, change).await?;
-        if let Ok(mut appended) = self.appended.lock() {
-            appended.push(stored.clone());
+        let head = self.head().await?;
+        let row = trace::next(&head, &self.actor, self.request_id.as_deref(), self.now, change);
+        lock(&self.appended).push(row.clone());
+        Ok(row)
+    }
+
+    /// Where the chain stands for this transaction: after its own last trace,
+    /// else where it started.
+    async fn head(&self) -> Result<trace::Head, DbErr> {
+        if let Some(last) = lock(&self.appended).last() {
+            return Ok(trace::Head::of(last));
         }
-        Ok(stored)
+        if let Some(base) = lock(&self.base).clone() {
+            return Ok(base);
+        }
+        // Only the outermost transaction gets here: a savepoint's base is set
+        // when it is made, so the head's lock is never taken inside a
+        // savepoint (rolling one back would release it on PostgreSQL).
+        let head = trace::take_head(&self.txn, self.actor.tenant_id).await?;
+        *lock(&self.base) = Some(head.clone());
+        Ok(head)
+    }
+
+    /// Stores the traces appended so far (the outermost transaction only).
+    async fn store_traces(&self) -> Result<(), DbErr> {
+        use std::sync::atomic::Ordering;
+        let pending: Vec<entity::trace::Model> =
+            lock(&self.appended).get(self.stored.load(Ordering::SeqCst)..).unwrap_or_default().to_vec();
+        trace::store(&self.txn, &pending).await?;
+        self.stored.fetch_add(pending.len(), Ordering::SeqCst);
+        Ok(())
     }
 
     /// A savepoint: its writes (and traces) join this transaction when it commits,
     /// and vanish alone when it is dropped, leaving the rest of the transaction intact.
+    /// Making one takes the tenant's trace head if this transaction does not hold it yet.
     pub async fn savepoint(&self) -> Result<TenantTx, DbErr> {
+        let base = self.head().await?;
         let txn = self.txn.begin().await?;
         Ok(TenantTx {
             txn,
@@ -302,6 +359,8 @@ impl TenantTx {
             memo: self.memo.clone(),
             appended: Arc::default(),
             parent: Some(self.appended.clone()),
+            base: Mutex::new(Some(base)),
+            stored: Default::default(),
             counted: Default::default(),
             events: self.events.clone(),
             _writer: None,
@@ -338,8 +397,10 @@ impl TenantTx {
         if self.parent.is_some() {
             return Err(DbErr::Custom("the adoption rollup is rebuilt in an outermost transaction".into()));
         }
+        // The rebuild reads the traces table: this transaction's traces go in first.
+        self.store_traces().await?;
         let seen = rollup::rebuild(&self.txn, self.actor.tenant_id).await?;
-        let appended = self.appended.lock().map(|a| a.len()).unwrap_or_default();
+        let appended = lock(&self.appended).len();
         self.counted.store(appended, std::sync::atomic::Ordering::SeqCst);
         Ok(seen)
     }
@@ -398,14 +459,14 @@ impl TenantTx {
     /// adoption rollup and announces them, both inside the transaction, so a
     /// commit either carries its counters and notification or nothing does.
     pub async fn commit(self) -> Result<(), DbErr> {
-        let traces = self.appended.lock().map(|mut a| std::mem::take(&mut *a)).unwrap_or_default();
         if let Some(parent) = &self.parent {
+            let traces = std::mem::take(&mut *lock(&self.appended));
             self.txn.commit().await?;
-            if let Ok(mut parent) = parent.lock() {
-                parent.extend(traces);
-            }
+            lock(parent).extend(traces);
             return Ok(());
         }
+        self.store_traces().await?;
+        let traces = std::mem::take(&mut *lock(&self.appended));
         let batch = TraceBatch::new(self.actor.tenant_id, traces);
         if !batch.traces.is_empty() {
             let fresh = batch.traces.get(self.counted.load(std::sync::atomic::Ordering::SeqCst)..).unwrap_or_default();
@@ -417,6 +478,12 @@ impl TenantTx {
         self.events.committed(batch);
         Ok(())
     }
+}
+
+/// A mutex's contents even if a panicking holder poisoned it: the data here
+/// (lists of traces, a head) stays consistent between statements.
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 impl Scope for TenantTx {

@@ -1,15 +1,17 @@
 //! The trace writer and the hash-chain verifier.
 //!
-//! Each tenant has one `trace_head` row. A writer first bumps it (`UPDATE …
-//! RETURNING`), which on PostgreSQL takes the row lock until commit: the
-//! tenant's traces therefore commit in sequence order and the sequence has no
-//! gaps, which is what lets a change-feed consumer resume from a cursor safely.
+//! Each tenant has one `trace_head` row. A writer's first trace takes it
+//! (`UPDATE … RETURNING`), which on PostgreSQL holds the row lock until commit:
+//! the tenant's traces therefore commit in sequence order and the sequence has
+//! no gaps, which is what lets a change-feed consumer resume from a cursor
+//! safely. Holding the head, the writer numbers and hashes its traces in
+//! memory and stores them all at commit, a thousand rows a statement.
 
 use std::borrow::Cow;
 
 use chrono::{DateTime, SubsecRound, Utc};
 use entity::{trace, trace_head};
-use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::sea_query::Expr;
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseTransaction, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
 };
@@ -126,24 +128,46 @@ fn diff(before: &Value, after: &Value) -> Option<(Value, Value)> {
     (!new.is_empty()).then_some((Value::Object(old), Value::Object(new)))
 }
 
-pub(super) async fn append(
-    txn: &DatabaseTransaction,
+/// Where a tenant's chain stands: its last sequence number and hash.
+#[derive(Clone, Debug)]
+pub(super) struct Head {
+    pub seq: i64,
+    pub hash: String,
+}
+
+impl Head {
+    pub fn of(trace: &trace::Model) -> Self {
+        Self { seq: trace.seq, hash: trace.hash.clone() }
+    }
+}
+
+/// Takes the tenant's trace head for this transaction and reads it. The
+/// no-op UPDATE is what locks the row on PostgreSQL (SQLite's writers already
+/// run one at a time): from here to commit no other writer of the tenant can
+/// take a sequence number, so the tenant's traces commit in sequence order.
+pub(super) async fn take_head(txn: &DatabaseTransaction, tenant_id: Uuid) -> Result<Head, DbErr> {
+    let head = trace_head::Entity::update_many()
+        .col_expr(trace_head::Column::LastSeq, Expr::col(trace_head::Column::LastSeq))
+        .filter(trace_head::Column::TenantId.eq(tenant_id))
+        .exec_with_returning(txn)
+        .await?
+        .pop()
+        .ok_or_else(|| DbErr::Custom(format!("no trace head for tenant {tenant_id}")))?;
+    Ok(Head { seq: head.last_seq, hash: head.last_hash })
+}
+
+/// The trace that follows `head` for this change, hashed and linked; it is
+/// stored by [`store`] when the transaction commits.
+pub(super) fn next(
+    head: &Head,
     actor: &Actor,
     request_id: Option<&str>,
     at: DateTime<Utc>,
     change: Change,
-) -> Result<trace::Model, DbErr> {
-    let head = trace_head::Entity::update_many()
-        .col_expr(trace_head::Column::LastSeq, Expr::col(trace_head::Column::LastSeq).add(1))
-        .filter(trace_head::Column::TenantId.eq(actor.tenant_id))
-        .exec_with_returning(txn)
-        .await?
-        .pop()
-        .ok_or_else(|| DbErr::Custom(format!("no trace head for tenant {}", actor.tenant_id)))?;
-
+) -> trace::Model {
     let mut row = trace::Model {
         tenant_id: actor.tenant_id,
-        seq: head.last_seq,
+        seq: head.seq + 1,
         id: Uuid::now_v7(),
         // Stored precision on both backends; hashing more would break verification.
         at: at.trunc_subsecs(6),
@@ -156,37 +180,46 @@ pub(super) async fn append(
         after: change.after.map(|v| v.to_string()),
         source: actor.source.as_str().to_owned(),
         request_id: request_id.map(str::to_owned),
-        prev_hash: head.last_hash,
+        prev_hash: head.hash.clone(),
         hash: String::new(),
     };
     row.hash = content_hash(&row);
+    row
+}
 
-    let stored = trace::Entity::insert(trace::ActiveModel {
-        tenant_id: Set(row.tenant_id),
-        seq: Set(row.seq),
-        id: Set(row.id),
-        at: Set(row.at),
-        user_id: Set(row.user_id),
-        api_token_id: Set(row.api_token_id),
-        change_type: Set(row.change_type),
-        entity_type: Set(row.entity_type),
-        entity_id: Set(row.entity_id),
-        before: Set(row.before),
-        after: Set(row.after),
-        source: Set(row.source),
-        request_id: Set(row.request_id),
-        prev_hash: Set(row.prev_hash),
-        hash: Set(row.hash.clone()),
-    })
-    .exec_with_returning(txn)
-    .await?;
-
+/// Inserts traces made by [`next`] (consecutive, of one tenant) with
+/// multi-row INSERTs, and moves the tenant's head to the last of them.
+pub(super) async fn store(txn: &DatabaseTransaction, traces: &[trace::Model]) -> Result<(), DbErr> {
+    // 15 columns a row: well under SQLite's and PostgreSQL's bind limits.
+    const ROWS: usize = 1_000;
+    let Some(last) = traces.last() else { return Ok(()) };
+    for chunk in traces.chunks(ROWS) {
+        let rows = chunk.iter().map(|row| trace::ActiveModel {
+            tenant_id: Set(row.tenant_id),
+            seq: Set(row.seq),
+            id: Set(row.id),
+            at: Set(row.at),
+            user_id: Set(row.user_id),
+            api_token_id: Set(row.api_token_id),
+            change_type: Set(row.change_type.clone()),
+            entity_type: Set(row.entity_type.clone()),
+            entity_id: Set(row.entity_id),
+            before: Set(row.before.clone()),
+            after: Set(row.after.clone()),
+            source: Set(row.source.clone()),
+            request_id: Set(row.request_id.clone()),
+            prev_hash: Set(row.prev_hash.clone()),
+            hash: Set(row.hash.clone()),
+        });
+        trace::Entity::insert_many(rows).exec_without_returning(txn).await?;
+    }
     trace_head::Entity::update_many()
-        .col_expr(trace_head::Column::LastHash, Expr::value(row.hash))
-        .filter(trace_head::Column::TenantId.eq(actor.tenant_id))
+        .col_expr(trace_head::Column::LastSeq, Expr::value(last.seq))
+        .col_expr(trace_head::Column::LastHash, Expr::value(last.hash.clone()))
+        .filter(trace_head::Column::TenantId.eq(last.tenant_id))
         .exec(txn)
         .await?;
-    Ok(stored)
+    Ok(())
 }
 
 /// SHA-256 over the trace's content and its predecessor's hash. Each part is

@@ -479,6 +479,24 @@ async fn fill_shared<R: Record>(
 
 /// Creates a record owned by the caller (or `input.owner`), with its CREATE trace.
 pub async fn create<R: Record>(tx: &TenantTx, input: RecordInput<R::Fields>) -> ServiceResult<R::Model> {
+    let new = prepare::<R>(tx, input).await?;
+    tx.insert(new.row.clone()).await?;
+    created::<R>(tx, new).await
+}
+
+/// A record checked and built for insertion, not stored yet.
+pub struct NewRecord<R: Record> {
+    /// Every column set, so that the row stored is exactly `model`.
+    pub row: R::ActiveModel,
+    pub model: R::Model,
+    /// What its CREATE trace shows.
+    view: Value,
+}
+
+/// Everything [`create`] does before its insert: permissions, validation,
+/// field rules, completeness. Writes nothing, so a bulk upsert can prepare
+/// many records and insert them together.
+pub async fn prepare<R: Record>(tx: &TenantTx, input: RecordInput<R::Fields>) -> ServiceResult<NewRecord<R>> {
     allowed::<R>(tx, Op::Create)?;
     check_given::<R>(tx, &input.fields)?;
     let actor = tx.actor();
@@ -499,33 +517,42 @@ pub async fn create<R: Record>(tx: &TenantTx, input: RecordInput<R::Fields>) -> 
     }
     // The row as it will be stored gives the trace view, the field-rule check
     // and the completeness, so the insert carries its completeness at once.
-    let view = snapshot::<R>(tx, &preview::<R>(tx, &model)?).await?;
+    let mut row = preview::<R>(tx, &model)?;
+    let view = snapshot::<R>(tx, &row.clone().try_into_model()?).await?;
     if let Value::Object(fields) = &view {
         field_rules::check(&tx.actor().access, &*field_rules::rules(tx, R::NAME).await?, R::NAME, fields, None)?;
     }
-    set(&mut model, R::COLUMNS.completeness, data_quality::completeness(tx, R::NAME, &view).await?);
-    let created = tx.insert(model).await?;
-    tx.trace(Change::create(R::NAME, R::id(&created), view)).await?;
-    let stamps = R::stamps(&created);
-    super::points::on_completeness(tx, R::NAME, stamps.id, stamps.created_at, None, R::completeness(&created)).await?;
-    Ok(created)
+    set(&mut row, R::COLUMNS.completeness, data_quality::completeness(tx, R::NAME, &view).await?);
+    let model = row.clone().try_into_model()?;
+    Ok(NewRecord { row, model, view })
+}
+
+/// What follows a prepared record's insert: its CREATE trace and any points it earns.
+pub async fn created<R: Record>(tx: &TenantTx, new: NewRecord<R>) -> ServiceResult<R::Model> {
+    tx.trace(Change::create(R::NAME, R::id(&new.model), new.view)).await?;
+    let stamps = R::stamps(&new.model);
+    super::points::on_completeness(tx, R::NAME, stamps.id, stamps.created_at, None, R::completeness(&new.model))
+        .await?;
+    Ok(new.model)
 }
 
 /// The model a new row will be: what the write set, the tenant, and for
 /// columns it left out their type's default (all of them nullable or
 /// stamped, so the view does not depend on the database's defaults).
-fn preview<R: Record>(tx: &TenantTx, model: &R::ActiveModel) -> ServiceResult<R::Model> {
+fn preview<R: Record>(tx: &TenantTx, model: &R::ActiveModel) -> ServiceResult<R::ActiveModel> {
     let defaults = <R::ActiveModel as ActiveModelTrait>::default_values();
     let mut preview = model.clone();
     for column in <R::Column as sea_orm::Iterable>::iter() {
-        if preview.is_not_set(column)
-            && let Some(value) = defaults.get(column).into_value()
-        {
+        if preview.is_not_set(column) {
+            let value = defaults
+                .get(column)
+                .into_value()
+                .ok_or_else(|| ServiceError::Internal(format!("{}: no value for column {column:?}", R::NAME)))?;
             preview.set(column, value);
         }
     }
     preview.set(R::tenant_column(), tx.actor().tenant_id.into());
-    Ok(preview.try_into_model()?)
+    Ok(preview)
 }
 
 fn stale(name: &str, version: i32) -> ServiceError {

@@ -1,10 +1,15 @@
 //! Bulk upsert by external id: how integrators load another system's records.
 //!
-//! Each record runs in its own savepoint, so a failing record never leaves half
-//! of itself behind; the batch as a whole is one transaction. A record that
-//! matches nothing is created, one that matches is updated with the given fields
-//! only, and one whose fields already hold those values is left alone (no write,
-//! no trace): sending the same batch twice changes nothing the second time.
+//! The batch as a whole is one transaction. A record that matches nothing is
+//! created, one that matches is updated with the given fields only, and one
+//! whose fields already hold those values is left alone (no write, no trace):
+//! sending the same batch twice changes nothing the second time.
+//!
+//! New records are checked one by one, then inserted a few hundred per
+//! statement inside a savepoint; should such an insert fail (another batch
+//! created one of the external ids meanwhile), the savepoint is rolled back
+//! and its records go the careful way: each in its own savepoint, so a
+//! failing record never leaves half of itself behind. Updates always go that way.
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -81,7 +86,7 @@ pub struct ExternalRef {
     pub target: RefTarget,
 }
 
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub enum RefTarget {
     Account,
     Contact,
@@ -169,7 +174,46 @@ impl Upsertable for activity::Entity {
     }
 }
 
-async fn find_ref(scope: &impl Scope, r: &ExternalRef) -> ServiceResult<Uuid> {
+/// The live records the batch's references name, by target and external id:
+/// one query per target and 500 ids instead of one per reference.
+type Refs = HashMap<(RefTarget, String), Uuid>;
+
+async fn prefetch_refs<F>(scope: &impl Scope, items: &[Item<F>]) -> ServiceResult<Refs> {
+    let mut wanted: HashMap<RefTarget, BTreeSet<&str>> = HashMap::new();
+    for r in items.iter().flat_map(|i| &i.refs) {
+        wanted.entry(r.target).or_default().insert(r.external_id.as_str());
+    }
+    let mut found = Refs::new();
+    for (target, ids) in wanted {
+        let ids: Vec<&str> = ids.into_iter().collect();
+        for chunk in ids.chunks(500) {
+            let live = match target {
+                RefTarget::Account => live_ids::<account::Entity>(scope, chunk).await?,
+                RefTarget::Contact => live_ids::<contact::Entity>(scope, chunk).await?,
+                RefTarget::Lead => live_ids::<lead::Entity>(scope, chunk).await?,
+                RefTarget::Opportunity => live_ids::<opportunity::Entity>(scope, chunk).await?,
+            };
+            found.extend(live.into_iter().map(|(external_id, id)| ((target, external_id), id)));
+        }
+    }
+    Ok(found)
+}
+
+/// The live records holding these external ids, as (external id, id).
+async fn live_ids<R: Record>(scope: &impl Scope, external_ids: &[&str]) -> ServiceResult<Vec<(String, Uuid)>> {
+    let rows = records::live::<R>(scope)
+        .filter(R::COLUMNS.external_id.is_in(external_ids.iter().copied()))
+        .all(scope.conn())
+        .await?;
+    Ok(rows.iter().filter_map(|m| Some((R::external_id(m)?.to_owned(), R::id(m)))).collect())
+}
+
+/// The record a reference names: from the prefetch, else (a record this
+/// transaction made since) from the database.
+async fn find_ref(scope: &impl Scope, refs: &Refs, r: &ExternalRef) -> ServiceResult<Uuid> {
+    if let Some(id) = refs.get(&(r.target, r.external_id.clone())) {
+        return Ok(*id);
+    }
     let found = match r.target {
         RefTarget::Account => live_id::<account::Entity>(scope, &r.external_id).await?,
         RefTarget::Contact => live_id::<contact::Entity>(scope, &r.external_id).await?,
@@ -190,6 +234,42 @@ async fn by_external_id<R: Record>(scope: &impl Scope, external_id: &str) -> Ser
     Ok(scope.select::<R>().filter(R::COLUMNS.external_id.eq(external_id)).one(scope.conn()).await?)
 }
 
+/// Where a batch's records stand while it runs.
+struct Progress<R: Upsertable> {
+    outcomes: Vec<Option<Outcome>>,
+    /// The records holding the batch's external ids, as they are now.
+    known: HashMap<String, R::Model>,
+    /// (index, id, key) of written records that have a duplicate key.
+    keys: Vec<(usize, Uuid, String)>,
+    refs: Refs,
+    /// New records checked and waiting for their insert.
+    pending: Vec<(usize, Item<R::Fields>, records::NewRecord<R>)>,
+}
+
+impl<R: Upsertable> Progress<R> {
+    fn done(&mut self, index: usize, external_id: String, model: R::Model, status: Status) {
+        let id = R::id(&model);
+        if let Some(key) = R::duplicate_key(&model) {
+            self.keys.push((index, id, key));
+        }
+        self.known.insert(external_id.trim().to_owned(), model);
+        self.outcomes[index] = Some(Outcome {
+            index,
+            external_id,
+            id: Some(id),
+            status,
+            field: None,
+            message: None,
+            code: None,
+            duplicates: Vec::new(),
+        });
+    }
+
+    fn is_pending(&self, external_id: &str) -> bool {
+        self.pending.iter().any(|(_, item, _)| item.external_id.trim() == external_id)
+    }
+}
+
 /// Upserts `items` in order. `validate_only` runs everything and writes nothing.
 pub async fn upsert<R: Upsertable>(
     tx: TenantTx,
@@ -203,54 +283,42 @@ where
     if items.is_empty() || items.len() > MAX_BATCH {
         return Err(ServiceError::invalid("records", format!("must hold between 1 and {MAX_BATCH} records")));
     }
-    let mut outcomes = Vec::with_capacity(items.len());
-    let mut keys: Vec<(usize, Uuid, String)> = Vec::new();
-    let mut known = prefetch::<R>(&tx, &items).await?;
+    let mut progress = Progress::<R> {
+        outcomes: vec![None; items.len()],
+        known: prefetch::<R>(&tx, &items).await?,
+        keys: Vec::new(),
+        refs: prefetch_refs(&tx, &items).await?,
+        pending: Vec::new(),
+    };
+    // Rows per insert: a few hundred, under SQLite's 32,766 binds.
+    let rows = (30_000 / <R::Column as sea_orm::Iterable>::iter().count().max(1)).clamp(1, 500);
     for (index, item) in items.into_iter().enumerate() {
-        let external_id = item.external_id.clone();
-        let mut item = Some(item);
-        let mut outcome = None;
-        let mut existing = known.get(external_id.trim()).cloned();
-        // Twice at most: a concurrent batch may create the same external id between
-        // our lookup and our insert; the second attempt then updates its record.
-        for _ in 0..2 {
-            let Some(current) = item.take() else { break };
-            let point = tx.savepoint().await?;
-            match one::<R>(&point, current, existing.take()).await {
-                Ok(Attempt::Done(model, status)) => {
-                    point.commit().await?;
-                    let id = R::id(&model);
-                    if let Some(key) = R::duplicate_key(&model) {
-                        keys.push((index, id, key));
-                    }
-                    known.insert(external_id.trim().to_owned(), model);
-                    outcome = Some(Outcome {
-                        index,
-                        external_id: external_id.clone(),
-                        id: Some(id),
-                        status,
-                        field: None,
-                        message: None,
-                        code: None,
-                        duplicates: Vec::new(),
-                    });
-                }
-                Ok(Attempt::Raced(again)) => {
-                    // Roll the failed insert back before looking again (PostgreSQL
-                    // refuses statements inside an aborted savepoint).
-                    drop(point);
-                    existing = by_external_id::<R>(&tx, again.external_id.trim()).await?;
-                    item = Some(again);
-                }
-                Err(error) => outcome = Some(failed(index, external_id.clone(), error)?),
-            }
+        let external_id = item.external_id.trim().to_owned();
+        // A second record with the same external id updates the first: it must be stored by then.
+        if progress.is_pending(&external_id) {
+            Box::pin(insert_pending(&tx, &mut progress)).await?;
         }
-        let outcome = match outcome {
-            Some(outcome) => outcome,
-            None => failed(index, external_id, ServiceError::Conflict("written concurrently; send it again".into()))?,
-        };
-        outcomes.push(outcome);
+        match progress.known.get(&external_id).cloned() {
+            None => match Box::pin(prepare::<R>(&tx, &item, &progress.refs)).await {
+                Ok(new) => {
+                    progress.pending.push((index, item, new));
+                    if progress.pending.len() >= rows {
+                        Box::pin(insert_pending(&tx, &mut progress)).await?;
+                    }
+                }
+                Err(error) => progress.outcomes[index] = Some(failed(index, item.external_id, error)?),
+            },
+            // Boxed, as below: these futures nest the whole write path and would
+            // otherwise all sit on the worker's stack.
+            Some(existing) => Box::pin(one_by_one(&tx, &mut progress, index, item, Some(existing))).await?,
+        }
     }
+    Box::pin(insert_pending(&tx, &mut progress)).await?;
+    let Progress { outcomes, keys, .. } = progress;
+    let mut outcomes: Vec<Outcome> = outcomes
+        .into_iter()
+        .collect::<Option<_>>()
+        .ok_or_else(|| ServiceError::Internal("an upsert record was left without an outcome".into()))?;
     for (index, dups) in duplicates::<R>(&tx, &keys).await? {
         outcomes[index].duplicates = dups;
     }
@@ -261,6 +329,94 @@ where
         tx.commit().await?;
     }
     Ok(Report { outcomes, written })
+}
+
+/// A new record checked and built, not yet stored.
+async fn prepare<R: Upsertable>(
+    tx: &TenantTx,
+    item: &Item<R::Fields>,
+    refs: &Refs,
+) -> ServiceResult<records::NewRecord<R>>
+where
+    R::Fields: Clone,
+{
+    let external_id = validate::required_text("externalId", &item.external_id, 200)?;
+    let input = input_of::<R>(tx, item, refs).await?;
+    records::prepare::<R>(tx, RecordInput { external_id: Patch::Set(external_id), ..input }).await
+}
+
+/// Inserts the pending new records together, in a savepoint; when that fails,
+/// each goes the careful way instead.
+async fn insert_pending<R: Upsertable>(tx: &TenantTx, progress: &mut Progress<R>) -> ServiceResult<()>
+where
+    R::Fields: Clone,
+{
+    let pending = std::mem::take(&mut progress.pending);
+    if pending.is_empty() {
+        return Ok(());
+    }
+    let point = tx.savepoint().await?;
+    let rows = pending.iter().map(|(_, _, new)| new.row.clone()).collect();
+    match point.insert_many(rows).await {
+        Ok(()) => {
+            point.commit().await?;
+            for (index, item, new) in pending {
+                let model = records::created::<R>(tx, new).await?;
+                progress.done(index, item.external_id, model, Status::Created);
+            }
+        }
+        Err(error) => {
+            tracing::debug!(%error, "a bulk insert failed; upserting its records one by one");
+            drop(point);
+            for (index, item, _) in pending {
+                let existing = by_external_id::<R>(tx, item.external_id.trim()).await?;
+                Box::pin(one_by_one(tx, progress, index, item, existing)).await?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Upserts one record in its own savepoint and records its outcome.
+async fn one_by_one<R: Upsertable>(
+    tx: &TenantTx,
+    progress: &mut Progress<R>,
+    index: usize,
+    item: Item<R::Fields>,
+    mut existing: Option<R::Model>,
+) -> ServiceResult<()>
+where
+    R::Fields: Clone,
+{
+    let external_id = item.external_id.clone();
+    let mut item = Some(item);
+    // Twice at most: a concurrent batch may create the same external id between
+    // our lookup and our insert; the second attempt then updates its record.
+    for _ in 0..2 {
+        let Some(current) = item.take() else { break };
+        let point = tx.savepoint().await?;
+        match one::<R>(&point, current, existing.take(), &progress.refs).await {
+            Ok(Attempt::Done(model, status)) => {
+                point.commit().await?;
+                progress.done(index, external_id, model, status);
+                return Ok(());
+            }
+            Ok(Attempt::Raced(again)) => {
+                // Roll the failed insert back before looking again (PostgreSQL
+                // refuses statements inside an aborted savepoint).
+                drop(point);
+                existing = by_external_id::<R>(tx, again.external_id.trim()).await?;
+                item = Some(again);
+            }
+            Err(error) => {
+                progress.outcomes[index] = Some(failed(index, external_id, error)?);
+                return Ok(());
+            }
+        }
+    }
+    let error = ServiceError::Conflict("written concurrently; send it again".into());
+    progress.outcomes[index] = Some(failed(index, external_id, error)?);
+    Ok(())
 }
 
 /// For each upserted record with a duplicate key, the other live records sharing it:
@@ -344,22 +500,35 @@ enum Attempt<F, M> {
     Raced(Item<F>),
 }
 
+/// The record input an item stands for, its references resolved; the
+/// external id is left to the caller (set on create, kept on update).
+async fn input_of<R: Upsertable>(
+    tx: &TenantTx,
+    item: &Item<R::Fields>,
+    refs: &Refs,
+) -> ServiceResult<RecordInput<R::Fields>>
+where
+    R::Fields: Clone,
+{
+    let mut fields = item.fields.clone();
+    for r in &item.refs {
+        R::set_ref(&mut fields, r.target, find_ref(tx, refs, r).await?)?;
+    }
+    Ok(RecordInput { owner: item.owner.clone(), external_id: Patch::Keep, fields, custom: item.custom.clone() })
+}
+
 /// Upserts one record; `existing` is the record holding its external id, if any.
 async fn one<R: Upsertable>(
     tx: &TenantTx,
     item: Item<R::Fields>,
     existing: Option<R::Model>,
+    refs: &Refs,
 ) -> ServiceResult<Attempt<R::Fields, R::Model>>
 where
     R::Fields: Clone,
 {
     let external_id = validate::required_text("externalId", &item.external_id, 200)?;
-    let mut fields = item.fields.clone();
-    for r in &item.refs {
-        R::set_ref(&mut fields, r.target, find_ref(tx, r).await?)?;
-    }
-    let input =
-        RecordInput { owner: item.owner.clone(), external_id: Patch::Keep, fields, custom: item.custom.clone() };
+    let input = input_of::<R>(tx, &item, refs).await?;
     match existing {
         Some(existing) if R::stamps(&existing).deleted => {
             Err(ServiceError::Conflict("a deleted record holds this external id; an admin can restore it".into()))
