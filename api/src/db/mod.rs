@@ -7,6 +7,7 @@
 
 #![allow(clippy::disallowed_methods, reason = "db/ is the one place allowed to use raw entity methods")]
 
+mod bulk;
 pub mod events;
 pub mod rollup;
 mod scope;

@@ -241,24 +241,23 @@ impl TenantTx {
         <A::Entity as EntityTrait>::insert(model).exec_with_returning(&self.txn).await
     }
 
-    /// Inserts rows of the actor's tenant with one multi-row INSERT; the
-    /// caller keeps the statement under the backends' bind limits.
+    /// Inserts rows of the actor's tenant with multi-row INSERTs (see
+    /// `bulk`); every row sets the same columns.
     pub async fn insert_many<A>(&self, models: Vec<A>) -> Result<(), DbErr>
     where
         A: ActiveModelTrait + Send,
         A::Entity: TenantOwned,
         ModelOf<A>: IntoActiveModel<A>,
     {
-        if models.is_empty() {
-            return Ok(());
-        }
         let column = <A::Entity as TenantOwned>::tenant_column();
-        let models = models.into_iter().map(|mut model| {
-            model.set(column, self.actor.tenant_id.into());
-            model
-        });
-        <A::Entity as EntityTrait>::insert_many(models).exec_without_returning(&self.txn).await?;
-        Ok(())
+        let models = models
+            .into_iter()
+            .map(|mut model| {
+                model.set(column, self.actor.tenant_id.into());
+                model
+            })
+            .collect();
+        super::bulk::insert(&self.txn, models).await
     }
 
     /// Inserts a row of the actor's tenant unless one with the same key exists

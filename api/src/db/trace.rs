@@ -190,11 +190,10 @@ pub(super) fn next(
 /// Inserts traces made by [`next`] (consecutive, of one tenant) with
 /// multi-row INSERTs, and moves the tenant's head to the last of them.
 pub(super) async fn store(txn: &DatabaseTransaction, traces: &[trace::Model]) -> Result<(), DbErr> {
-    // 15 columns a row: well under SQLite's and PostgreSQL's bind limits.
-    const ROWS: usize = 1_000;
     let Some(last) = traces.last() else { return Ok(()) };
-    for chunk in traces.chunks(ROWS) {
-        let rows = chunk.iter().map(|row| trace::ActiveModel {
+    let rows = traces
+        .iter()
+        .map(|row| trace::ActiveModel {
             tenant_id: Set(row.tenant_id),
             seq: Set(row.seq),
             id: Set(row.id),
@@ -210,9 +209,9 @@ pub(super) async fn store(txn: &DatabaseTransaction, traces: &[trace::Model]) ->
             request_id: Set(row.request_id.clone()),
             prev_hash: Set(row.prev_hash.clone()),
             hash: Set(row.hash.clone()),
-        });
-        trace::Entity::insert_many(rows).exec_without_returning(txn).await?;
-    }
+        })
+        .collect();
+    super::bulk::insert(txn, rows).await?;
     trace_head::Entity::update_many()
         .col_expr(trace_head::Column::LastSeq, Expr::value(last.seq))
         .col_expr(trace_head::Column::LastHash, Expr::value(last.hash.clone()))

@@ -1,0 +1,105 @@
+//! Multi-row inserts for bulk writes (an ERP batch's records, a commit's traces).
+//!
+//! On PostgreSQL a VALUES list of a few hundred rows costs more to parse and
+//! bind than to execute, and its text changes with the row count. There the
+//! rows travel instead as one JSON parameter that `json_populate_recordset`
+//! turns back into rows of the table's own type: one short statement, parsed
+//! once per connection, one parameter to bind. SQLite, which parses in
+//! process, takes VALUES lists kept under its bind limit.
+
+use chrono::SecondsFormat;
+use sea_orm::sea_query::Value;
+use sea_orm::{ActiveModelTrait, ConnectionTrait, DbBackend, DbErr, EntityName, EntityTrait, IdenStatic, Iterable};
+use serde_json::{Map, Value as Json};
+
+/// Binds one statement may carry on SQLite (its limit is 32,766).
+const SQLITE_BINDS: usize = 30_000;
+
+/// Rows one JSON parameter carries on PostgreSQL.
+const JSON_ROWS: usize = 2_000;
+
+/// Inserts `rows`, which all set the same columns.
+pub(super) async fn insert<A, C>(conn: &C, rows: Vec<A>) -> Result<(), DbErr>
+where
+    A: ActiveModelTrait + Send,
+    C: ConnectionTrait,
+{
+    let Some(first) = rows.first() else { return Ok(()) };
+    let columns: Vec<_> = <<A::Entity as EntityTrait>::Column as Iterable>::iter()
+        .filter(|c| first.get(*c).into_value().is_some())
+        .collect();
+    if conn.get_database_backend() == DbBackend::Postgres
+        && let Some(objects) = as_json(&rows, &columns)
+    {
+        let names: Vec<String> = columns.iter().map(|c| format!("\"{}\"", c.as_str())).collect();
+        let names = names.join(", ");
+        let table = A::Entity::default().table_name().to_owned();
+        let sql = format!(
+            "INSERT INTO \"{table}\" ({names}) SELECT {names} FROM json_populate_recordset(NULL::\"{table}\", $1::json)"
+        );
+        for chunk in objects.chunks(JSON_ROWS) {
+            let rows = Json::Array(chunk.to_vec()).to_string();
+            conn.execute_raw(sea_orm::Statement::from_sql_and_values(DbBackend::Postgres, &sql, [rows.into()])).await?;
+        }
+        return Ok(());
+    }
+    let per_statement = (SQLITE_BINDS / columns.len().max(1)).max(1);
+    let mut rows = rows.into_iter().peekable();
+    while rows.peek().is_some() {
+        let chunk: Vec<A> = rows.by_ref().take(per_statement).collect();
+        <A::Entity as EntityTrait>::insert_many(chunk).exec_without_returning(conn).await?;
+    }
+    Ok(())
+}
+
+/// The rows as JSON objects keyed by column name; `None` when a value has
+/// no JSON form here (the caller then uses a VALUES list).
+fn as_json<A: ActiveModelTrait>(rows: &[A], columns: &[<A::Entity as EntityTrait>::Column]) -> Option<Vec<Json>> {
+    rows.iter()
+        .map(|row| {
+            let mut object = Map::with_capacity(columns.len());
+            for column in columns {
+                let value = row.get(*column).into_value()?;
+                object.insert(column.as_str().to_owned(), json(&value)?);
+            }
+            Some(Json::Object(object))
+        })
+        .collect()
+}
+
+/// A value as `json_populate_recordset` reads it back: numbers and booleans
+/// as such, everything else as the text PostgreSQL's input function takes
+/// (decimals too, which a JSON number would round).
+fn json(value: &Value) -> Option<Json> {
+    fn or_null<T>(value: &Option<T>, f: impl FnOnce(&T) -> Json) -> Json {
+        value.as_ref().map_or(Json::Null, f)
+    }
+    Some(match value {
+        Value::Bool(v) => or_null(v, |b| Json::Bool(*b)),
+        Value::TinyInt(v) => or_null(v, |n| Json::from(*n)),
+        Value::SmallInt(v) => or_null(v, |n| Json::from(*n)),
+        Value::Int(v) => or_null(v, |n| Json::from(*n)),
+        Value::BigInt(v) => or_null(v, |n| Json::from(*n)),
+        Value::TinyUnsigned(v) => or_null(v, |n| Json::from(*n)),
+        Value::SmallUnsigned(v) => or_null(v, |n| Json::from(*n)),
+        Value::Unsigned(v) => or_null(v, |n| Json::from(*n)),
+        Value::BigUnsigned(v) => or_null(v, |n| Json::from(*n)),
+        // A non-finite float has no JSON form: leave it to the VALUES path.
+        Value::Float(Some(f)) if !f.is_finite() => return None,
+        Value::Double(Some(f)) if !f.is_finite() => return None,
+        Value::Float(v) => or_null(v, |f| Json::from(f64::from(*f))),
+        Value::Double(v) => or_null(v, |f| Json::from(*f)),
+        Value::String(v) => or_null(v, |s| Json::String(s.to_string())),
+        Value::Char(v) => or_null(v, |c| Json::String(c.to_string())),
+        Value::Json(v) => or_null(v, |j| (**j).clone()),
+        Value::Uuid(v) => or_null(v, |u| Json::String(u.to_string())),
+        Value::Decimal(v) => or_null(v, |d| Json::String(d.to_string())),
+        Value::ChronoDate(v) => or_null(v, |d| Json::String(d.to_string())),
+        Value::ChronoDateTime(v) => or_null(v, |t| Json::String(t.format("%Y-%m-%dT%H:%M:%S%.6f").to_string())),
+        Value::ChronoDateTimeUtc(v) => or_null(v, |t| Json::String(t.to_rfc3339_opts(SecondsFormat::Micros, true))),
+        Value::ChronoDateTimeWithTimeZone(v) => {
+            or_null(v, |t| Json::String(t.to_rfc3339_opts(SecondsFormat::Micros, true)))
+        }
+        _ => return None,
+    })
+}
