@@ -583,6 +583,19 @@ pub async fn update_loaded<R: Record>(
     before: R::Model,
     input: RecordInput<R::Fields>,
 ) -> ServiceResult<R::Model> {
+    match plan_update::<R>(tx, before, input).await? {
+        Planned::Unchanged(before) => Ok(before),
+        Planned::Write(write) => write_planned::<R>(tx, write).await,
+    }
+}
+
+/// What [`update_loaded`] would do, found without writing anything: a bulk
+/// upsert compares a record first and needs a savepoint only to write it.
+pub async fn plan_update<R: Record>(
+    tx: &TenantTx,
+    before: R::Model,
+    input: RecordInput<R::Fields>,
+) -> ServiceResult<Planned<R>> {
     allowed::<R>(tx, Op::Update)?;
     check_given::<R>(tx, &input.fields)?;
     let mut model: R::ActiveModel = before.clone().into();
@@ -591,7 +604,20 @@ pub async fn update_loaded<R: Record>(
     if let Some(custom) = custom_fields::apply(tx, R::NAME, R::custom(&before), input.custom, false).await? {
         set(&mut model, R::COLUMNS.custom, custom);
     }
-    save::<R>(tx, before, model, ChangeType::Update).await
+    plan::<R>(tx, before, model, ChangeType::Update).await
+}
+
+/// A write decided on and checked, or the record as it stays.
+pub enum Planned<R: Record> {
+    Unchanged(R::Model),
+    Write(Write<R>),
+}
+
+/// A checked change of one record, not yet written.
+pub struct Write<R: Record> {
+    before: R::Model,
+    model: R::ActiveModel,
+    change: Change,
 }
 
 /// Writes `model` over `before` and traces the fields that changed as `kind`.
@@ -599,14 +625,28 @@ pub async fn update_loaded<R: Record>(
 pub async fn save<R: Record>(
     tx: &TenantTx,
     before: R::Model,
-    mut model: R::ActiveModel,
+    model: R::ActiveModel,
     kind: ChangeType,
 ) -> ServiceResult<R::Model> {
+    match plan::<R>(tx, before, model, kind).await? {
+        Planned::Unchanged(before) => Ok(before),
+        Planned::Write(write) => write_planned::<R>(tx, write).await,
+    }
+}
+
+/// Everything [`save`] does before it writes: the diff, the field rules, the
+/// version and stamps, the completeness.
+async fn plan<R: Record>(
+    tx: &TenantTx,
+    before: R::Model,
+    mut model: R::ActiveModel,
+    kind: ChangeType,
+) -> ServiceResult<Planned<R>> {
     let preview = model.clone().try_into_model()?;
     let old = snapshot::<R>(tx, &before).await?;
     let new = snapshot::<R>(tx, &preview).await?;
     let Some(mut change) = Change::update(R::NAME, R::id(&before), &old, &new) else {
-        return Ok(before);
+        return Ok(Planned::Unchanged(before));
     };
     if let (Value::Object(fields), Some(Value::Object(changed))) = (&new, &change.after) {
         let changed: Vec<String> = changed.keys().cloned().collect();
@@ -621,6 +661,12 @@ pub async fn save<R: Record>(
     change.change_type = kind;
     write::<R>(tx, &before, &mut model);
     set(&mut model, R::COLUMNS.completeness, data_quality::completeness(tx, R::NAME, &new).await?);
+    Ok(Planned::Write(Write { before, model, change }))
+}
+
+/// Writes a planned change: the row (if still at the version read), its trace, any points.
+pub async fn write_planned<R: Record>(tx: &TenantTx, write: Write<R>) -> ServiceResult<R::Model> {
+    let Write { before, model, change } = write;
     let saved =
         tx.update_where(model, R::COLUMNS.version.eq(R::version(&before))).await.map_err(
             |e| match ServiceError::from(e) {

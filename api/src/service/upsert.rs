@@ -9,7 +9,8 @@
 //! statement inside a savepoint; should such an insert fail (another batch
 //! created one of the external ids meanwhile), the savepoint is rolled back
 //! and its records go the careful way: each in its own savepoint, so a
-//! failing record never leaves half of itself behind. Updates always go that way.
+//! failing record never leaves half of itself behind. A record that exists is
+//! compared first and, only when it changed, written in its own savepoint.
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -310,7 +311,7 @@ where
             },
             // Boxed, as below: these futures nest the whole write path and would
             // otherwise all sit on the worker's stack.
-            Some(existing) => Box::pin(one_by_one(&tx, &mut progress, index, item, Some(existing))).await?,
+            Some(existing) => Box::pin(update_existing(&tx, &mut progress, index, item, existing)).await?,
         }
     }
     Box::pin(insert_pending(&tx, &mut progress)).await?;
@@ -373,6 +374,48 @@ where
                 Box::pin(one_by_one(tx, progress, index, item, existing)).await?;
             }
         }
+    }
+    Ok(())
+}
+
+/// A record whose external id is taken: compared without a savepoint (a
+/// resent batch is mostly unchanged records); only a real change is written,
+/// in its own savepoint.
+async fn update_existing<R: Upsertable>(
+    tx: &TenantTx,
+    progress: &mut Progress<R>,
+    index: usize,
+    item: Item<R::Fields>,
+    existing: R::Model,
+) -> ServiceResult<()>
+where
+    R::Fields: Clone,
+{
+    let planned = if R::stamps(&existing).deleted {
+        Err(ServiceError::Conflict("a deleted record holds this external id; an admin can restore it".into()))
+    } else {
+        match input_of::<R>(tx, &item, &progress.refs).await {
+            Ok(input) => records::plan_update::<R>(tx, existing, input).await,
+            Err(error) => Err(error),
+        }
+    };
+    let written = match planned {
+        Ok(records::Planned::Unchanged(model)) => Ok((model, Status::Unchanged)),
+        Ok(records::Planned::Write(write)) => {
+            let point = tx.savepoint().await?;
+            match records::write_planned::<R>(&point, write).await {
+                Ok(model) => {
+                    point.commit().await?;
+                    Ok((model, Status::Updated))
+                }
+                Err(error) => Err(error),
+            }
+        }
+        Err(error) => Err(error),
+    };
+    match written {
+        Ok((model, status)) => progress.done(index, item.external_id, model, status),
+        Err(error) => progress.outcomes[index] = Some(failed(index, item.external_id, error)?),
     }
     Ok(())
 }
