@@ -13,7 +13,8 @@ use chrono::{DateTime, SubsecRound, Utc};
 use entity::{trace, trace_head};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseTransaction, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect,
 };
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
@@ -191,26 +192,8 @@ pub(super) fn next(
 /// multi-row INSERTs, and moves the tenant's head to the last of them.
 pub(super) async fn store(txn: &DatabaseTransaction, traces: &[trace::Model]) -> Result<(), DbErr> {
     let Some(last) = traces.last() else { return Ok(()) };
-    let rows = traces
-        .iter()
-        .map(|row| trace::ActiveModel {
-            tenant_id: Set(row.tenant_id),
-            seq: Set(row.seq),
-            id: Set(row.id),
-            at: Set(row.at),
-            user_id: Set(row.user_id),
-            api_token_id: Set(row.api_token_id),
-            change_type: Set(row.change_type.clone()),
-            entity_type: Set(row.entity_type.clone()),
-            entity_id: Set(row.entity_id),
-            before: Set(row.before.clone()),
-            after: Set(row.after.clone()),
-            source: Set(row.source.clone()),
-            request_id: Set(row.request_id.clone()),
-            prev_hash: Set(row.prev_hash.clone()),
-            hash: Set(row.hash.clone()),
-        })
-        .collect();
+    // Every column set, as an insert of the whole row needs.
+    let rows = traces.iter().map(|row| trace::ActiveModel::from(row.clone()).reset_all()).collect();
     super::bulk::insert(txn, rows).await?;
     trace_head::Entity::update_many()
         .col_expr(trace_head::Column::LastSeq, Expr::value(last.seq))

@@ -372,9 +372,7 @@ pub async fn upsert(
             let point = tx.savepoint().await?;
             let input = Input { owner: item.owner.clone(), external_id: Patch::Keep, values: item.values.clone() };
             let result = match existing.take() {
-                Some(found) if found.deleted_at.is_some() => Err(ServiceError::Conflict(
-                    "a deleted record holds this external id; an admin can restore it".into(),
-                )),
+                Some(found) if found.deleted_at.is_some() => Err(super::upsert::deleted_holder()),
                 Some(found) => {
                     let version = found.version;
                     update_loaded(&point, found, input).await.map(|m| {

@@ -392,7 +392,7 @@ where
     R::Fields: Clone,
 {
     let planned = if R::stamps(&existing).deleted {
-        Err(ServiceError::Conflict("a deleted record holds this external id; an admin can restore it".into()))
+        Err(deleted_holder())
     } else {
         match input_of::<R>(tx, &item, &progress.refs).await {
             Ok(input) => records::plan_update::<R>(tx, existing, input).await,
@@ -496,6 +496,11 @@ async fn duplicates<R: Upsertable>(
         .collect())
 }
 
+/// An upsert onto a soft-deleted record: refused, never a silent revival.
+pub fn deleted_holder() -> ServiceError {
+    ServiceError::Conflict("a deleted record holds this external id; an admin can restore it".into())
+}
+
 /// A record's failure as its outcome; database and internal errors abort the batch.
 pub fn failed(index: usize, external_id: String, error: ServiceError) -> ServiceResult<Outcome> {
     let code = error.code().as_str();
@@ -573,9 +578,7 @@ where
     let external_id = validate::required_text("externalId", &item.external_id, 200)?;
     let input = input_of::<R>(tx, &item, refs).await?;
     match existing {
-        Some(existing) if R::stamps(&existing).deleted => {
-            Err(ServiceError::Conflict("a deleted record holds this external id; an admin can restore it".into()))
-        }
+        Some(existing) if R::stamps(&existing).deleted => Err(deleted_holder()),
         Some(existing) => {
             let version = R::version(&existing);
             let updated = records::update_loaded::<R>(tx, existing, input).await?;
