@@ -83,3 +83,77 @@ where
         cpu_ms,
     })
 }
+
+/// What a fixed-arrival-rate run measured.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Latency {
+    /// Requests per second asked for, and those completed per second.
+    pub target_per_second: f64,
+    pub achieved_per_second: f64,
+    pub requests: u64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    pub p999_ms: f64,
+    pub max_ms: f64,
+    /// The most requests in flight at once (grows when the server falls behind).
+    pub max_in_flight: usize,
+}
+
+/// Starts `op` at a fixed rate for `duration`, whatever the answers' pace, and
+/// records each latency from the instant the request was due, not from when it
+/// left: a server that falls behind shows it as queueing time instead of
+/// silently slowing the load (no coordinated omission).
+pub async fn fixed_rate<F, Fut>(rate: f64, duration: Duration, op: F) -> Result<Latency, Error>
+where
+    F: Fn(u64) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<(), Error>> + Send + 'static,
+{
+    let rate = rate.max(1.0);
+    let interval = Duration::from_secs_f64(1.0 / rate);
+    let total = (duration.as_secs_f64() * rate).ceil() as u64;
+    let in_flight = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut max_in_flight = 0;
+    let mut histogram = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).map_err(|e| e.to_string())?;
+    let mut tasks = tokio::task::JoinSet::new();
+    let started = tokio::time::Instant::now();
+    for n in 0..total {
+        let due = started + interval.mul_f64(n as f64);
+        tokio::time::sleep_until(due).await;
+        let (op_future, in_flight) = (op(n), in_flight.clone());
+        let now_in_flight = in_flight.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+        max_in_flight = max_in_flight.max(now_in_flight);
+        tasks.spawn(async move {
+            let outcome = op_future.await;
+            in_flight.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+            outcome.map(|()| due.elapsed())
+        });
+        // Reap finished requests as we go, so a long run holds no pile of results.
+        while let Some(done) = tasks.try_join_next() {
+            record(&mut histogram, done)?;
+        }
+    }
+    while let Some(done) = tasks.join_next().await {
+        record(&mut histogram, done)?;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let ms = |micros: u64| micros as f64 / 1000.0;
+    Ok(Latency {
+        target_per_second: rate,
+        achieved_per_second: histogram.len() as f64 / elapsed,
+        requests: histogram.len(),
+        p50_ms: ms(histogram.value_at_quantile(0.5)),
+        p99_ms: ms(histogram.value_at_quantile(0.99)),
+        p999_ms: ms(histogram.value_at_quantile(0.999)),
+        max_ms: ms(histogram.max()),
+        max_in_flight,
+    })
+}
+
+fn record(
+    histogram: &mut Histogram<u64>,
+    done: Result<Result<Duration, Error>, tokio::task::JoinError>,
+) -> Result<(), Error> {
+    let latency = done.map_err(|e| e.to_string())??;
+    histogram.saturating_record(u64::try_from(latency.as_micros()).unwrap_or(u64::MAX));
+    Ok(())
+}

@@ -21,7 +21,7 @@ use clap::{Parser, ValueEnum};
 use crm_api::config::Config;
 use crm_api::db::{Db, system};
 use crm_api::{AppState, app};
-use load::{Figures, closed_loop, rss_mb};
+use load::{Figures, Latency, closed_loop, fixed_rate, rss_mb};
 use serde_json::{Value, json};
 
 pub type Error = Box<dyn std::error::Error + Send + Sync>;
@@ -32,6 +32,18 @@ const SECRET: &str = "crm-bench-secret-crm-bench-secret-0123456789";
 enum Backend {
     Sqlite,
     Postgres,
+}
+
+/// The scenarios, to run a few of them alone (`--only bulk,write`).
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq, Debug)]
+enum Scenario {
+    Read,
+    PointRead,
+    Write,
+    Bulk,
+    Adoption,
+    DataQuality,
+    FanOut,
 }
 
 #[derive(Parser)]
@@ -45,12 +57,25 @@ struct Cli {
     /// Concurrent connections of the throughput runs.
     #[arg(long, default_value_t = 4)]
     clients: usize,
+    /// Rate of the fixed-arrival-rate latency runs, as a share of the
+    /// closed-loop throughput just measured for the same scenario.
+    #[arg(long, default_value_t = 0.5)]
+    arrival_share: f64,
+    /// Run only these scenarios (default: all of them).
+    #[arg(long, value_enum, value_delimiter = ',')]
+    only: Vec<Scenario>,
     /// PostgreSQL server to create the benchmark database on.
     #[arg(long, env = "CRM_BENCH_POSTGRES_URL", default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
     postgres_url: String,
     /// Internal: run as the server child on this database URL and address.
     #[arg(long, hide = true, num_args = 2, value_names = ["URL", "ADDR"])]
     serve_child: Option<Vec<String>>,
+}
+
+impl Cli {
+    fn runs(&self, scenario: Scenario) -> bool {
+        self.only.is_empty() || self.only.contains(&scenario)
+    }
 }
 
 #[tokio::main]
@@ -165,6 +190,8 @@ struct Row {
     /// Latency at one connection.
     single: Option<Figures>,
     floor: Option<Figures>,
+    /// Latency when requests arrive at a fixed rate.
+    fixed: Option<Latency>,
 }
 
 async fn run(cli: Cli) -> Result<(), Error> {
@@ -203,102 +230,8 @@ async fn measure(cli: &Cli, url: &str, size: &seed::Size, seconds: Duration, db_
     let pid = Some(server.pid);
     let mut rows = Vec::new();
 
-    // read: a page of contacts with each one's account name and owner.
-    let read = "{ contacts(first: 50) { nodes { id firstName lastName email account { name } owner { email } } } }";
-    let server_op = |http: reqwest::Client, base: String, token: Arc<str>, query: &'static str| {
-        move |_: usize, _: u64| {
-            let (http, base, token) = (http.clone(), base.clone(), token.clone());
-            async move { gql(&http, &base, Some(&token), query, json!({})).await.map(|_| ()) }
-        }
-    };
-    let single =
-        closed_loop(1, seconds, pid, server_op(http.clone(), server.base.clone(), token.clone(), read)).await?;
-    let busy =
-        closed_loop(cli.clients, seconds, pid, server_op(http.clone(), server.base.clone(), token.clone(), read))
-            .await?;
-    let busy_rss = rss_mb(server.pid);
-    let c = conn.clone();
-    let floor = closed_loop(cli.clients, seconds, None, move |_, _| {
-        let c = c.clone();
-        async move { floor::read(&c, tenant).await.map(|_| ()) }
-    })
-    .await?;
-    rows.push(Row { scenario: "read", server: busy, single: Some(single), floor: Some(floor) });
-
-    // point read: one account by id with its opportunities.
-    let point = "query($id: ID!) { account(id: $id) { name opportunities { name amount stage { key isClosed } } } }";
-    let point_op = {
-        let (http, base, token, accounts) = (http.clone(), server.base.clone(), token.clone(), accounts.clone());
-        move |client: usize, n: u64| {
-            let (http, base, token) = (http.clone(), base.clone(), token.clone());
-            let id = accounts[(client * 7919 + n as usize * 31) % accounts.len()];
-            async move { gql(&http, &base, Some(&token), point, json!({ "id": id })).await.map(|_| ()) }
-        }
-    };
-    let single = closed_loop(1, seconds, pid, point_op.clone()).await?;
-    let busy = closed_loop(cli.clients, seconds, pid, point_op).await?;
-    let (c, a) = (conn.clone(), accounts.clone());
-    let floor = closed_loop(cli.clients, seconds, None, move |client, n| {
-        let c = c.clone();
-        let id = a[(client * 7919 + n as usize * 31) % a.len()];
-        async move { floor::point(&c, tenant, id).await.map(|_| ()) }
-    })
-    .await?;
-    rows.push(Row { scenario: "point read", server: busy, single: Some(single), floor: Some(floor) });
-
-    // write: createContact, with its trace, in one transaction.
-    let write = "mutation($n: String!) { createContact(input: { lastName: $n }) { id } }";
-    let write_op = {
-        let (http, base, token) = (http.clone(), server.base.clone(), token.clone());
-        move |client: usize, n: u64| {
-            let (http, base, token) = (http.clone(), base.clone(), token.clone());
-            async move {
-                gql(&http, &base, Some(&token), write, json!({ "n": format!("Bench {client}-{n}") })).await.map(|_| ())
-            }
-        }
-    };
-    let single = closed_loop(1, seconds, pid, write_op.clone()).await?;
-    let busy = closed_loop(cli.clients, seconds, pid, write_op).await?;
-    let c = conn.clone();
-    let floor = closed_loop(cli.clients, seconds, None, move |_, n| {
-        let c = c.clone();
-        async move { floor::write(&c, tenant, user_id, n).await }
-    })
-    .await?;
-    rows.push(Row { scenario: "write", server: busy, single: Some(single), floor: Some(floor) });
-
-    // bulk: one ERP batch of accounts, then their contacts (records/s counts both).
-    let batch = if cli.quick { 500 } else { 5_000 };
-    let accounts_in: Vec<Value> = (0..batch)
-        .map(|i| json!({ "externalId": format!("ERP-A-{i}"), "name": format!("ERP Account {i}"), "city": "Lyon" }))
-        .collect();
-    let contacts_in: Vec<Value> = (0..batch)
-        .map(|i| json!({ "externalId": format!("ERP-C-{i}"), "lastName": format!("Erp {i}"), "accountExternalId": format!("ERP-A-{i}") }))
-        .collect();
-    let cpu = load::cpu_seconds(server.pid);
-    let t = Instant::now();
-    let bulk = "mutation($a: [AccountUpsertInput!]!, $c: [ContactUpsertInput!]!) { upsertAccounts(records: $a) { created failed } upsertContacts(records: $c) { created failed } }";
-    let answer = gql(&http, &server.base, Some(&token), bulk, json!({ "a": accounts_in, "c": contacts_in })).await?;
-    let elapsed = t.elapsed().as_secs_f64();
-    if answer["data"]["upsertContacts"]["failed"] != 0 || answer["data"]["upsertAccounts"]["failed"] != 0 {
-        return Err(format!("bulk upsert failed records: {answer}").into());
-    }
-    let records = 2.0 * batch as f64;
-    rows.push(Row {
-        scenario: "bulk (records/s)",
-        server: Figures {
-            requests: 1,
-            per_second: records / elapsed,
-            p50_ms: elapsed * 1000.0,
-            p99_ms: elapsed * 1000.0,
-            cpu_ms: cpu.zip(load::cpu_seconds(server.pid)).map(|(b, a)| (a - b) * 1000.0),
-        },
-        single: None,
-        floor: None,
-    });
-
-    // metrics: 26 weeks of adoption for every user, from the rollup, at a tenth
-    // of the traces and then at all of them: the cost must not follow the traces.
+    let mut busy_rss = None;
+    let mut fan_outs = Vec::new();
     let admin = gql(
         &http,
         &server.base,
@@ -308,59 +241,201 @@ async fn measure(cli: &Cli, url: &str, size: &seed::Size, seconds: Duration, db_
     )
     .await?;
     let admin: Arc<str> = admin["data"]["login"]["token"].as_str().ok_or("no admin token")?.into();
-    let today = chrono::Utc::now().date_naive();
-    let range = json!({ "f": (today - chrono::Days::new(7 * 25)).to_string(), "t": today.to_string() });
-    let adoption = "query($f: NaiveDate!, $t: NaiveDate!) { adoption(from: $f, to: $t) { users { week userId counts { writes logins updates } lastActiveAt } totals { week seats writingShare } } }";
-    let metrics_op = {
-        let (http, base, token) = (http.clone(), server.base.clone(), admin.clone());
-        move |_: usize, _: u64| {
-            let (http, base, token, range) = (http.clone(), base.clone(), token.clone(), range.clone());
-            async move { gql(&http, &base, Some(&token), adoption, range).await.map(|_| ()) }
-        }
-    };
-    let few = size.traces / 10;
-    let single = closed_loop(1, seconds, pid, metrics_op.clone()).await?;
-    rows.push(Row { scenario: metrics_label(few), server: single.clone(), single: Some(single), floor: None });
-    eprintln!("adding {} traces and rebuilding the rollup...", size.traces - few);
-    let t = Instant::now();
-    seed::add_traces(&db, &data, size.traces - few).await?;
-    eprintln!("done in {:.1} s", t.elapsed().as_secs_f64());
-    let single = closed_loop(1, seconds, pid, metrics_op).await?;
-    rows.push(Row { scenario: metrics_label(size.traces), server: single.clone(), single: Some(single), floor: None });
 
-    // data quality: the contacts' figures (aggregates over 100,000 rows).
-    let quality = "{ dataQuality(entity: \"Contact\") { records averageCompleteness distribution { min max records } fillRates { field rate } owners { ownerId averageCompleteness } missingRequired } }";
-    let quality_op = {
-        let (http, base, token) = (http.clone(), server.base.clone(), admin.clone());
-        move |_: usize, _: u64| {
-            let (http, base, token) = (http.clone(), base.clone(), token.clone());
-            async move { gql(&http, &base, Some(&token), quality, json!({})).await.map(|_| ()) }
-        }
-    };
-    let single = closed_loop(1, seconds, pid, quality_op).await?;
-    rows.push(Row { scenario: "dataQuality", server: single.clone(), single: Some(single), floor: None });
-
-    // fan-out: subscribers to one tenant's traceAdded, one createAccount.
-    let mut fan_outs = Vec::new();
-    let ws = server.base.replace("http://", "ws://") + "/graphql/ws";
-    for n in if cli.quick { [20, 100] } else { [1_000, 5_000] } {
-        let (http, base, writer) = (http.clone(), server.base.clone(), token.clone());
-        let mutate = || async move {
-            gql(
-                &http,
-                &base,
-                Some(&writer),
-                "mutation { createAccount(input: { name: \"Fan-out\" }) { id } }",
-                json!({}),
-            )
-            .await
-            .map(|_| ())
+    // read: a page of contacts with each one's account name and owner.
+    if cli.runs(Scenario::Read) {
+        let read = "{ contacts(first: 50) { nodes { id firstName lastName email account { name } owner { email } } } }";
+        let server_op = |http: reqwest::Client, base: String, token: Arc<str>, query: &'static str| {
+            move |_: usize, _: u64| {
+                let (http, base, token) = (http.clone(), base.clone(), token.clone());
+                async move { gql(&http, &base, Some(&token), query, json!({})).await.map(|_| ()) }
+            }
         };
-        fan_outs.push(fanout::run(&ws, &token, n, mutate).await?);
+        let single =
+            closed_loop(1, seconds, pid, server_op(http.clone(), server.base.clone(), token.clone(), read)).await?;
+        let read_op = server_op(http.clone(), server.base.clone(), token.clone(), read);
+        let busy = closed_loop(cli.clients, seconds, pid, read_op.clone()).await?;
+        busy_rss = rss_mb(server.pid);
+        let fixed = fixed_rate(busy.per_second * cli.arrival_share, seconds, move |n| read_op(0, n)).await?;
+        let c = conn.clone();
+        let floor = closed_loop(cli.clients, seconds, None, move |_, _| {
+            let c = c.clone();
+            async move { floor::read(&c, tenant).await.map(|_| ()) }
+        })
+        .await?;
+        rows.push(Row { scenario: "read", server: busy, single: Some(single), floor: Some(floor), fixed: Some(fixed) });
     }
-
+    // point read: one account by id with its opportunities.
+    if cli.runs(Scenario::PointRead) {
+        let point =
+            "query($id: ID!) { account(id: $id) { name opportunities { name amount stage { key isClosed } } } }";
+        let point_op = {
+            let (http, base, token, accounts) = (http.clone(), server.base.clone(), token.clone(), accounts.clone());
+            move |client: usize, n: u64| {
+                let (http, base, token) = (http.clone(), base.clone(), token.clone());
+                let id = accounts[(client * 7919 + n as usize * 31) % accounts.len()];
+                async move { gql(&http, &base, Some(&token), point, json!({ "id": id })).await.map(|_| ()) }
+            }
+        };
+        let single = closed_loop(1, seconds, pid, point_op.clone()).await?;
+        let busy = closed_loop(cli.clients, seconds, pid, point_op.clone()).await?;
+        let fixed = fixed_rate(busy.per_second * cli.arrival_share, seconds, move |n| point_op(0, n)).await?;
+        let (c, a) = (conn.clone(), accounts.clone());
+        let floor = closed_loop(cli.clients, seconds, None, move |client, n| {
+            let c = c.clone();
+            let id = a[(client * 7919 + n as usize * 31) % a.len()];
+            async move { floor::point(&c, tenant, id).await.map(|_| ()) }
+        })
+        .await?;
+        rows.push(Row {
+            scenario: "point read",
+            server: busy,
+            single: Some(single),
+            floor: Some(floor),
+            fixed: Some(fixed),
+        });
+    }
+    // write: createContact, with its trace, in one transaction.
+    if cli.runs(Scenario::Write) {
+        let write = "mutation($n: String!) { createContact(input: { lastName: $n }) { id } }";
+        let write_op = {
+            let (http, base, token) = (http.clone(), server.base.clone(), token.clone());
+            move |client: usize, n: u64| {
+                let (http, base, token) = (http.clone(), base.clone(), token.clone());
+                async move {
+                    gql(&http, &base, Some(&token), write, json!({ "n": format!("Bench {client}-{n}") }))
+                        .await
+                        .map(|_| ())
+                }
+            }
+        };
+        let single = closed_loop(1, seconds, pid, write_op.clone()).await?;
+        let busy = closed_loop(cli.clients, seconds, pid, write_op.clone()).await?;
+        // Its own client index, so its names never repeat the closed loops' ones.
+        let own = cli.clients + 1;
+        let fixed = fixed_rate(busy.per_second * cli.arrival_share, seconds, move |n| write_op(own, n)).await?;
+        let c = conn.clone();
+        let floor = closed_loop(cli.clients, seconds, None, move |_, n| {
+            let c = c.clone();
+            async move { floor::write(&c, tenant, user_id, n).await }
+        })
+        .await?;
+        rows.push(Row {
+            scenario: "write",
+            server: busy,
+            single: Some(single),
+            floor: Some(floor),
+            fixed: Some(fixed),
+        });
+    }
+    // bulk: one ERP batch of accounts, then their contacts (records/s counts both).
+    if cli.runs(Scenario::Bulk) {
+        let batch = if cli.quick { 500 } else { 5_000 };
+        let accounts_in: Vec<Value> = (0..batch)
+            .map(|i| json!({ "externalId": format!("ERP-A-{i}"), "name": format!("ERP Account {i}"), "city": "Lyon" }))
+            .collect();
+        let contacts_in: Vec<Value> = (0..batch)
+            .map(|i| json!({ "externalId": format!("ERP-C-{i}"), "lastName": format!("Erp {i}"), "accountExternalId": format!("ERP-A-{i}") }))
+            .collect();
+        let cpu = load::cpu_seconds(server.pid);
+        let t = Instant::now();
+        let bulk = "mutation($a: [AccountUpsertInput!]!, $c: [ContactUpsertInput!]!) { upsertAccounts(records: $a) { created failed } upsertContacts(records: $c) { created failed } }";
+        let answer =
+            gql(&http, &server.base, Some(&token), bulk, json!({ "a": accounts_in, "c": contacts_in })).await?;
+        let elapsed = t.elapsed().as_secs_f64();
+        if answer["data"]["upsertContacts"]["failed"] != 0 || answer["data"]["upsertAccounts"]["failed"] != 0 {
+            return Err(format!("bulk upsert failed records: {answer}").into());
+        }
+        let records = 2.0 * batch as f64;
+        rows.push(Row {
+            scenario: "bulk (records/s)",
+            server: Figures {
+                requests: 1,
+                per_second: records / elapsed,
+                p50_ms: elapsed * 1000.0,
+                p99_ms: elapsed * 1000.0,
+                cpu_ms: cpu.zip(load::cpu_seconds(server.pid)).map(|(b, a)| (a - b) * 1000.0),
+            },
+            single: None,
+            floor: None,
+            fixed: None,
+        });
+    }
+    // metrics: 26 weeks of adoption for every user, from the rollup, at a tenth
+    // of the traces and then at all of them: the cost must not follow the traces.
+    if cli.runs(Scenario::Adoption) {
+        let today = chrono::Utc::now().date_naive();
+        let range = json!({ "f": (today - chrono::Days::new(7 * 25)).to_string(), "t": today.to_string() });
+        let adoption = "query($f: NaiveDate!, $t: NaiveDate!) { adoption(from: $f, to: $t) { users { week userId counts { writes logins updates } lastActiveAt } totals { week seats writingShare } } }";
+        let metrics_op = {
+            let (http, base, token) = (http.clone(), server.base.clone(), admin.clone());
+            move |_: usize, _: u64| {
+                let (http, base, token, range) = (http.clone(), base.clone(), token.clone(), range.clone());
+                async move { gql(&http, &base, Some(&token), adoption, range).await.map(|_| ()) }
+            }
+        };
+        let few = size.traces / 10;
+        let single = closed_loop(1, seconds, pid, metrics_op.clone()).await?;
+        rows.push(Row {
+            scenario: metrics_label(few),
+            server: single.clone(),
+            single: Some(single),
+            floor: None,
+            fixed: None,
+        });
+        eprintln!("adding {} traces and rebuilding the rollup...", size.traces - few);
+        let t = Instant::now();
+        seed::add_traces(&db, &data, size.traces - few).await?;
+        eprintln!("done in {:.1} s", t.elapsed().as_secs_f64());
+        let single = closed_loop(1, seconds, pid, metrics_op).await?;
+        rows.push(Row {
+            scenario: metrics_label(size.traces),
+            server: single.clone(),
+            single: Some(single),
+            floor: None,
+            fixed: None,
+        });
+    }
+    // data quality: the contacts' figures (aggregates over 100,000 rows).
+    if cli.runs(Scenario::DataQuality) {
+        let quality = "{ dataQuality(entity: \"Contact\") { records averageCompleteness distribution { min max records } fillRates { field rate } owners { ownerId averageCompleteness } missingRequired } }";
+        let quality_op = {
+            let (http, base, token) = (http.clone(), server.base.clone(), admin.clone());
+            move |_: usize, _: u64| {
+                let (http, base, token) = (http.clone(), base.clone(), token.clone());
+                async move { gql(&http, &base, Some(&token), quality, json!({})).await.map(|_| ()) }
+            }
+        };
+        let single = closed_loop(1, seconds, pid, quality_op).await?;
+        rows.push(Row {
+            scenario: "dataQuality",
+            server: single.clone(),
+            single: Some(single),
+            floor: None,
+            fixed: None,
+        });
+    }
+    // fan-out: subscribers to one tenant's traceAdded, one createAccount.
+    if cli.runs(Scenario::FanOut) {
+        let ws = server.base.replace("http://", "ws://") + "/graphql/ws";
+        for n in if cli.quick { [20, 100] } else { [1_000, 5_000] } {
+            let (http, base, writer) = (http.clone(), server.base.clone(), token.clone());
+            let mutate = || async move {
+                gql(
+                    &http,
+                    &base,
+                    Some(&writer),
+                    "mutation { createAccount(input: { name: \"Fan-out\" }) { id } }",
+                    json!({}),
+                )
+                .await
+                .map(|_| ())
+            };
+            fan_outs.push(fanout::run(&ws, &token, n, mutate).await?);
+        }
+    }
     server.child.kill().await?;
-    report(db_name, cli.quick, &rows, &fan_outs, idle_rss, busy_rss)
+    report(db_name, cli.quick, cli.arrival_share, &rows, &fan_outs, idle_rss, busy_rss)
 }
 
 fn metrics_label(traces: usize) -> &'static str {
@@ -376,6 +451,7 @@ fn metrics_label(traces: usize) -> &'static str {
 fn report(
     db: &str,
     quick: bool,
+    arrival_share: f64,
     rows: &[Row],
     fan_outs: &[fanout::FanOut],
     idle_rss: Option<f64>,
@@ -403,7 +479,7 @@ fn report(
         );
         json_rows.push(json!({
             "scenario": row.scenario, "server": row.server, "single_connection": row.single,
-            "floor": row.floor, "ratio": ratio,
+            "floor": row.floor, "ratio": ratio, "fixed_arrival_rate": row.fixed,
         }));
     }
     println!("server RSS: {} MB idle, {} MB under the read load", show_mb(idle_rss), show_mb(busy_rss));
@@ -413,7 +489,29 @@ fn report(
             f.subscribers, f.p50_ms, f.last_ms, f.lost
         );
     }
-    println!("not measured yet: a fixed-arrival-rate latency run");
+    println!(
+        "\nfixed arrival rate ({:.0}% of each scenario's closed-loop req/s; latency counted from when a request was due)",
+        arrival_share * 100.0
+    );
+    println!(
+        "{:<18} {:>10} {:>10} {:>9} {:>9} {:>9} {:>9} {:>10}",
+        "scenario", "asked/s", "served/s", "p50 ms", "p99 ms", "p99.9 ms", "max ms", "in flight"
+    );
+    for row in rows {
+        if let Some(f) = &row.fixed {
+            println!(
+                "{:<18} {:>10.0} {:>10.0} {:>9.2} {:>9.2} {:>9.2} {:>9.2} {:>10}",
+                row.scenario,
+                f.target_per_second,
+                f.achieved_per_second,
+                f.p50_ms,
+                f.p99_ms,
+                f.p999_ms,
+                f.max_ms,
+                f.max_in_flight
+            );
+        }
+    }
     let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let dir = manifest.parent().unwrap_or(&manifest).join("target/bench");
     std::fs::create_dir_all(&dir)?;
