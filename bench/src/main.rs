@@ -61,6 +61,9 @@ struct Cli {
     /// closed-loop throughput just measured for the same scenario.
     #[arg(long, default_value_t = 0.5)]
     arrival_share: f64,
+    /// Records per type in the bulk scenario (default 5,000; 500 with --quick).
+    #[arg(long)]
+    batch: Option<usize>,
     /// Run only these scenarios (default: all of them).
     #[arg(long, value_enum, value_delimiter = ',')]
     only: Vec<Scenario>,
@@ -147,7 +150,13 @@ struct Server {
 async fn start_server(url: &str) -> Result<Server, Error> {
     let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
     let addr = format!("127.0.0.1:{port}");
-    let child = tokio::process::Command::new(std::env::current_exe()?)
+    // CRM_BENCH_WRAP runs the server under a profiler, e.g.
+    // "valgrind --tool=callgrind --callgrind-out-file=/tmp/server.cg".
+    let wrap = std::env::var("CRM_BENCH_WRAP").unwrap_or_default();
+    let mut command: Vec<String> = wrap.split_whitespace().map(str::to_owned).collect();
+    command.push(std::env::current_exe()?.display().to_string());
+    let child = tokio::process::Command::new(&command[0])
+        .args(&command[1..])
         .args(["--serve-child", url, &addr])
         .stdout(Stdio::null())
         .kill_on_drop(true)
@@ -157,8 +166,8 @@ async fn start_server(url: &str) -> Result<Server, Error> {
     let http = reqwest::Client::new();
     let started = Instant::now();
     while http.get(format!("{base}/healthz")).send().await.is_err() {
-        if started.elapsed() > Duration::from_secs(30) {
-            return Err("the server did not start within 30 s".into());
+        if started.elapsed() > Duration::from_secs(120) {
+            return Err("the server did not start within 120 s".into());
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -330,7 +339,7 @@ async fn measure(cli: &Cli, url: &str, size: &seed::Size, seconds: Duration, db_
     }
     // bulk: one ERP batch of accounts, then their contacts (records/s counts both).
     if cli.runs(Scenario::Bulk) {
-        let batch = if cli.quick { 500 } else { 5_000 };
+        let batch = cli.batch.unwrap_or(if cli.quick { 500 } else { 5_000 });
         let accounts_in: Vec<Value> = (0..batch)
             .map(|i| json!({ "externalId": format!("ERP-A-{i}"), "name": format!("ERP Account {i}"), "city": "Lyon" }))
             .collect();
@@ -434,7 +443,14 @@ async fn measure(cli: &Cli, url: &str, size: &seed::Size, seconds: Duration, db_
             fan_outs.push(fanout::run(&ws, &token, n, mutate).await?);
         }
     }
-    server.child.kill().await?;
+    if std::env::var_os("CRM_BENCH_WRAP").is_some() {
+        // A profiler writes its figures when the server ends politely only.
+        let _ = tokio::process::Command::new("kill").args(["-TERM", &server.pid.to_string()]).status().await;
+        let _ = tokio::time::timeout(Duration::from_secs(300), server.child.wait()).await;
+    }
+    if server.child.try_wait()?.is_none() {
+        server.child.kill().await?;
+    }
     report(db_name, cli.quick, cli.arrival_share, &rows, &fan_outs, idle_rss, busy_rss)
 }
 

@@ -44,6 +44,9 @@ pub trait Scope: Sync {
 #[derive(Default)]
 pub struct Memo {
     live_users: Mutex<HashSet<Uuid>>,
+    /// Records (entity name, id) found live in this transaction: a bulk
+    /// upsert's references then cost no lookup each.
+    live_records: Mutex<HashSet<(&'static str, Uuid)>>,
     picklists: Mutex<HashMap<(String, String), Vec<picklist_option::Model>>>,
     definitions: Mutex<HashMap<String, Vec<field_definition::Model>>>,
     field_rules: Mutex<HashMap<String, Arc<crate::service::field_rules::EntityRules>>>,
@@ -59,6 +62,19 @@ impl Memo {
         if let Ok(mut users) = self.live_users.lock() {
             users.insert(id);
         }
+    }
+
+    pub fn is_live_record(&self, entity: &'static str, id: Uuid) -> bool {
+        lock(&self.live_records).contains(&(entity, id))
+    }
+
+    pub fn live_records(&self, entity: &'static str, ids: impl IntoIterator<Item = Uuid>) {
+        lock(&self.live_records).extend(ids.into_iter().map(|id| (entity, id)));
+    }
+
+    /// The record was deleted in this transaction.
+    pub fn forget_record(&self, entity: &'static str, id: Uuid) {
+        lock(&self.live_records).remove(&(entity, id));
     }
 
     pub fn picklist(&self, entity: &str, field: &str) -> Option<Vec<picklist_option::Model>> {

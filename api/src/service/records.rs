@@ -412,8 +412,17 @@ pub async fn required_picklist(
 
 /// Checks that a referenced record exists (live, same tenant); the error names `field`.
 pub async fn reference<T: Record>(scope: &impl Scope, field: &str, id: Uuid) -> ServiceResult<Uuid> {
+    allowed::<T>(scope, Op::Read)?;
+    if scope.memo().is_some_and(|memo| memo.is_live_record(T::NAME, id)) {
+        return Ok(id);
+    }
     match get::<T>(scope, id).await {
-        Ok(_) => Ok(id),
+        Ok(_) => {
+            if let Some(memo) = scope.memo() {
+                memo.live_records(T::NAME, [id]);
+            }
+            Ok(id)
+        }
         Err(ServiceError::NotFound) => Err(ServiceError::invalid(field, format!("no such {}", T::NAME.to_lowercase()))),
         Err(e) => Err(e),
     }
@@ -708,6 +717,9 @@ pub async fn delete<R: Record>(tx: &TenantTx, id: Uuid) -> ServiceResult<R::Mode
     set(&mut model, R::COLUMNS.deleted_at, Some(tx.now()));
     write::<R>(tx, &before, &mut model);
     let deleted = tx.update_where(model, R::COLUMNS.version.eq(R::version(&before))).await?;
+    if let Some(memo) = tx.memo() {
+        memo.forget_record(R::NAME, id);
+    }
     tx.trace(Change::delete(R::NAME, id, snapshot::<R>(tx, &before).await?)).await?;
     Ok(deleted)
 }

@@ -17,7 +17,7 @@ use std::collections::{BTreeSet, HashMap};
 use entity::{account, activity, contact, lead, opportunity};
 
 use sea_orm::sea_query::{Expr, ExprTrait, Func};
-use sea_orm::{ColumnTrait, QueryFilter};
+use sea_orm::{ColumnTrait, QueryFilter, QuerySelect};
 use uuid::Uuid;
 
 use super::activities::Target;
@@ -202,11 +202,17 @@ async fn prefetch_refs<F>(scope: &impl Scope, items: &[Item<F>]) -> ServiceResul
 
 /// The live records holding these external ids, as (external id, id).
 async fn live_ids<R: Record>(scope: &impl Scope, external_ids: &[&str]) -> ServiceResult<Vec<(String, Uuid)>> {
-    let rows = records::live::<R>(scope)
+    let rows: Vec<(Option<String>, Uuid)> = records::live::<R>(scope)
         .filter(R::COLUMNS.external_id.is_in(external_ids.iter().copied()))
+        .select_only()
+        .columns([R::COLUMNS.external_id, R::COLUMNS.id])
+        .into_tuple()
         .all(scope.conn())
         .await?;
-    Ok(rows.iter().filter_map(|m| Some((R::external_id(m)?.to_owned(), R::id(m)))).collect())
+    if let Some(memo) = scope.memo() {
+        memo.live_records(R::NAME, rows.iter().map(|(_, id)| *id));
+    }
+    Ok(rows.into_iter().filter_map(|(external_id, id)| Some((external_id?, id))).collect())
 }
 
 /// The record a reference names: from the prefetch, else (a record this
@@ -227,7 +233,11 @@ async fn find_ref(scope: &impl Scope, refs: &Refs, r: &ExternalRef) -> ServiceRe
 /// The live record holding this external id.
 async fn live_id<R: Record>(scope: &impl Scope, external_id: &str) -> ServiceResult<Option<Uuid>> {
     let found = by_external_id::<R>(scope, external_id).await?;
-    Ok(found.filter(|m| !R::stamps(m).deleted).map(|m| R::id(&m)))
+    let id = found.filter(|m| !R::stamps(m).deleted).map(|m| R::id(&m));
+    if let (Some(memo), Some(id)) = (scope.memo(), id) {
+        memo.live_records(R::NAME, [id]);
+    }
+    Ok(id)
 }
 
 /// Any record (deleted ones too) holding this external id.
@@ -361,6 +371,9 @@ where
     match point.insert_many(rows).await {
         Ok(()) => {
             point.commit().await?;
+            if let Some(memo) = tx.memo() {
+                memo.live_records(R::NAME, pending.iter().map(|(_, _, new)| R::id(&new.model)));
+            }
             for (index, item, new) in pending {
                 let model = records::created::<R>(tx, new).await?;
                 progress.done(index, item.external_id, model, Status::Created);
