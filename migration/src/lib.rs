@@ -13,6 +13,7 @@ mod m20261122_000008_create_field_rules;
 mod m20261122_000009_create_custom_entities;
 mod m20261122_000010_create_adoption_metrics;
 mod m20261122_000011_create_data_quality;
+mod m20261123_000012_duplicate_key_indexes;
 
 /// How the data-quality migration computes the completeness of existing rows.
 pub use m20261122_000011_create_data_quality::backfill_statements as data_quality_backfill;
@@ -34,6 +35,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000009_create_custom_entities::Migration),
             Box::new(m20261122_000010_create_adoption_metrics::Migration),
             Box::new(m20261122_000011_create_data_quality::Migration),
+            Box::new(m20261123_000012_duplicate_key_indexes::Migration),
         ]
     }
 }
