@@ -362,6 +362,9 @@ async fn run(
     with_json(status, format, &body)
 }
 
+/// Bytes read from a WebSocket at a time.
+const READ_BUFFER: usize = 4096;
+
 /// GraphQL over WebSocket (graphql-transport-ws, and the legacy graphql-ws).
 async fn graphql_ws(State(state): State<AppState>, headers: HeaderMap, upgrade: WebSocketUpgrade) -> Response {
     let protocol = headers
@@ -371,8 +374,13 @@ async fn graphql_ws(State(state): State<AppState>, headers: HeaderMap, upgrade: 
     let Some(protocol) = protocol else {
         return (StatusCode::BAD_REQUEST, "Sec-WebSocket-Protocol must offer graphql-transport-ws").into_response();
     };
+    // Each read zeroes a buffer of this size first (tungstenite): at the
+    // default 128 KiB, reading the small messages of thousands of subscribers
+    // cost more than everything else a fan-out does. Larger messages simply
+    // take several reads.
     upgrade
         .protocols(ALL_WEBSOCKET_PROTOCOLS)
+        .read_buffer_size(READ_BUFFER)
         .on_upgrade(move |socket| serve_socket(state, socket, protocol))
         .into_response()
 }

@@ -27,6 +27,8 @@ use sea_orm::{
 use tokio::sync::{OnceCell, broadcast};
 use uuid::Uuid;
 
+use crate::auth::access::Permissions;
+
 /// Batches a subscriber may fall behind before it is dropped.
 pub const BUFFER: usize = 1024;
 const CHANNEL: &str = "crm_traces";
@@ -38,11 +40,38 @@ pub struct TraceBatch {
     pub traces: Vec<trace::Model>,
     /// Set instead of traces when some committed traces could not be delivered.
     pub lost: bool,
+    /// The traces as one profile's rules show them, worked out by its first
+    /// subscriber for all the others. Holding the rules keeps their address
+    /// from being reused while the entry stands.
+    shown: Mutex<Vec<Shown>>,
 }
+
+/// One profile's rules and the traces as they show them.
+type Shown = (Arc<Permissions>, Arc<[trace::Model]>);
 
 impl TraceBatch {
     pub fn new(tenant_id: Uuid, traces: Vec<trace::Model>) -> Self {
-        Self { tenant_id, traces, lost: false }
+        Self { tenant_id, traces, lost: false, shown: Mutex::default() }
+    }
+
+    fn lost(tenant_id: Uuid) -> Self {
+        Self { lost: true, ..Self::new(tenant_id, Vec::new()) }
+    }
+
+    /// The traces as `rules` show them: `show` runs once per set of rules
+    /// (profile version), however many subscribers share them.
+    pub fn shown_as(
+        &self,
+        rules: &Arc<Permissions>,
+        show: impl FnOnce(&[trace::Model]) -> Vec<trace::Model>,
+    ) -> Arc<[trace::Model]> {
+        let mut known = self.shown.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some((_, shown)) = known.iter().find(|(r, _)| Arc::ptr_eq(r, rules)) {
+            return shown.clone();
+        }
+        let shown: Arc<[trace::Model]> = show(&self.traces).into();
+        known.push((rules.clone(), shown.clone()));
+        shown
     }
 }
 
@@ -120,7 +149,7 @@ impl Inner {
     fn lost(&self) {
         let Ok(channels) = self.channels.lock() else { return };
         for (tenant_id, sender) in channels.iter() {
-            let _ = sender.send(Arc::new(TraceBatch { tenant_id: *tenant_id, traces: Vec::new(), lost: true }));
+            let _ = sender.send(Arc::new(TraceBatch::lost(*tenant_id)));
         }
     }
 

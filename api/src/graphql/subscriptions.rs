@@ -218,15 +218,14 @@ impl Subscription {
                         }
                     }
                 }
-                let scope = watch.read();
-                let items: Vec<GqlResult<Trace>> = batch
-                    .traces
+                let shown = service::traces::redacted(&watch.read(), &batch);
+                let items: Vec<GqlResult<Trace>> = shown
                     .iter()
+                    .filter(|t| service::traces::may_read(readable.as_deref(), t))
                     .filter(|t| entity_types.as_ref().is_none_or(|types| types.contains(&t.entity_type)))
                     .filter(|t| change_types.as_ref().is_none_or(|types| types.contains(&t.change_type.as_str())))
                     .filter(|t| entity_id.is_none_or(|id| t.entity_id == Some(id)))
-                    .filter_map(|t| service::traces::shown(&scope, readable.as_deref(), t))
-                    .map(|t| Ok(Trace::from(t)))
+                    .map(|t| Ok(Trace::from(t.clone())))
                     .collect();
                 Some((items, (watch, readable)))
             }

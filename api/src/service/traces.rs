@@ -1,5 +1,7 @@
 //! Reading the trace: the tenant-wide list and each record's history.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 use entity::trace::{self, Column};
 use sea_orm::{ColumnTrait, QueryFilter, QueryOrder, QuerySelect, Select};
@@ -8,6 +10,7 @@ use uuid::Uuid;
 use super::{accounts, activities, contacts, entities, leads, opportunities, records};
 use crate::auth::access::Op;
 use crate::db::Scope;
+use crate::db::events::TraceBatch;
 use crate::error::{ServiceError, ServiceResult};
 
 /// Entity types whose traces any signed-in user may read; administrative ones
@@ -50,15 +53,19 @@ async fn visible(scope: &impl Scope) -> ServiceResult<Select<trace::Entity>> {
     })
 }
 
-/// A trace as a live subscriber may see it (see [`readable_types`]), or `None`.
-pub fn shown(scope: &impl Scope, readable: Option<&[String]>, row: &trace::Model) -> Option<trace::Model> {
-    if row.tenant_id != scope.actor().tenant_id {
-        return None;
-    }
-    if readable.is_some_and(|types| !types.contains(&row.entity_type)) {
-        return None;
-    }
-    Some(redact(scope, row.clone()))
+/// A batch's traces as the caller's profile shows them (hidden fields left
+/// out; another tenant's never): worked out once per profile, whatever the
+/// number of its subscribers.
+pub fn redacted(scope: &impl Scope, batch: &TraceBatch) -> Arc<[trace::Model]> {
+    let tenant = scope.actor().tenant_id;
+    batch.shown_as(&scope.actor().access, |rows| {
+        rows.iter().filter(|row| row.tenant_id == tenant).map(|row| redact(scope, row.clone())).collect()
+    })
+}
+
+/// Whether a live subscriber may see a trace at all (see [`readable_types`]).
+pub fn may_read(readable: Option<&[String]>, row: &trace::Model) -> bool {
+    readable.is_none_or(|types| types.contains(&row.entity_type))
 }
 
 /// A stored JSON text as `redact` re-serializes it (for comparing).

@@ -354,8 +354,12 @@ async fn trace_added_follows_visibility_and_ends_on_revocation(app: TestApp) {
     let hide = "mutation($p: ID!) { setFieldAccess(profileId: $p, entity: \"Account\", field: \"website\", access: HIDDEN) { field } }";
     app.gql(Some(&acme.admin.token), hide, json!({ "p": sales })).await.data();
 
-    let mut socket = app.socket(&ana.token).await;
+    // Subscribers of several profiles hear the same batch: the redaction
+    // worked out for one profile must never reach another.
     let query = "subscription($f: TraceAddedFilter) { traceAdded(filter: $f) { entityType changeType after hash } }";
+    let mut admin = app.socket(&acme.admin.token).await;
+    admin.subscribe("t", query, json!({ "f": { "entityTypes": ["Account"] } })).await;
+    let mut socket = app.socket(&ana.token).await;
     socket.subscribe("t", query, json!({ "f": { "entityTypes": ["Account"] } })).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
 
@@ -369,6 +373,10 @@ async fn trace_added_follows_visibility_and_ends_on_revocation(app: TestApp) {
     assert!(trace["after"].get("website").is_none(), "hidden field left out: {trace}");
     assert!(trace["hash"].is_null(), "no hash on a redacted entry");
     assert!(socket.next_within(Duration::from_millis(400)).await.is_none(), "the lead is filtered out");
+    let seen = admin.next().await;
+    let trace = &seen["payload"]["data"]["traceAdded"];
+    assert_eq!(trace["after"]["website"], "https://initech.example", "the admin sees every field: {trace}");
+    assert!(trace["hash"].is_string(), "an unredacted entry keeps its hash: {trace}");
 
     // Removing the user ends the subscription with UNAUTHENTICATED.
     let delete = "mutation($id: ID!) { deleteUser(id: $id) { id } }";
