@@ -203,6 +203,41 @@ struct Row {
     fixed: Option<Latency>,
 }
 
+impl Row {
+    /// A scenario the server runs under load, against its floor.
+    fn compared(scenario: &'static str, runs: ServerRuns, floor: Figures) -> Self {
+        let ServerRuns { single, busy, fixed } = runs;
+        Self { scenario, server: busy, single: Some(single), floor: Some(floor), fixed: Some(fixed) }
+    }
+
+    /// A scenario measured at one connection only.
+    fn alone(scenario: &'static str, single: Figures) -> Self {
+        Self { scenario, server: single.clone(), single: Some(single), floor: None, fixed: None }
+    }
+}
+
+/// One scenario's runs against the server.
+struct ServerRuns {
+    single: Figures,
+    busy: Figures,
+    fixed: Latency,
+}
+
+/// Runs `op` at one connection, at `--clients` connections, then at a fixed
+/// arrival rate (a share of the rate just measured).
+async fn server_runs<F, Fut>(cli: &Cli, seconds: Duration, pid: u32, op: F) -> Result<ServerRuns, Error>
+where
+    F: Fn(usize, u64) -> Fut + Clone + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Result<(), Error>> + Send + 'static,
+{
+    let single = closed_loop(1, seconds, Some(pid), op.clone()).await?;
+    let busy = closed_loop(cli.clients, seconds, Some(pid), op.clone()).await?;
+    // An index of its own, past the closed loops' ones.
+    let own = cli.clients;
+    let fixed = fixed_rate(busy.per_second * cli.arrival_share, seconds, move |n| op(own, n)).await?;
+    Ok(ServerRuns { single, busy, fixed })
+}
+
 async fn run(cli: Cli) -> Result<(), Error> {
     let size = if cli.quick { seed::Size::quick() } else { seed::Size::full() };
     let seconds = Duration::from_secs(if cli.quick { 2 } else { 15 });
@@ -254,25 +289,22 @@ async fn measure(cli: &Cli, url: &str, size: &seed::Size, seconds: Duration, db_
     // read: a page of contacts with each one's account name and owner.
     if cli.runs(Scenario::Read) {
         let read = "{ contacts(first: 50) { nodes { id firstName lastName email account { name } owner { email } } } }";
-        let server_op = |http: reqwest::Client, base: String, token: Arc<str>, query: &'static str| {
+        let read_op = {
+            let (http, base, token) = (http.clone(), server.base.clone(), token.clone());
             move |_: usize, _: u64| {
                 let (http, base, token) = (http.clone(), base.clone(), token.clone());
-                async move { gql(&http, &base, Some(&token), query, json!({})).await.map(|_| ()) }
+                async move { gql(&http, &base, Some(&token), read, json!({})).await.map(|_| ()) }
             }
         };
-        let single =
-            closed_loop(1, seconds, pid, server_op(http.clone(), server.base.clone(), token.clone(), read)).await?;
-        let read_op = server_op(http.clone(), server.base.clone(), token.clone(), read);
-        let busy = closed_loop(cli.clients, seconds, pid, read_op.clone()).await?;
+        let runs = server_runs(cli, seconds, server.pid, read_op).await?;
         busy_rss = rss_mb(server.pid);
-        let fixed = fixed_rate(busy.per_second * cli.arrival_share, seconds, move |n| read_op(0, n)).await?;
         let c = conn.clone();
         let floor = closed_loop(cli.clients, seconds, None, move |_, _| {
             let c = c.clone();
             async move { floor::read(&c, tenant).await.map(|_| ()) }
         })
         .await?;
-        rows.push(Row { scenario: "read", server: busy, single: Some(single), floor: Some(floor), fixed: Some(fixed) });
+        rows.push(Row::compared("read", runs, floor));
     }
     // point read: one account by id with its opportunities.
     if cli.runs(Scenario::PointRead) {
@@ -286,9 +318,7 @@ async fn measure(cli: &Cli, url: &str, size: &seed::Size, seconds: Duration, db_
                 async move { gql(&http, &base, Some(&token), point, json!({ "id": id })).await.map(|_| ()) }
             }
         };
-        let single = closed_loop(1, seconds, pid, point_op.clone()).await?;
-        let busy = closed_loop(cli.clients, seconds, pid, point_op.clone()).await?;
-        let fixed = fixed_rate(busy.per_second * cli.arrival_share, seconds, move |n| point_op(0, n)).await?;
+        let runs = server_runs(cli, seconds, server.pid, point_op).await?;
         let (c, a) = (conn.clone(), accounts.clone());
         let floor = closed_loop(cli.clients, seconds, None, move |client, n| {
             let c = c.clone();
@@ -296,13 +326,7 @@ async fn measure(cli: &Cli, url: &str, size: &seed::Size, seconds: Duration, db_
             async move { floor::point(&c, tenant, id).await.map(|_| ()) }
         })
         .await?;
-        rows.push(Row {
-            scenario: "point read",
-            server: busy,
-            single: Some(single),
-            floor: Some(floor),
-            fixed: Some(fixed),
-        });
+        rows.push(Row::compared("point read", runs, floor));
     }
     // write: createContact, with its trace, in one transaction.
     if cli.runs(Scenario::Write) {
@@ -318,24 +342,14 @@ async fn measure(cli: &Cli, url: &str, size: &seed::Size, seconds: Duration, db_
                 }
             }
         };
-        let single = closed_loop(1, seconds, pid, write_op.clone()).await?;
-        let busy = closed_loop(cli.clients, seconds, pid, write_op.clone()).await?;
-        // Its own client index, so its names never repeat the closed loops' ones.
-        let own = cli.clients + 1;
-        let fixed = fixed_rate(busy.per_second * cli.arrival_share, seconds, move |n| write_op(own, n)).await?;
+        let runs = server_runs(cli, seconds, server.pid, write_op).await?;
         let c = conn.clone();
         let floor = closed_loop(cli.clients, seconds, None, move |_, n| {
             let c = c.clone();
             async move { floor::write(&c, tenant, user_id, n).await }
         })
         .await?;
-        rows.push(Row {
-            scenario: "write",
-            server: busy,
-            single: Some(single),
-            floor: Some(floor),
-            fixed: Some(fixed),
-        });
+        rows.push(Row::compared("write", runs, floor));
     }
     // bulk: one ERP batch of accounts, then their contacts (records/s counts both).
     if cli.runs(Scenario::Bulk) {
@@ -385,25 +399,13 @@ async fn measure(cli: &Cli, url: &str, size: &seed::Size, seconds: Duration, db_
         };
         let few = size.traces / 10;
         let single = closed_loop(1, seconds, pid, metrics_op.clone()).await?;
-        rows.push(Row {
-            scenario: metrics_label(few),
-            server: single.clone(),
-            single: Some(single),
-            floor: None,
-            fixed: None,
-        });
+        rows.push(Row::alone(metrics_label(few), single));
         eprintln!("adding {} traces and rebuilding the rollup...", size.traces - few);
         let t = Instant::now();
         seed::add_traces(&db, &data, size.traces - few).await?;
         eprintln!("done in {:.1} s", t.elapsed().as_secs_f64());
         let single = closed_loop(1, seconds, pid, metrics_op).await?;
-        rows.push(Row {
-            scenario: metrics_label(size.traces),
-            server: single.clone(),
-            single: Some(single),
-            floor: None,
-            fixed: None,
-        });
+        rows.push(Row::alone(metrics_label(size.traces), single));
     }
     // data quality: the contacts' figures (aggregates over 100,000 rows).
     if cli.runs(Scenario::DataQuality) {
@@ -416,13 +418,7 @@ async fn measure(cli: &Cli, url: &str, size: &seed::Size, seconds: Duration, db_
             }
         };
         let single = closed_loop(1, seconds, pid, quality_op).await?;
-        rows.push(Row {
-            scenario: "dataQuality",
-            server: single.clone(),
-            single: Some(single),
-            floor: None,
-            fixed: None,
-        });
+        rows.push(Row::alone("dataQuality", single));
     }
     // fan-out: subscribers to one tenant's traceAdded, one createAccount.
     if cli.runs(Scenario::FanOut) {

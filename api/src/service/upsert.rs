@@ -404,25 +404,24 @@ async fn update_existing<R: Upsertable>(
 where
     R::Fields: Clone,
 {
-    let planned = if R::stamps(&existing).deleted {
-        Err(deleted_holder())
-    } else {
-        match input_of::<R>(tx, &item, &progress.refs).await {
-            Ok(input) => records::plan_update::<R>(tx, existing, input).await,
-            Err(error) => Err(error),
+    let planned = async {
+        if R::stamps(&existing).deleted {
+            return Err(deleted_holder());
         }
-    };
+        let input = input_of::<R>(tx, &item, &progress.refs).await?;
+        records::plan_update::<R>(tx, existing, input).await
+    }
+    .await;
+    // The record's own failures become its outcome; the savepoint's abort the batch.
     let written = match planned {
         Ok(records::Planned::Unchanged(model)) => Ok((model, Status::Unchanged)),
         Ok(records::Planned::Write(write)) => {
             let point = tx.savepoint().await?;
-            match records::write_planned::<R>(&point, write).await {
-                Ok(model) => {
-                    point.commit().await?;
-                    Ok((model, Status::Updated))
-                }
-                Err(error) => Err(error),
+            let written = records::write_planned::<R>(&point, write).await;
+            if written.is_ok() {
+                point.commit().await?;
             }
+            written.map(|model| (model, Status::Updated))
         }
         Err(error) => Err(error),
     };
