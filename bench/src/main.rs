@@ -174,6 +174,23 @@ async fn start_server(url: &str) -> Result<Server, Error> {
     Ok(Server { child, pid, base })
 }
 
+/// One request of a load run.
+type LoadFuture = std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), Error>> + Send>>;
+
+/// A load operation that sends the same query, without variables, every time.
+fn fixed_query(
+    http: &reqwest::Client,
+    base: &str,
+    token: &Arc<str>,
+    query: &'static str,
+) -> impl Fn(usize, u64) -> LoadFuture + Clone + Send + Sync + 'static {
+    let (http, base, token) = (http.clone(), base.to_owned(), token.clone());
+    move |_, _| {
+        let (http, base, token) = (http.clone(), base.clone(), token.clone());
+        Box::pin(async move { gql(&http, &base, Some(&token), query, json!({})).await.map(|_| ()) })
+    }
+}
+
 /// POSTs a GraphQL request; any error in the answer fails the run.
 async fn gql(
     http: &reqwest::Client,
@@ -289,13 +306,7 @@ async fn measure(cli: &Cli, url: &str, size: &seed::Size, seconds: Duration, db_
     // read: a page of contacts with each one's account name and owner.
     if cli.runs(Scenario::Read) {
         let read = "{ contacts(first: 50) { nodes { id firstName lastName email account { name } owner { email } } } }";
-        let read_op = {
-            let (http, base, token) = (http.clone(), server.base.clone(), token.clone());
-            move |_: usize, _: u64| {
-                let (http, base, token) = (http.clone(), base.clone(), token.clone());
-                async move { gql(&http, &base, Some(&token), read, json!({})).await.map(|_| ()) }
-            }
-        };
+        let read_op = fixed_query(&http, &server.base, &token, read);
         let runs = server_runs(cli, seconds, server.pid, read_op).await?;
         busy_rss = rss_mb(server.pid);
         let c = conn.clone();
@@ -410,14 +421,7 @@ async fn measure(cli: &Cli, url: &str, size: &seed::Size, seconds: Duration, db_
     // data quality: the contacts' figures (aggregates over 100,000 rows).
     if cli.runs(Scenario::DataQuality) {
         let quality = "{ dataQuality(entity: \"Contact\") { records averageCompleteness distribution { min max records } fillRates { field rate } owners { ownerId averageCompleteness } missingRequired } }";
-        let quality_op = {
-            let (http, base, token) = (http.clone(), server.base.clone(), admin.clone());
-            move |_: usize, _: u64| {
-                let (http, base, token) = (http.clone(), base.clone(), token.clone());
-                async move { gql(&http, &base, Some(&token), quality, json!({})).await.map(|_| ()) }
-            }
-        };
-        let single = closed_loop(1, seconds, pid, quality_op).await?;
+        let single = closed_loop(1, seconds, pid, fixed_query(&http, &server.base, &admin, quality)).await?;
         rows.push(Row::alone("dataQuality", single));
     }
     // fan-out: subscribers to one tenant's traceAdded, one createAccount.
