@@ -90,9 +90,31 @@ impl Db {
         })
     }
 
-    /// Applies pending migrations.
+    /// Applies pending migrations, then the rollup rebuilds they queued.
     pub async fn migrate(&self) -> Result<(), DbErr> {
-        Migrator::up(&self.conn, None).await
+        Migrator::up(&self.conn, None).await?;
+        self.rebuild_queued_rollups().await
+    }
+
+    /// Rebuilds the adoption rollup of each tenant a migration queued for it,
+    /// each in its own transaction, which also takes the tenant off the queue.
+    async fn rebuild_queued_rollups(&self) -> Result<(), DbErr> {
+        use sea_orm::ConnectionTrait;
+        use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query};
+        let (queue, column) = (Alias::new("rollup_rebuild"), Alias::new("tenant_id"));
+        let backend = self.backend();
+        let queued = Query::select().column(column.clone()).from(queue.clone()).to_owned();
+        for row in self.conn.query_all_raw(backend.build(&queued)).await? {
+            let tenant: Uuid = row.try_get("", "tenant_id")?;
+            let tx = self.begin(Arc::new(Actor::system(tenant, Uuid::nil())), None).await?;
+            let counted = tx.rebuild_adoption().await?;
+            let done =
+                Query::delete().from_table(queue.clone()).and_where(Expr::col(column.clone()).eq(tenant)).to_owned();
+            tx.raw().execute_raw(backend.build(&done)).await?;
+            tx.commit().await?;
+            tracing::info!(%tenant, counted, "adoption rollup rebuilt after a migration");
+        }
+        Ok(())
     }
 
     pub fn backend(&self) -> DbBackend {

@@ -8,14 +8,16 @@
 
 use std::collections::HashMap;
 
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
-use entity::{adoption_rollup, tenant, trace, trace_head};
+use entity::{activity, adoption_rollup, tenant, trace, trace_head};
 use sea_orm::sea_query::{Expr, OnConflict};
-use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
+use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Select, Set};
 use uuid::Uuid;
 
-use crate::service::adoption::counters::{self, ActorKind, LAST_ACTIVE_AT};
+use crate::service::adoption::counters::{
+    self, ActorKind, LAST_ACTIVE_AT, OVERDUE_STEP, OVERDUE_STEPS_SUM, OverdueSpan,
+};
 
 /// Rows per upsert statement (far below both backends' bind-parameter limits).
 const CHUNK: usize = 500;
@@ -39,6 +41,33 @@ impl Rollup {
         let micros = trace.at.timestamp_micros();
         let last = self.counts.entry((week, kind, actor, LAST_ACTIVE_AT.to_owned())).or_insert(micros);
         *last = (*last).max(micros);
+    }
+
+    /// Adds (`sign` 1) or takes back (−1) an activity's overdue steps.
+    pub fn add_overdue(&mut self, span: &OverdueSpan, sign: i64, tz: Tz) {
+        let Some((from, to)) = span.weeks(tz) else { return };
+        let mut step = |week: NaiveDate, counter: &str, delta: i64| {
+            *self.counts.entry((week, ActorKind::User, span.owner, counter.to_owned())).or_default() += delta;
+        };
+        step(from, OVERDUE_STEP, sign);
+        match to {
+            Some(to) => step(to, OVERDUE_STEP, -sign),
+            // Only a stretch that never ends leaves its owner's sum changed.
+            None => step(counters::steps_sum_week(), OVERDUE_STEPS_SUM, sign),
+        }
+    }
+
+    /// Adds an activity's change: its span before (taken back) and after.
+    pub fn move_overdue(&mut self, before: Option<&OverdueSpan>, after: Option<&OverdueSpan>, tz: Tz) {
+        if before == after {
+            return;
+        }
+        if let Some(span) = before {
+            self.add_overdue(span, -1, tz);
+        }
+        if let Some(span) = after {
+            self.add_overdue(span, 1, tz);
+        }
     }
 
     pub fn is_empty(&self) -> bool {
@@ -69,18 +98,30 @@ pub async fn tenant_zone_named<C: ConnectionTrait>(conn: &C, tenant_id: Uuid) ->
     Ok((name, tz))
 }
 
-/// Counts `traces` (all of one tenant) into its rollup.
-pub async fn count<C: ConnectionTrait>(conn: &C, tenant_id: Uuid, traces: &[trace::Model]) -> Result<Rollup, DbErr> {
+/// Counts `traces` and the activities' overdue changes `(before, after)`
+/// (all of one tenant) into its rollup.
+pub async fn count<C: ConnectionTrait>(
+    conn: &C,
+    tenant_id: Uuid,
+    traces: &[trace::Model],
+    overdue: &[OverdueMove],
+) -> Result<Rollup, DbErr> {
     let mut rollup = Rollup::default();
-    if traces.is_empty() {
+    if traces.is_empty() && overdue.is_empty() {
         return Ok(rollup);
     }
     let tz = tenant_zone(conn, tenant_id).await?;
     for trace in traces {
         rollup.add(trace, tz);
     }
+    for (before, after) in overdue {
+        rollup.move_overdue(before.as_ref(), after.as_ref(), tz);
+    }
     Ok(rollup)
 }
+
+/// One write's change of an activity's overdue span: before, after.
+pub type OverdueMove = (Option<OverdueSpan>, Option<OverdueSpan>);
 
 /// Adds the rollup to the stored counters: counts add up, `last_active_at`
 /// keeps the later time. Both backends run the same upsert.
@@ -88,6 +129,8 @@ pub async fn write<C: ConnectionTrait>(conn: &C, tenant_id: Uuid, rollup: &Rollu
     let rows: Vec<adoption_rollup::ActiveModel> = rollup
         .counts
         .iter()
+        // Steps that cancelled out within the transaction change nothing.
+        .filter(|(_, value)| **value != 0)
         .map(|((week, kind, actor, counter), value)| adoption_rollup::ActiveModel {
             tenant_id: Set(tenant_id),
             week: Set(*week),
@@ -116,6 +159,23 @@ pub async fn write<C: ConnectionTrait>(conn: &C, tenant_id: Uuid, rollup: &Rollu
                 .to_owned(),
             )
             .exec_without_returning(conn)
+            .await?;
+    }
+    // Steps that cancel out across transactions leave no row behind, so the
+    // stored counters are the same as a rebuild's.
+    let stepped: Vec<NaiveDate> = rollup
+        .counts
+        .keys()
+        .filter(|(_, _, _, counter)| counter == OVERDUE_STEP || counter == OVERDUE_STEPS_SUM)
+        .map(|(week, ..)| *week)
+        .collect();
+    for weeks in stepped.chunks(CHUNK) {
+        adoption_rollup::Entity::delete_many()
+            .filter(adoption_rollup::Column::TenantId.eq(tenant_id))
+            .filter(adoption_rollup::Column::Week.is_in(weeks.iter().copied()))
+            .filter(adoption_rollup::Column::Counter.is_in([OVERDUE_STEP, OVERDUE_STEPS_SUM]))
+            .filter(adoption_rollup::Column::Value.eq(0))
+            .exec(conn)
             .await?;
     }
     Ok(())
@@ -155,6 +215,34 @@ pub async fn rebuild<C: ConnectionTrait>(conn: &C, tenant_id: Uuid) -> Result<u6
             rollup.add(trace, tz);
         }
     }
+    // Overdue steps come from the activities as they are now.
+    let activities = activity::Entity::find()
+        .filter(activity::Column::TenantId.eq(tenant_id))
+        .filter(activity::Column::DueAt.is_not_null());
+    for span in overdue_spans(conn, activities).await? {
+        rollup.add_overdue(&span, 1, tz);
+    }
     write(conn, tenant_id, &rollup).await?;
     Ok(seen)
+}
+
+/// The overdue spans of the live activities `query` selects (reading only
+/// the four columns a span needs).
+pub async fn overdue_spans<C: ConnectionTrait>(
+    conn: &C,
+    query: Select<activity::Entity>,
+) -> Result<Vec<OverdueSpan>, DbErr> {
+    use activity::Column;
+    type Stamp = DateTime<Utc>;
+    let rows: Vec<(Uuid, Option<Stamp>, Stamp, Option<Stamp>)> = query
+        .filter(Column::DeletedAt.is_null())
+        .select_only()
+        .columns([Column::OwnerId, Column::DueAt, Column::CreatedAt, Column::CompletedAt])
+        .into_tuple()
+        .all(conn)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(owner, due, created, completed)| OverdueSpan::of(owner, due, created, completed, None))
+        .collect())
 }

@@ -18,6 +18,7 @@ use super::events::{Events, TraceBatch};
 use super::rollup;
 use super::trace::{self, Change};
 use crate::auth::Actor;
+use crate::service::adoption::counters::OverdueSpan;
 
 /// What both read and write scopes offer.
 pub trait Scope: Sync {
@@ -180,12 +181,12 @@ pub struct TenantTx {
     /// The transaction's one clock reading: every stamp it writes agrees.
     now: DateTime<Utc>,
     memo: Arc<Memo>,
-    /// The traces this transaction appended: counted into the adoption rollup
-    /// and announced to subscribers when it commits.
-    appended: Arc<Mutex<Vec<entity::trace::Model>>>,
-    /// A savepoint hands its traces to its parent on commit; the outermost
-    /// transaction (`None`) stores, counts and announces them.
-    parent: Option<Arc<Mutex<Vec<entity::trace::Model>>>>,
+    /// What this transaction appended: counted into the adoption rollup (and
+    /// the traces announced to subscribers) when it commits.
+    appended: Arc<Mutex<Appended>>,
+    /// A savepoint hands what it appended to its parent on commit; the
+    /// outermost transaction (`None`) stores, counts and announces it.
+    parent: Option<Arc<Mutex<Appended>>>,
     /// The chain's head before this transaction's first trace: a savepoint's
     /// is its parent's at the time; the outermost reads (and locks) it at
     /// its first trace.
@@ -197,6 +198,14 @@ pub struct TenantTx {
     events: Events,
     // Held until commit or drop: the SQLite writer slot.
     _writer: Option<OwnedMutexGuard<()>>,
+}
+
+/// What a transaction's writes add to the derived data kept at its commit.
+#[derive(Default)]
+struct Appended {
+    traces: Vec<entity::trace::Model>,
+    /// Activities' overdue spans before and after each write.
+    overdue: Vec<rollup::OverdueMove>,
 }
 
 type ModelOf<A> = <<A as ActiveModelTrait>::Entity as EntityTrait>::Model;
@@ -329,14 +338,22 @@ impl TenantTx {
     pub async fn trace(&self, change: Change) -> Result<entity::trace::Model, DbErr> {
         let head = self.head().await?;
         let row = trace::next(&head, &self.actor, self.request_id.as_deref(), self.now, change);
-        lock(&self.appended).push(row.clone());
+        lock(&self.appended).traces.push(row.clone());
         Ok(row)
+    }
+
+    /// Notes an activity's overdue span before and after a write, for the
+    /// adoption rollup's steps (counted at commit, with the traces).
+    pub fn overdue_moved(&self, before: Option<OverdueSpan>, after: Option<OverdueSpan>) {
+        if before != after {
+            lock(&self.appended).overdue.push((before, after));
+        }
     }
 
     /// Where the chain stands for this transaction: after its own last trace,
     /// else where it started.
     async fn head(&self) -> Result<trace::Head, DbErr> {
-        if let Some(last) = lock(&self.appended).last() {
+        if let Some(last) = lock(&self.appended).traces.last() {
             return Ok(trace::Head::of(last));
         }
         if let Some(base) = lock(&self.base).clone() {
@@ -354,7 +371,7 @@ impl TenantTx {
     async fn store_traces(&self) -> Result<(), DbErr> {
         use std::sync::atomic::Ordering;
         let pending: Vec<entity::trace::Model> =
-            lock(&self.appended).get(self.stored.load(Ordering::SeqCst)..).unwrap_or_default().to_vec();
+            lock(&self.appended).traces.get(self.stored.load(Ordering::SeqCst)..).unwrap_or_default().to_vec();
         trace::store(&self.txn, &pending).await?;
         self.stored.fetch_add(pending.len(), Ordering::SeqCst);
         Ok(())
@@ -415,8 +432,10 @@ impl TenantTx {
         // The rebuild reads the traces table: this transaction's traces go in first.
         self.store_traces().await?;
         let seen = rollup::rebuild(&self.txn, self.actor.tenant_id).await?;
-        let appended = lock(&self.appended).len();
-        self.counted.store(appended, std::sync::atomic::Ordering::SeqCst);
+        let mut appended = lock(&self.appended);
+        self.counted.store(appended.traces.len(), std::sync::atomic::Ordering::SeqCst);
+        // The rebuild read the activities as this transaction left them.
+        appended.overdue.clear();
         Ok(seen)
     }
 
@@ -475,18 +494,22 @@ impl TenantTx {
     /// commit either carries its counters and notification or nothing does.
     pub async fn commit(self) -> Result<(), DbErr> {
         if let Some(parent) = &self.parent {
-            let traces = std::mem::take(&mut *lock(&self.appended));
+            let appended = std::mem::take(&mut *lock(&self.appended));
             self.txn.commit().await?;
-            lock(parent).extend(traces);
+            let mut parent = lock(parent);
+            parent.traces.extend(appended.traces);
+            parent.overdue.extend(appended.overdue);
             return Ok(());
         }
         self.store_traces().await?;
-        let traces = std::mem::take(&mut *lock(&self.appended));
+        let Appended { traces, overdue } = std::mem::take(&mut *lock(&self.appended));
         let batch = TraceBatch::new(self.actor.tenant_id, traces);
-        if !batch.traces.is_empty() {
-            let fresh = batch.traces.get(self.counted.load(std::sync::atomic::Ordering::SeqCst)..).unwrap_or_default();
-            let counted = rollup::count(&self.txn, batch.tenant_id, fresh).await?;
+        let fresh = batch.traces.get(self.counted.load(std::sync::atomic::Ordering::SeqCst)..).unwrap_or_default();
+        let counted = rollup::count(&self.txn, batch.tenant_id, fresh, &overdue).await?;
+        if !counted.is_empty() {
             rollup::write(&self.txn, batch.tenant_id, &counted).await?;
+        }
+        if !batch.traces.is_empty() {
             self.events.announce(&self.txn, &batch).await?;
         }
         self.txn.commit().await?;

@@ -9,6 +9,7 @@ use sea_orm::sea_query::Condition;
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
+use super::adoption::counters::OverdueSpan;
 use super::picklists::{self, Choosable};
 use super::records::{
     self, Criterion, Record, apply, fields, option_keys, optional, picklist, reference, required, required_picklist,
@@ -73,6 +74,10 @@ impl Record for activity::Entity {
         ];
         given.extend(patches.into_iter().filter(|(_, keep)| !keep).map(|(name, _)| name));
         given
+    }
+
+    fn overdue(a: &activity::Model) -> Option<OverdueSpan> {
+        OverdueSpan::of(a.owner_id, a.due_at, a.created_at, a.completed_at, a.deleted_at)
     }
 
     async fn snapshot(scope: &(impl Scope + Send), a: &activity::Model) -> ServiceResult<Map<String, Value>> {

@@ -17,6 +17,7 @@ use sea_orm::{
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
+use super::adoption::counters::OverdueSpan;
 use super::catalog::{self, EntityDef};
 use super::custom_fields::{self, Test};
 use super::picklists::{self, Choosable};
@@ -72,6 +73,12 @@ pub trait Record:
 
     /// The API names of the fields a client sent (to check them against the profile).
     fn given(fields: &Self::Fields) -> Vec<&'static str>;
+
+    /// When the record counts as an overdue activity (activities only): every
+    /// write here hands the span before and after to the adoption rollup.
+    fn overdue(_model: &Self::Model) -> Option<OverdueSpan> {
+        None
+    }
 
     /// How a trace shows the record's own fields (picklists by key, references by id).
     fn snapshot(
@@ -539,6 +546,7 @@ pub async fn prepare<R: Record>(tx: &TenantTx, input: RecordInput<R::Fields>) ->
 /// What follows a prepared record's insert: its CREATE trace and any points it earns.
 pub async fn created<R: Record>(tx: &TenantTx, new: NewRecord<R>) -> ServiceResult<R::Model> {
     tx.trace(Change::create(R::NAME, R::id(&new.model), new.view)).await?;
+    tx.overdue_moved(None, R::overdue(&new.model));
     let stamps = R::stamps(&new.model);
     super::points::on_completeness(tx, R::NAME, stamps.id, stamps.created_at, None, R::completeness(&new.model))
         .await?;
@@ -684,6 +692,7 @@ pub async fn write_planned<R: Record>(tx: &TenantTx, write: Write<R>) -> Service
             },
         )?;
     tx.trace(change).await?;
+    tx.overdue_moved(R::overdue(&before), R::overdue(&saved));
     let stamps = R::stamps(&saved);
     let (was, is) = (R::completeness(&before), R::completeness(&saved));
     super::points::on_completeness(tx, R::NAME, stamps.id, stamps.created_at, Some(was), is).await?;
@@ -721,6 +730,7 @@ pub async fn delete<R: Record>(tx: &TenantTx, id: Uuid) -> ServiceResult<R::Mode
         memo.forget_record(R::NAME, id);
     }
     tx.trace(Change::delete(R::NAME, id, snapshot::<R>(tx, &before).await?)).await?;
+    tx.overdue_moved(R::overdue(&before), R::overdue(&deleted));
     Ok(deleted)
 }
 
@@ -749,6 +759,7 @@ pub async fn restore<R: Record>(tx: &TenantTx, id: Uuid) -> ServiceResult<R::Mod
         after: Some(after),
     })
     .await?;
+    tx.overdue_moved(R::overdue(&deleted), R::overdue(&restored));
     Ok(restored)
 }
 

@@ -17,6 +17,8 @@ db_tests!(
     time_zone_moves_week_boundaries,
     bad_adoption_input,
     overdue_is_counted_as_of_each_week_end,
+    overdue_follows_every_write_of_an_activity,
+    upgrading_rebuilds_the_rollup_of_existing_tenants,
     adoption_changed_reaches_a_websocket_subscriber,
     trace_added_follows_visibility_and_ends_on_revocation,
     events_cross_server_processes,
@@ -424,6 +426,9 @@ async fn overdue_is_counted_as_of_each_week_end(app: TestApp) {
     // Behind the API's back: the activity was logged five weeks ago.
     let long_ago = (Utc::now() - chrono::Duration::days(35)).to_rfc3339();
     app.sql(&format!("UPDATE activity SET created_at = '{long_ago}'")).await.unwrap();
+    // A change behind the API's back reaches the rollup through a rebuild.
+    let tenant = system::tenant_by_slug(app.db.connection(), "acme").await.unwrap().unwrap();
+    crm_api::service::adoption::rebuild(&app.db, tenant.id).await.unwrap();
     let overdue = |r: &Value| -> Vec<i64> {
         r["adoption"]["totals"]
             .as_array()
@@ -448,4 +453,143 @@ async fn overdue_is_counted_as_of_each_week_end(app: TestApp) {
     let after = overdue(app.gql(Some(t), REPORT, range).await.data());
     assert_eq!(after[..4], before[..4]);
     assert_eq!(after[4], 0);
+}
+
+/// The overdue counts kept as steps at each write equal, for every week and
+/// owner, what the activities themselves say (overdue as of each week's end,
+/// or now for the current and later weeks), through creation, completion,
+/// reassignment, a moved due date, deletion, restoring and a bulk upsert; and
+/// the stored steps equal a rebuild's.
+async fn overdue_follows_every_write_of_an_activity(app: TestApp) {
+    let acme = app.tenant("acme").await;
+    let t = acme.admin.token.as_str();
+    let ana = app.user(&acme, "Ana", "Sales").await;
+    let bob = app.user(&acme, "Bob", "Sales").await;
+    let account = create(&app, t, "createAccount", json!({ "name": "Initech" })).await;
+    let now = Utc::now();
+    let days = |n: i64| (now + chrono::Duration::days(n)).to_rfc3339();
+    let activity = |owner: &Session, due: Option<String>| {
+        json!({ "kind": "Call", "subject": "Call", "target": { "accountId": account }, "ownerId": owner.user_id,
+            "dueAt": due })
+    };
+    let mut ids = Vec::new();
+    for (owner, due) in [
+        (&ana, Some(days(-20))),
+        (&ana, Some(days(-3))),
+        (&bob, Some(days(-9))),
+        (&bob, Some(days(-2))),
+        (&bob, Some(days(-15))),
+        (&ana, Some((now + chrono::Duration::hours(1)).to_rfc3339())),
+        (&ana, Some(days(5))),
+        (&ana, Some(days(-40))),
+        (&bob, None),
+    ] {
+        ids.push(create(&app, t, "createActivity", activity(owner, due)).await);
+    }
+    // Logged two months ago, behind the API's back, then rebuilt.
+    let logged = (now - chrono::Duration::days(60)).to_rfc3339();
+    app.sql(&format!("UPDATE activity SET created_at = '{logged}'")).await.unwrap();
+    let tenant = system::tenant_by_slug(app.db.connection(), "acme").await.unwrap().unwrap();
+    crm_api::service::adoption::rebuild(&app.db, tenant.id).await.unwrap();
+
+    let update = "mutation($id: ID!, $i: UpdateActivityInput!) { updateActivity(id: $id, input: $i) { id } }";
+    let by_id = |q: &str| format!("mutation($id: ID!) {{ {q}(id: $id) {{ id }} }}");
+    app.gql(Some(t), &by_id("completeActivity"), json!({ "id": ids[1] })).await.data();
+    app.gql(Some(t), update, json!({ "id": ids[2], "i": { "ownerId": ana.user_id } })).await.data();
+    app.gql(Some(t), &by_id("deleteActivity"), json!({ "id": ids[3] })).await.data();
+    app.gql(Some(t), &by_id("deleteActivity"), json!({ "id": ids[4] })).await.data();
+    app.gql(Some(t), &by_id("restoreActivity"), json!({ "id": ids[4] })).await.data();
+    app.gql(Some(t), update, json!({ "id": ids[7], "i": { "dueAt": days(-1) } })).await.data();
+    app.gql(Some(t), update, json!({ "id": ids[8], "i": { "dueAt": days(-4) } })).await.data();
+    let upsert = "mutation($r: [ActivityUpsertInput!]!) { upsertActivities(records: $r) { failed } }";
+    let records = json!([{ "externalId": "erp-1", "target": { "accountId": account }, "ownerId": bob.user_id,
+        "kind": "Call", "subject": "Imported", "dueAt": days(-6) }]);
+    let r = app.gql(Some(t), upsert, json!({ "r": records })).await;
+    assert_eq!(r.data()["upsertActivities"]["failed"], 0);
+
+    // What the activities say, week by week (the tenant's zone is UTC), as of
+    // when the report is asked for: after every write's stamp.
+    let now = Utc::now();
+    let range = json!({ "f": days(-63)[..10].to_owned(), "t": days(14)[..10].to_owned() });
+    let report = app.gql(Some(t), REPORT, range).await;
+    let report = &report.data()["adoption"];
+    let spans = activity_spans(&app).await;
+    let expected = |owner: Option<&str>, week: &str| -> i64 {
+        let monday = chrono::NaiveDate::parse_from_str(week, "%Y-%m-%d").unwrap();
+        let end = (monday + chrono::Days::new(7)).and_hms_opt(0, 0, 0).unwrap().and_utc().min(now);
+        spans
+            .iter()
+            .filter(|(o, due, created, done)| {
+                owner.is_none_or(|owner| o == owner) && *due < end && *created <= end && done.is_none_or(|d| d > end)
+            })
+            .count() as i64
+    };
+    let weeks = report["totals"].as_array().unwrap();
+    assert_eq!(weeks.len(), 12);
+    let mut seen = 0;
+    for total in weeks {
+        let week = total["week"].as_str().unwrap();
+        assert_eq!(total["counts"]["activitiesOverdue"], expected(None, week), "week {week}");
+        seen += total["counts"]["activitiesOverdue"].as_i64().unwrap();
+    }
+    assert!(seen > 20, "the range saw overdue activities: {seen}");
+    for row in report["users"].as_array().unwrap() {
+        let (user, week) = (row["userId"].as_str().unwrap(), row["week"].as_str().unwrap());
+        assert_eq!(row["counts"]["activitiesOverdue"], expected(Some(user), week), "{user} in {week}");
+    }
+
+    // The steps the writes kept are the ones a rebuild finds.
+    let sql = "SELECT week, actor_kind, actor_id, counter, value FROM adoption_rollup \
+        WHERE counter LIKE 'overdue%' ORDER BY 1, 2, 3, 4";
+    let kept = rows(&app, sql).await;
+    assert!(!kept.is_empty());
+    crm_api::service::adoption::rebuild(&app.db, tenant.id).await.unwrap();
+    assert_eq!(rows(&app, sql).await, kept);
+}
+
+/// (owner, due, created, completed) of the live activities with a due date.
+async fn activity_spans(
+    app: &TestApp,
+) -> Vec<(String, chrono::DateTime<Utc>, chrono::DateTime<Utc>, Option<chrono::DateTime<Utc>>)> {
+    use sea_orm::{ConnectionTrait, Statement};
+    let sql = "SELECT owner_id, due_at, created_at, completed_at FROM activity \
+        WHERE deleted_at IS NULL AND due_at IS NOT NULL";
+    let result =
+        app.db.connection().query_all_raw(Statement::from_string(app.backend(), sql.to_owned())).await.unwrap();
+    result
+        .iter()
+        .map(|r| {
+            let owner: uuid::Uuid = r.try_get_by_index(0).unwrap();
+            (
+                owner.to_string(),
+                r.try_get_by_index(1).unwrap(),
+                r.try_get_by_index(2).unwrap(),
+                r.try_get_by_index(3).unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// A database from before the overdue steps: the migration that introduced
+/// them queues every existing tenant, and migrating rebuilds their rollups.
+async fn upgrading_rebuilds_the_rollup_of_existing_tenants(app: TestApp) {
+    use migration::MigratorTrait;
+    let acme = app.tenant("acme").await;
+    let t = acme.admin.token.as_str();
+    let account = create(&app, t, "createAccount", json!({ "name": "Initech" })).await;
+    let due = (Utc::now() - chrono::Duration::days(10)).to_rfc3339();
+    let input = json!({ "kind": "Call", "subject": "Call", "target": { "accountId": account }, "dueAt": due });
+    create(&app, t, "createActivity", input).await;
+    let overdue_now = |r: &Value| r["adoption"]["totals"][0]["counts"]["activitiesOverdue"].clone();
+    let range = json!({ "f": today(), "t": today() });
+    assert_eq!(overdue_now(app.gql(Some(t), REPORT, range.clone()).await.data()), 1);
+
+    // As the database was before: no steps, and the queue not created yet.
+    app.sql("DELETE FROM adoption_rollup WHERE counter LIKE 'overdue%'").await.unwrap();
+    migration::Migrator::down(app.db.connection(), Some(1)).await.unwrap();
+    assert_eq!(overdue_now(app.gql(Some(t), REPORT, range.clone()).await.data()), 0);
+
+    app.db.migrate().await.unwrap();
+    assert_eq!(overdue_now(app.gql(Some(t), REPORT, range).await.data()), 1);
+    assert_eq!(app.sql_count("SELECT COUNT(*) FROM rollup_rebuild").await, 0, "the queue is done");
 }

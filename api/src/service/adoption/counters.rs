@@ -115,3 +115,62 @@ pub fn monday(date: NaiveDate) -> NaiveDate {
 pub fn zone(name: &str) -> Tz {
     name.parse().unwrap_or(Tz::UTC)
 }
+
+/// Overdue activities are a state, not an event: each activity is overdue
+/// over one stretch of week ends, kept as two steps per owner, +1 at the
+/// stretch's first week and −1 at the week it stops (if it does). An owner's
+/// overdue count at a week's end is the sum of their steps up to that week.
+pub const OVERDUE_STEP: &str = "overdue_step";
+/// The sum of an owner's steps over all weeks, kept at [`steps_sum_week`]:
+/// a report then needs only the steps after its first week, not all history.
+pub const OVERDUE_STEPS_SUM: &str = "overdue_steps_sum";
+
+/// Where the step sums are kept: a week before any a report can ask about.
+pub fn steps_sum_week() -> NaiveDate {
+    NaiveDate::from_ymd_opt(1900, 1, 1).unwrap_or(NaiveDate::MIN)
+}
+
+/// What makes an activity overdue, from its row alone: the write path and
+/// the rebuild both derive the steps from this, so they cannot disagree.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OverdueSpan {
+    pub owner: Uuid,
+    pub due: DateTime<Utc>,
+    pub created: DateTime<Utc>,
+    pub completed: Option<DateTime<Utc>>,
+}
+
+impl OverdueSpan {
+    /// An activity's span, if it can ever be overdue: it has a due time and
+    /// is not deleted (deleted activities count in no week).
+    pub fn of(
+        owner: Uuid,
+        due: Option<DateTime<Utc>>,
+        created: DateTime<Utc>,
+        completed: Option<DateTime<Utc>>,
+        deleted: Option<DateTime<Utc>>,
+    ) -> Option<Self> {
+        match (due, deleted) {
+            (Some(due), None) => Some(Self { owner, due, created, completed }),
+            _ => None,
+        }
+    }
+
+    /// Overdue as of `t`: due before it, logged by then, not completed by then.
+    pub fn overdue_at(&self, t: DateTime<Utc>) -> bool {
+        self.due < t && self.created <= t && self.completed.is_none_or(|done| done > t)
+    }
+
+    /// The weeks at whose end it is overdue, in `tz`: from the first, up to
+    /// (not including) the second, or for good while it stays open. `None`
+    /// when it is overdue at no week's end.
+    pub fn weeks(&self, tz: Tz) -> Option<(NaiveDate, Option<NaiveDate>)> {
+        // Stamps are microseconds: `x - 1µs < end` is `x <= end`.
+        let tick = chrono::Duration::microseconds(1);
+        let from = week_of(self.due, tz).max(week_of(self.created - tick, tz));
+        match self.completed.map(|done| week_of(done - tick, tz)) {
+            Some(to) if to <= from => None,
+            to => Some((from, to)),
+        }
+    }
+}

@@ -1,8 +1,8 @@
 //! The adoption report: per user and week, tenant totals, integrations apart.
 //!
-//! Everything comes from the rollup (a few rows per user and week, whatever
-//! the number of traces) except the overdue count, which is a state, not an
-//! event: it is read from the activities themselves.
+//! Everything comes from the rollup: a few rows per user and week, whatever
+//! the number of traces or activities. The overdue count, a state rather than
+//! an event, is kept there as steps (see `counters::OVERDUE_STEP`).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -12,14 +12,13 @@ use entity::{activity, adoption_rollup, app_user};
 use sea_orm::{ColumnTrait, Condition, QueryFilter, QuerySelect};
 use uuid::Uuid;
 
-use super::counters::{self, ActorKind, CREATED_PREFIX, LAST_ACTIVE_AT};
+use super::counters::{self, ActorKind, CREATED_PREFIX, LAST_ACTIVE_AT, OVERDUE_STEP, OVERDUE_STEPS_SUM};
 use crate::db::{Scope, rollup};
 use crate::error::{ServiceError, ServiceResult};
 
 type ActorWeekKey = (NaiveDate, ActorKind, Uuid);
 /// An actor's counts in a week and their last activity.
 type ActorStats = (Counts, Option<DateTime<Utc>>);
-type Stamp = DateTime<Utc>;
 
 /// The longest range one report covers: two years of weeks.
 pub const MAX_WEEKS: usize = 106;
@@ -245,11 +244,17 @@ pub async fn report(
     let wanted = requested(users, &all, &visible)?;
     let previous = first - Days::new(7);
 
-    let mut by_actor = stored(scope, previous, last).await?;
     let now = Utc::now();
+    // The range's counters, and for the overdue counts the steps after it
+    // and their sums (one read of the rollup, whatever the history's length).
+    let since = previous.min(counters::week_of(now, tz));
+    let week = adoption_rollup::Column::Week;
+    let rows =
+        rollup_rows(scope, Condition::any().add(week.gte(since)).add(week.eq(counters::steps_sum_week()))).await?;
+    let mut by_actor = by_actor(&rows, previous, last);
     // The week before the range too: the first week's change is against it.
     let compared: Vec<NaiveDate> = std::iter::once(previous).chain(weeks.iter().copied()).collect();
-    for ((week, owner), n) in overdue(scope, &compared, tz, now).await? {
+    for ((week, owner), n) in overdue(scope, &compared, &rows, tz, now).await? {
         by_actor.entry((week, ActorKind::User, owner)).or_default().0.activities_overdue += n;
     }
 
@@ -322,37 +327,52 @@ pub async fn report(
     Ok(Report { time_zone, weeks, users: user_rows, totals, integrations })
 }
 
+/// A stored counter: week, actor kind, actor, counter, value.
+type RollupRow = (NaiveDate, String, Uuid, String, i64);
+
+/// The tenant's stored counters matching `condition`.
+async fn rollup_rows(scope: &impl Scope, condition: Condition) -> ServiceResult<Vec<RollupRow>> {
+    use adoption_rollup::Column;
+    Ok(scope
+        .select::<adoption_rollup::Entity>()
+        .filter(condition)
+        .select_only()
+        .columns([Column::Week, Column::ActorKind, Column::ActorId, Column::Counter, Column::Value])
+        .into_tuple()
+        .all(scope.conn())
+        .await?)
+}
+
+/// The counters of the weeks `first..=last` among `rows`, per (week, actor).
+fn by_actor<'a>(
+    rows: impl IntoIterator<Item = &'a RollupRow>,
+    first: NaiveDate,
+    last: NaiveDate,
+) -> HashMap<ActorWeekKey, ActorStats> {
+    let mut by_actor: HashMap<ActorWeekKey, ActorStats> = HashMap::new();
+    for (week, kind, actor, counter, value) in rows {
+        let Some(kind) = ActorKind::parse(kind) else { continue };
+        if *week < first || *week > last {
+            continue;
+        }
+        let entry = by_actor.entry((*week, kind, *actor)).or_default();
+        if counter == LAST_ACTIVE_AT {
+            entry.1 = DateTime::from_timestamp_micros(*value);
+        } else {
+            entry.0.add(counter, *value);
+        }
+    }
+    by_actor
+}
+
 /// The stored counters of the weeks `first..=last`, per (week, actor).
 async fn stored(
     scope: &impl Scope,
     first: NaiveDate,
     last: NaiveDate,
 ) -> ServiceResult<HashMap<ActorWeekKey, ActorStats>> {
-    let rows: Vec<(NaiveDate, String, Uuid, String, i64)> = scope
-        .select::<adoption_rollup::Entity>()
-        .filter(adoption_rollup::Column::Week.between(first, last))
-        .select_only()
-        .columns([
-            adoption_rollup::Column::Week,
-            adoption_rollup::Column::ActorKind,
-            adoption_rollup::Column::ActorId,
-            adoption_rollup::Column::Counter,
-            adoption_rollup::Column::Value,
-        ])
-        .into_tuple()
-        .all(scope.conn())
-        .await?;
-    let mut by_actor: HashMap<ActorWeekKey, ActorStats> = HashMap::new();
-    for (week, kind, actor, counter, value) in rows {
-        let Some(kind) = ActorKind::parse(&kind) else { continue };
-        let entry = by_actor.entry((week, kind, actor)).or_default();
-        if counter == LAST_ACTIVE_AT {
-            entry.1 = DateTime::from_timestamp_micros(value);
-        } else {
-            entry.0.add(&counter, value);
-        }
-    }
-    Ok(by_actor)
+    let rows = rollup_rows(scope, Condition::all().add(adoption_rollup::Column::Week.between(first, last))).await?;
+    Ok(by_actor(&rows, first, last))
 }
 
 /// Each person's writes to records in one week, from the rollup.
@@ -365,56 +385,71 @@ pub async fn writes_in_week(scope: &impl Scope, week: NaiveDate) -> ServiceResul
         .collect())
 }
 
-/// Overdue activities per (week, owner), as of each week's end or now.
+/// Overdue activities per (week, owner), as of each week's end or now, from
+/// the rollup's steps (`rows`: those from the first week on, and the sums).
 ///
-/// Each activity is overdue over one interval: from its due time (or its
-/// creation, if later) until its completion. The week ends falling in that
-/// interval are found by binary search, so the cost follows the activities
-/// read, not activities × weeks. (Measured: one aggregate statement with a
-/// conditional count per week was slower on SQLite than reading the rows.)
+/// A week's count is the owner's sum of all steps less the steps after that
+/// week. The steps count as of week ends; the current week (and any later
+/// one) counts as of now instead: the activities due between now and the
+/// week's end, read through the due-time index, make the difference.
 async fn overdue(
     scope: &impl Scope,
     weeks: &[NaiveDate],
+    rows: &[RollupRow],
     tz: Tz,
     now: DateTime<Utc>,
 ) -> ServiceResult<HashMap<(NaiveDate, Uuid), i64>> {
-    use activity::Column;
-    // Each week's "as of" instant: its end, or now for the current week.
-    let as_of: Vec<DateTime<Utc>> = weeks.iter().map(|w| week_start(*w + Days::new(7), tz).min(now)).collect();
-    let (Some(&earliest), Some(&latest)) = (as_of.first(), as_of.last()) else { return Ok(HashMap::new()) };
-    // (owner, due, completed, created)
-    let rows: Vec<(Uuid, Stamp, Option<Stamp>, Stamp)> = scope
-        .select::<activity::Entity>()
-        .filter(Column::DeletedAt.is_null())
-        .filter(Column::DueAt.lt(latest))
-        .filter(Column::CreatedAt.lte(latest))
-        .filter(Condition::any().add(Column::CompletedAt.is_null()).add(Column::CompletedAt.gt(earliest)))
-        .select_only()
-        .columns([Column::OwnerId, Column::DueAt, Column::CompletedAt, Column::CreatedAt])
-        .into_tuple()
-        .all(scope.conn())
-        .await?;
-    // Per owner, +1 where an interval starts covering week ends, −1 where it stops.
-    let mut steps: HashMap<Uuid, Vec<i64>> = HashMap::new();
-    for (owner, due, completed, created) in rows {
-        // Overdue as of t when due < t, created <= t and not completed by t.
-        let from = as_of.partition_point(|t| *t <= due).max(as_of.partition_point(|t| *t < created));
-        let to = completed.map_or(as_of.len(), |done| as_of.partition_point(|t| *t < done));
-        if from < to {
-            let owner_steps = steps.entry(owner).or_insert_with(|| vec![0; as_of.len() + 1]);
-            owner_steps[from] += 1;
-            owner_steps[to] -= 1;
+    let (Some(&first), Some(&last)) = (weeks.first(), weeks.last()) else { return Ok(HashMap::new()) };
+    let current = counters::week_of(now, tz);
+    // Per owner: the sum of all steps, and the steps after the first week.
+    let mut sums: HashMap<Uuid, i64> = HashMap::new();
+    let mut steps: HashMap<Uuid, BTreeMap<NaiveDate, i64>> = HashMap::new();
+    for (week, kind, owner, counter, value) in rows {
+        if kind != ActorKind::User.as_str() {
+            continue;
+        }
+        match counter.as_str() {
+            OVERDUE_STEPS_SUM => *sums.entry(*owner).or_default() += value,
+            OVERDUE_STEP if *week > first => *steps.entry(*owner).or_default().entry(*week).or_default() += value,
+            _ => {}
         }
     }
+    let mut not_yet: HashMap<Uuid, i64> = HashMap::new();
+    if last >= current {
+        not_yet = due_before_week_end(scope, now, week_start(current + Days::new(7), tz)).await?;
+    }
+    let owners: HashSet<Uuid> = sums.keys().chain(steps.keys()).chain(not_yet.keys()).copied().collect();
     let mut counts = HashMap::new();
-    for (owner, owner_steps) in steps {
-        let mut running = 0;
-        for (i, week) in weeks.iter().enumerate() {
-            running += owner_steps[i];
-            if running > 0 {
-                counts.insert((*week, owner), running);
+    let empty = BTreeMap::new();
+    for owner in owners {
+        let sum = sums.get(&owner).copied().unwrap_or_default();
+        let owner_steps = steps.get(&owner).unwrap_or(&empty);
+        let at_week_end = |week: NaiveDate| sum - owner_steps.range(week + Days::new(1)..).map(|(_, n)| n).sum::<i64>();
+        let as_of_now = at_week_end(current) - not_yet.get(&owner).copied().unwrap_or_default();
+        for &week in weeks {
+            let n = if week >= current { as_of_now } else { at_week_end(week) };
+            if n > 0 {
+                counts.insert((week, owner), n);
             }
         }
+    }
+    Ok(counts)
+}
+
+/// Per owner, the activities counted overdue at the end of the week holding
+/// `now` but not as of `now`: those falling due in between. (Creation and
+/// completion are stamped by the server, never after now.)
+async fn due_before_week_end(
+    scope: &impl Scope,
+    now: DateTime<Utc>,
+    week_end: DateTime<Utc>,
+) -> ServiceResult<HashMap<Uuid, i64>> {
+    use activity::Column;
+    let due_soon = scope.select::<activity::Entity>().filter(Column::DueAt.gte(now)).filter(Column::DueAt.lt(week_end));
+    let mut counts: HashMap<Uuid, i64> = HashMap::new();
+    for span in rollup::overdue_spans(scope.conn(), due_soon).await? {
+        *counts.entry(span.owner).or_default() +=
+            i64::from(span.overdue_at(week_end)) - i64::from(span.overdue_at(now));
     }
     Ok(counts)
 }
