@@ -18,13 +18,24 @@ const SQLITE_BINDS: usize = 30_000;
 /// Rows one JSON parameter carries on PostgreSQL.
 const JSON_ROWS: usize = 2_000;
 
-/// Inserts `rows`, which all set the same columns.
-pub(super) async fn insert<A, C>(conn: &C, rows: Vec<A>) -> Result<(), DbErr>
+/// What an insert does with a row whose key is taken.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Taken {
+    /// Fails the statement.
+    Fail,
+    /// Skips the row (the count returned tells).
+    Skip,
+}
+
+/// Inserts `rows`, which all set the same columns; returns how many went in.
+pub(super) async fn insert<A, C>(conn: &C, rows: Vec<A>, taken: Taken) -> Result<u64, DbErr>
 where
     A: ActiveModelTrait + Send,
     C: ConnectionTrait,
 {
-    let Some(first) = rows.first() else { return Ok(()) };
+    let Some(first) = rows.first() else { return Ok(0) };
+    let skip = if taken == Taken::Skip { " ON CONFLICT DO NOTHING" } else { "" };
+    let mut inserted = 0;
     let columns: Vec<_> = <<A::Entity as EntityTrait>::Column as Iterable>::iter()
         .filter(|c| first.get(*c).into_value().is_some())
         .collect();
@@ -35,21 +46,31 @@ where
         let names = names.join(", ");
         let table = A::Entity::default().table_name().to_owned();
         let sql = format!(
-            "INSERT INTO \"{table}\" ({names}) SELECT {names} FROM json_populate_recordset(NULL::\"{table}\", $1::json)"
+            "INSERT INTO \"{table}\" ({names}) SELECT {names} FROM json_populate_recordset(NULL::\"{table}\", $1::json){skip}"
         );
         for chunk in objects.chunks(JSON_ROWS) {
             let rows = Json::Array(chunk.to_vec()).to_string();
-            conn.execute_raw(sea_orm::Statement::from_sql_and_values(DbBackend::Postgres, &sql, [rows.into()])).await?;
+            let statement = sea_orm::Statement::from_sql_and_values(DbBackend::Postgres, &sql, [rows.into()]);
+            inserted += conn.execute_raw(statement).await?.rows_affected();
         }
-        return Ok(());
+        return Ok(inserted);
     }
     let per_statement = (SQLITE_BINDS / columns.len().max(1)).max(1);
     let mut rows = rows.into_iter().peekable();
     while rows.peek().is_some() {
         let chunk: Vec<A> = rows.by_ref().take(per_statement).collect();
-        <A::Entity as EntityTrait>::insert_many(chunk).exec_without_returning(conn).await?;
+        let insert = <A::Entity as EntityTrait>::insert_many(chunk);
+        inserted += match taken {
+            Taken::Fail => insert.exec_without_returning(conn).await?,
+            Taken::Skip => {
+                insert
+                    .on_conflict(sea_orm::sea_query::OnConflict::new().do_nothing().to_owned())
+                    .exec_without_returning(conn)
+                    .await?
+            }
+        };
     }
-    Ok(())
+    Ok(inserted)
 }
 
 /// The rows as JSON objects keyed by column name; `None` when a value has

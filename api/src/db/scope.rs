@@ -267,8 +267,10 @@ impl TenantTx {
     }
 
     /// Inserts rows of the actor's tenant with multi-row INSERTs (see
-    /// `bulk`); every row sets the same columns.
-    pub async fn insert_many<A>(&self, models: Vec<A>) -> Result<(), DbErr>
+    /// `bulk`); every row sets the same columns. A row whose key is taken is
+    /// skipped, not an error (which on PostgreSQL would abort the
+    /// transaction): the count of rows inserted tells.
+    pub async fn insert_new<A>(&self, models: Vec<A>) -> Result<u64, DbErr>
     where
         A: ActiveModelTrait + Send,
         A::Entity: TenantOwned,
@@ -282,7 +284,7 @@ impl TenantTx {
                 model
             })
             .collect();
-        super::bulk::insert(&self.txn, models).await
+        super::bulk::insert(&self.txn, models, super::bulk::Taken::Skip).await
     }
 
     /// Inserts a row of the actor's tenant unless one with the same key exists

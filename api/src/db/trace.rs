@@ -194,7 +194,7 @@ pub(super) async fn store(txn: &DatabaseTransaction, traces: &[trace::Model]) ->
     let Some(last) = traces.last() else { return Ok(()) };
     // Every column set, as an insert of the whole row needs.
     let rows = traces.iter().map(|row| trace::ActiveModel::from(row.clone()).reset_all()).collect();
-    super::bulk::insert(txn, rows).await?;
+    super::bulk::insert(txn, rows, super::bulk::Taken::Fail).await?;
     trace_head::Entity::update_many()
         .col_expr(trace_head::Column::LastSeq, Expr::value(last.seq))
         .col_expr(trace_head::Column::LastHash, Expr::value(last.hash.clone()))

@@ -12,10 +12,13 @@
 //! failing record never leaves half of itself behind. A record that exists is
 //! compared first and, only when it changed, written in its own savepoint.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::future::Future;
+use std::pin::Pin;
 
 use entity::{account, activity, contact, lead, opportunity};
 
+use futures_util::future::Either;
 use sea_orm::sea_query::{Expr, ExprTrait, Func};
 use sea_orm::{ColumnTrait, QueryFilter, QuerySelect};
 use uuid::Uuid;
@@ -254,7 +257,76 @@ struct Progress<R: Upsertable> {
     keys: Vec<(usize, Uuid, String)>,
     refs: Refs,
     /// New records checked and waiting for their insert.
-    pending: Vec<(usize, Item<R::Fields>, records::NewRecord<R>)>,
+    pending: Chunk<R>,
+    /// The external ids of `pending` and of the chunk being inserted.
+    unsettled: HashSet<String>,
+}
+
+/// New records (index, input, checked record) inserted together.
+type Chunk<R> = Vec<(usize, Item<<R as Record>::Fields>, records::NewRecord<R>)>;
+
+/// A chunk's insert: whether its rows went in (else its savepoint was rolled back).
+type Inserted<R> = (Chunk<R>, Result<bool, sea_orm::DbErr>);
+
+/// A chunk's insert under way, polled while the next records are checked: the
+/// database writes one chunk while the server prepares the next.
+type Flight<'a, R> = Pin<Box<dyn Future<Output = Inserted<R>> + Send + 'a>>;
+
+/// The insert in flight, if any, and the one that landed and awaits its traces.
+struct Inserts<'a, R: Upsertable> {
+    flight: Option<Flight<'a, R>>,
+    landed: Option<Inserted<R>>,
+}
+
+impl<'a, R: Upsertable> Inserts<'a, R>
+where
+    R::Fields: Clone,
+{
+    /// Runs `work` (which must not write) while the insert in flight goes on.
+    async fn alongside<T>(&mut self, work: impl Future<Output = T>) -> T {
+        let Some(flight) = self.flight.take() else { return work.await };
+        let work = std::pin::pin!(work);
+        // The insert is polled first, so that it reaches the database before
+        // the work, which often finishes without waiting, takes the thread.
+        match futures_util::future::select(flight, work).await {
+            Either::Left((landed, work)) => {
+                self.landed = Some(landed);
+                work.await
+            }
+            Either::Right((out, flight)) => {
+                self.flight = Some(flight);
+                out
+            }
+        }
+    }
+
+    /// Waits for the insert in flight and records what became of its records.
+    async fn settle(&mut self, tx: &TenantTx, progress: &mut Progress<R>) -> ServiceResult<()> {
+        if let Some(flight) = self.flight.take() {
+            self.landed = Some(flight.await);
+        }
+        if let Some((chunk, inserted)) = self.landed.take() {
+            for (_, item, _) in &chunk {
+                progress.unsettled.remove(item.external_id.trim());
+            }
+            Box::pin(after_insert(tx, progress, chunk, inserted?)).await?;
+        }
+        Ok(())
+    }
+
+    /// Sends the pending records on their way, once the previous chunk landed.
+    async fn launch(&mut self, tx: &'a TenantTx, progress: &mut Progress<R>) -> ServiceResult<()> {
+        self.settle(tx, progress).await?;
+        let chunk = std::mem::take(&mut progress.pending);
+        if !chunk.is_empty() {
+            let rows = chunk.iter().map(|(_, _, new)| new.row.clone()).collect();
+            self.flight = Some(Box::pin(async move {
+                let inserted = insert_rows::<R>(tx, rows).await;
+                (chunk, inserted)
+            }));
+        }
+        Ok(())
+    }
 }
 
 impl<R: Upsertable> Progress<R> {
@@ -277,7 +349,7 @@ impl<R: Upsertable> Progress<R> {
     }
 
     fn is_pending(&self, external_id: &str) -> bool {
-        self.pending.iter().any(|(_, item, _)| item.external_id.trim() == external_id)
+        self.unsettled.contains(external_id)
     }
 }
 
@@ -300,31 +372,41 @@ where
         keys: Vec::new(),
         refs: prefetch_refs(&tx, &items).await?,
         pending: Vec::new(),
+        unsettled: HashSet::new(),
     };
     // Rows per insert: a few hundred, under SQLite's 32,766 binds.
     let rows = (30_000 / <R::Column as sea_orm::Iterable>::iter().count().max(1)).clamp(1, 500);
+    let mut inserts = Inserts::<R> { flight: None, landed: None };
     for (index, item) in items.into_iter().enumerate() {
         let external_id = item.external_id.trim().to_owned();
         // A second record with the same external id updates the first: it must be stored by then.
         if progress.is_pending(&external_id) {
-            Box::pin(insert_pending(&tx, &mut progress)).await?;
+            inserts.launch(&tx, &mut progress).await?;
+            inserts.settle(&tx, &mut progress).await?;
         }
         match progress.known.get(&external_id).cloned() {
-            None => match Box::pin(prepare::<R>(&tx, &item, &progress.refs)).await {
+            // Boxed, as below: these futures nest the whole write path and would
+            // otherwise all sit on the worker's stack.
+            None => match inserts.alongside(Box::pin(prepare::<R>(&tx, &item, &progress.refs))).await {
                 Ok(new) => {
+                    progress.unsettled.insert(external_id);
                     progress.pending.push((index, item, new));
                     if progress.pending.len() >= rows {
-                        Box::pin(insert_pending(&tx, &mut progress)).await?;
+                        inserts.launch(&tx, &mut progress).await?;
                     }
                 }
                 Err(error) => progress.outcomes[index] = Some(failed(index, item.external_id, error)?),
             },
-            // Boxed, as below: these futures nest the whole write path and would
-            // otherwise all sit on the worker's stack.
-            Some(existing) => Box::pin(update_existing(&tx, &mut progress, index, item, existing)).await?,
+            // An update writes in a savepoint of its own: not while an insert is in flight.
+            Some(existing) => {
+                inserts.settle(&tx, &mut progress).await?;
+                Box::pin(update_existing(&tx, &mut progress, index, item, existing)).await?;
+            }
         }
     }
-    Box::pin(insert_pending(&tx, &mut progress)).await?;
+    inserts.launch(&tx, &mut progress).await?;
+    inserts.settle(&tx, &mut progress).await?;
+    drop(inserts);
     let Progress { outcomes, keys, .. } = progress;
     let mut outcomes: Vec<Outcome> = outcomes
         .into_iter()
@@ -356,37 +438,57 @@ where
     records::prepare::<R>(tx, RecordInput { external_id: Patch::Set(external_id), ..input }).await
 }
 
-/// Inserts the pending new records together, in a savepoint; when that fails,
-/// each goes the careful way instead.
-async fn insert_pending<R: Upsertable>(tx: &TenantTx, progress: &mut Progress<R>) -> ServiceResult<()>
-where
-    R::Fields: Clone,
-{
-    let pending = std::mem::take(&mut progress.pending);
-    if pending.is_empty() {
-        return Ok(());
-    }
+/// Inserts new records' rows together, in a savepoint: whether they went in. When
+/// they did not (another batch took one of their external ids meanwhile), the
+/// savepoint is rolled back and nothing of them stays.
+async fn insert_rows<R: Upsertable>(tx: &TenantTx, rows: Vec<R::ActiveModel>) -> Result<bool, sea_orm::DbErr> {
     let point = tx.savepoint().await?;
-    let rows = pending.iter().map(|(_, _, new)| new.row.clone()).collect();
-    match point.insert_many(rows).await {
-        Ok(()) => {
+    let count = rows.len() as u64;
+    // A taken key skips its row instead of failing the statement: on
+    // PostgreSQL a failed statement would fail every other statement (the
+    // checks of the next records, running alongside) until the rollback.
+    match point.insert_new(rows).await {
+        Ok(inserted) if inserted == count => {
             point.commit().await?;
-            if let Some(memo) = tx.memo() {
-                memo.live_records(R::NAME, pending.iter().map(|(_, _, new)| R::id(&new.model)));
-            }
-            for (index, item, new) in pending {
-                let model = records::created::<R>(tx, new).await?;
-                progress.done(index, item.external_id, model, Status::Created);
-            }
+            Ok(true)
+        }
+        Ok(_) => {
+            tracing::debug!("another writer took an external id of a bulk insert; upserting its records one by one");
+            drop(point);
+            Ok(false)
         }
         Err(error) => {
             tracing::debug!(%error, "a bulk insert failed; upserting its records one by one");
             drop(point);
-            for (index, item, _) in pending {
-                let existing = by_external_id::<R>(tx, item.external_id.trim()).await?;
-                Box::pin(one_by_one(tx, progress, index, item, existing)).await?;
-            }
+            Ok(false)
         }
+    }
+}
+
+/// What follows a chunk's insert: the records' traces and outcomes, or when
+/// the insert failed, each record the careful way.
+async fn after_insert<R: Upsertable>(
+    tx: &TenantTx,
+    progress: &mut Progress<R>,
+    chunk: Chunk<R>,
+    inserted: bool,
+) -> ServiceResult<()>
+where
+    R::Fields: Clone,
+{
+    if inserted {
+        if let Some(memo) = tx.memo() {
+            memo.live_records(R::NAME, chunk.iter().map(|(_, _, new)| R::id(&new.model)));
+        }
+        for (index, item, new) in chunk {
+            let model = records::created::<R>(tx, new).await?;
+            progress.done(index, item.external_id, model, Status::Created);
+        }
+        return Ok(());
+    }
+    for (index, item, _) in chunk {
+        let existing = by_external_id::<R>(tx, item.external_id.trim()).await?;
+        Box::pin(one_by_one(tx, progress, index, item, existing)).await?;
     }
     Ok(())
 }

@@ -11,6 +11,7 @@ db_tests!(
     concurrent_upserts_of_the_same_external_ids,
     every_record_type_upserts_with_external_references,
     bulk_rows_round_trip_exactly,
+    large_batches_insert_while_the_next_records_are_checked,
 );
 
 const ACCOUNTS: &str = "mutation($r: [AccountUpsertInput!]!, $m: UpsertMode, $v: Boolean) { upsertAccounts(records: $r, mode: $m, validateOnly: $v) { written created updated unchanged failed results { index externalId id status field message code } } }";
@@ -378,4 +379,54 @@ async fn bulk_rows_round_trip_exactly(app: TestApp) {
     let tenant = crm_api::db::system::tenant_by_slug(app.db.connection(), "acme").await.unwrap().unwrap();
     let chain = verify_chain(app.db.connection(), tenant.id).await.unwrap();
     assert!(matches!(chain, ChainStatus::Intact { .. }), "{chain:?}");
+}
+
+/// Past a few hundred new records, a batch inserts one chunk while it checks
+/// the next: a record repeated across chunks still updates the first, a bad
+/// record still fails alone, and two such batches racing on the same external
+/// ids still create each record once.
+async fn large_batches_insert_while_the_next_records_are_checked(app: TestApp) {
+    let acme = app.tenant("acme").await;
+    let token = acme.admin.token.clone();
+    let mut batch: Vec<Value> =
+        (0..1_300).map(|i| json!({ "externalId": format!("L-{i}"), "name": format!("Large {i}") })).collect();
+    batch[5] = json!({ "externalId": "L-twice", "name": "First" });
+    batch[1_100] = json!({ "externalId": "L-twice", "name": "Second" });
+    batch[700]["email"] = json!("not-an-email");
+    let r = app.gql(Some(&token), ACCOUNTS, json!({ "r": batch })).await;
+    let p = &r.data()["upsertAccounts"];
+    assert_eq!((p["created"].as_i64(), p["updated"].as_i64(), p["failed"].as_i64()), (Some(1_298), Some(1), Some(1)));
+    let results = p["results"].as_array().unwrap();
+    assert_eq!(
+        results.iter().map(|x| x["index"].as_u64().unwrap()).collect::<Vec<_>>(),
+        (0..1_300).collect::<Vec<_>>()
+    );
+    assert_eq!((results[5]["status"].as_str(), results[1_100]["status"].as_str()), (Some("CREATED"), Some("UPDATED")));
+    assert_eq!(results[5]["id"], results[1_100]["id"]);
+    assert_eq!((results[700]["status"].as_str(), results[700]["field"].as_str()), (Some("FAILED"), Some("email")));
+    assert_eq!(app.sql_count("SELECT COUNT(*) FROM account WHERE name = 'Second'").await, 1);
+    assert_eq!(app.sql_count("SELECT COUNT(*) FROM account").await, 1_298);
+    assert_eq!(app.sql_count("SELECT COUNT(*) FROM trace WHERE entity_type = 'Account'").await, 1_299);
+
+    let app = std::sync::Arc::new(app);
+    let race: Vec<Value> =
+        (0..1_200).map(|i| json!({ "externalId": format!("R-{i}"), "name": format!("Race {i}") })).collect();
+    let runs: Vec<_> = (0..2)
+        .map(|_| {
+            let (app, token, race) = (app.clone(), token.clone(), race.clone());
+            tokio::spawn(async move {
+                app.gql(Some(&token), ACCOUNTS, json!({ "r": race })).await.data()["upsertAccounts"].clone()
+            })
+        })
+        .collect();
+    let mut created = 0;
+    for run in runs {
+        let p = run.await.unwrap();
+        assert_eq!(p["failed"], 0, "{p}");
+        created += p["created"].as_i64().unwrap();
+    }
+    assert_eq!(created, 1_200, "each external id created exactly once");
+    assert_eq!(app.sql_count("SELECT COUNT(*) FROM account WHERE external_id LIKE 'R-%'").await, 1_200);
+    let traced = "SELECT COUNT(*) FROM trace WHERE entity_type = 'Account' AND change_type = 'CREATE'";
+    assert_eq!(app.sql_count(traced).await, 1_298 + 1_200);
 }
