@@ -10,7 +10,7 @@
 use chrono::SecondsFormat;
 use sea_orm::sea_query::Value;
 use sea_orm::{ActiveModelTrait, ConnectionTrait, DbBackend, DbErr, EntityName, EntityTrait, IdenStatic, Iterable};
-use serde_json::{Map, Value as Json};
+use serde_json::Value as Json;
 
 /// Binds one statement may carry on SQLite (its limit is 32,766).
 const SQLITE_BINDS: usize = 30_000;
@@ -40,7 +40,7 @@ where
         .filter(|c| first.get(*c).into_value().is_some())
         .collect();
     if conn.get_database_backend() == DbBackend::Postgres
-        && let Some(objects) = as_json(&rows, &columns)
+        && let Some(documents) = as_json(&rows, &columns)
     {
         let names: Vec<String> = columns.iter().map(|c| format!("\"{}\"", c.as_str())).collect();
         let names = names.join(", ");
@@ -48,9 +48,8 @@ where
         let sql = format!(
             "INSERT INTO \"{table}\" ({names}) SELECT {names} FROM json_populate_recordset(NULL::\"{table}\", $1::json){skip}"
         );
-        for chunk in objects.chunks(JSON_ROWS) {
-            let rows = Json::Array(chunk.to_vec()).to_string();
-            let statement = sea_orm::Statement::from_sql_and_values(DbBackend::Postgres, &sql, [rows.into()]);
+        for document in documents {
+            let statement = sea_orm::Statement::from_sql_and_values(DbBackend::Postgres, &sql, [document.into()]);
             inserted += conn.execute_raw(statement).await?.rows_affected();
         }
         return Ok(inserted);
@@ -73,19 +72,48 @@ where
     Ok(inserted)
 }
 
-/// The rows as JSON objects keyed by column name; `None` when a value has
-/// no JSON form here (the caller then uses a VALUES list).
-fn as_json<A: ActiveModelTrait>(rows: &[A], columns: &[<A::Entity as EntityTrait>::Column]) -> Option<Vec<Json>> {
-    rows.iter()
-        .map(|row| {
-            let mut object = Map::with_capacity(columns.len());
-            for column in columns {
-                let value = row.get(*column).into_value()?;
-                object.insert(column.as_str().to_owned(), json(&value)?);
+/// The rows as JSON arrays of objects keyed by column name, [`JSON_ROWS`] per
+/// document, written straight to text; `None` when a value has no JSON form
+/// here (the caller then uses a VALUES list).
+fn as_json<A: ActiveModelTrait>(rows: &[A], columns: &[<A::Entity as EntityTrait>::Column]) -> Option<Vec<String>> {
+    // Each key once, quoted and escaped, with its colon.
+    let keys: Vec<String> = columns.iter().map(|c| format!("{}:", Json::from(c.as_str()))).collect();
+    let mut documents = Vec::with_capacity(rows.len().div_ceil(JSON_ROWS));
+    for chunk in rows.chunks(JSON_ROWS) {
+        let mut out: Vec<u8> = Vec::with_capacity(chunk.len() * 64 * columns.len());
+        out.push(b'[');
+        for (i, row) in chunk.iter().enumerate() {
+            out.extend_from_slice(if i == 0 { b"{" } else { b",{" });
+            for (j, (column, key)) in columns.iter().zip(&keys).enumerate() {
+                if j > 0 {
+                    out.push(b',');
+                }
+                out.extend_from_slice(key.as_bytes());
+                write_json(&mut out, &row.get(*column).into_value()?)?;
             }
-            Some(Json::Object(object))
-        })
-        .collect()
+            out.push(b'}');
+        }
+        out.push(b']');
+        documents.push(String::from_utf8(out).ok()?);
+    }
+    Some(documents)
+}
+
+/// Appends a value as JSON text: the forms of [`json`], written without
+/// building them for the common kinds (strings, the bulk of a row, are
+/// escaped straight into the buffer).
+fn write_json(out: &mut Vec<u8>, value: &Value) -> Option<()> {
+    use std::io::Write;
+    match value {
+        Value::String(Some(text)) => serde_json::to_writer(&mut *out, text.as_str()).ok()?,
+        Value::Uuid(Some(id)) => write!(out, "\"{id}\"").ok()?,
+        Value::ChronoDateTimeUtc(Some(t)) => {
+            write!(out, "\"{}\"", t.to_rfc3339_opts(SecondsFormat::Micros, true)).ok()?
+        }
+        Value::Json(Some(document)) => serde_json::to_writer(&mut *out, &**document).ok()?,
+        other => serde_json::to_writer(&mut *out, &json(other)?).ok()?,
+    }
+    Some(())
 }
 
 /// A value as `json_populate_recordset` reads it back: numbers and booleans
