@@ -6,10 +6,11 @@
 //! sending the same batch twice changes nothing the second time.
 //!
 //! New records are checked one by one, then inserted a few hundred per
-//! statement inside a savepoint; should such an insert fail (another batch
-//! created one of the external ids meanwhile), the savepoint is rolled back
-//! and its records go the careful way: each in its own savepoint, so a
-//! failing record never leaves half of itself behind. A record that exists is
+//! statement inside a savepoint, while the next records are being checked;
+//! should such an insert not take every row (another batch created one of
+//! the external ids meanwhile), the savepoint is rolled back and its records
+//! go the careful way: each in its own savepoint, so a failing record never
+//! leaves half of itself behind. A record that exists is
 //! compared first and, only when it changed, written in its own savepoint.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
