@@ -246,11 +246,14 @@ pub async fn report(
 
     let now = Utc::now();
     // The range's counters, and for the overdue counts the steps after it
-    // and their sums (one read of the rollup, whatever the history's length).
+    // and their sums: one read of the rollup, whatever the history's length.
     let since = previous.min(counters::week_of(now, tz));
-    let week = adoption_rollup::Column::Week;
-    let rows =
-        rollup_rows(scope, Condition::any().add(week.gte(since)).add(week.eq(counters::steps_sum_week()))).await?;
+    let (week, counter) = (adoption_rollup::Column::Week, adoption_rollup::Column::Counter);
+    let read = Condition::any()
+        .add(week.between(previous, last))
+        .add(Condition::all().add(week.gte(since)).add(counter.eq(OVERDUE_STEP)))
+        .add(week.eq(counters::steps_sum_week()));
+    let rows = rollup_rows(scope, read).await?;
     let mut by_actor = by_actor(&rows, previous, last);
     // The week before the range too: the first week's change is against it.
     let compared: Vec<NaiveDate> = std::iter::once(previous).chain(weeks.iter().copied()).collect();
