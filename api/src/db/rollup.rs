@@ -59,9 +59,6 @@ impl Rollup {
 
     /// Adds an activity's change: its span before (taken back) and after.
     pub fn move_overdue(&mut self, before: Option<&OverdueSpan>, after: Option<&OverdueSpan>, tz: Tz) {
-        if before == after {
-            return;
-        }
         if let Some(span) = before {
             self.add_overdue(span, -1, tz);
         }
@@ -168,6 +165,8 @@ pub async fn write<C: ConnectionTrait>(conn: &C, tenant_id: Uuid, rollup: &Rollu
         .keys()
         .filter(|(_, _, _, counter)| counter == OVERDUE_STEP || counter == OVERDUE_STEPS_SUM)
         .map(|(week, ..)| *week)
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
         .collect();
     for weeks in stepped.chunks(CHUNK) {
         adoption_rollup::Entity::delete_many()

@@ -448,22 +448,14 @@ async fn insert_rows<R: Upsertable>(tx: &TenantTx, rows: Vec<R::ActiveModel>) ->
     // A taken key skips its row instead of failing the statement: on
     // PostgreSQL a failed statement would fail every other statement (the
     // checks of the next records, running alongside) until the rollback.
-    match point.insert_new(rows).await {
-        Ok(inserted) if inserted == count => {
-            point.commit().await?;
-            Ok(true)
-        }
-        Ok(_) => {
-            tracing::debug!("another writer took an external id of a bulk insert; upserting its records one by one");
-            drop(point);
-            Ok(false)
-        }
-        Err(error) => {
-            tracing::debug!(%error, "a bulk insert failed; upserting its records one by one");
-            drop(point);
-            Ok(false)
-        }
+    let outcome = point.insert_new(rows).await;
+    if matches!(outcome, Ok(inserted) if inserted == count) {
+        point.commit().await?;
+        return Ok(true);
     }
+    // Dropping the savepoint rolls it back.
+    tracing::debug!(?outcome, "a bulk insert did not take every row; upserting its records one by one");
+    Ok(false)
 }
 
 /// What follows a chunk's insert: the records' traces and outcomes, or when
