@@ -119,7 +119,11 @@ fn request_error(status: StatusCode, format: Format, code: ErrorCode, message: &
 }
 
 fn with_json(status: StatusCode, format: Format, body: &Value) -> Response {
-    let mut response = (status, body.to_string()).into_response();
+    with_body(status, format, body.to_string().into_bytes())
+}
+
+fn with_body(status: StatusCode, format: Format, body: Vec<u8>) -> Response {
+    let mut response = (status, body).into_response();
     response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(format.content_type()));
     response
 }
@@ -344,22 +348,32 @@ async fn run(
     // Without data and without any error path, the request failed before
     // execution (validation): the GraphQL response then has no `data` entry.
     let executed = result.data != async_graphql::Value::Null || result.errors.iter().any(|e| !e.path.is_empty());
-    let mut body = match serde_json::to_value(&result) {
-        Ok(body) => body,
+    let status = match (executed, format) {
+        (true, _) | (false, Format::Json) => StatusCode::OK,
+        (false, Format::GraphqlResponse) => StatusCode::BAD_REQUEST,
+    };
+    // Straight to text: going through a `serde_json::Value` first cost a
+    // copy of every field of the response.
+    let body = if executed {
+        serde_json::to_vec(&result)
+    } else {
+        serde_json::to_vec(&Unexecuted { errors: &result.errors, extensions: &result.extensions })
+    };
+    match body {
+        Ok(body) => with_body(status, format, body),
         Err(err) => {
             tracing::error!(error = %err, "serializing a response");
-            return request_error(StatusCode::INTERNAL_SERVER_ERROR, format, ErrorCode::Internal, "internal error");
+            request_error(StatusCode::INTERNAL_SERVER_ERROR, format, ErrorCode::Internal, "internal error")
         }
-    };
-    let status = if executed {
-        StatusCode::OK
-    } else {
-        if let Value::Object(map) = &mut body {
-            map.remove("data");
-        }
-        if format == Format::Json { StatusCode::OK } else { StatusCode::BAD_REQUEST }
-    };
-    with_json(status, format, &body)
+    }
+}
+
+/// The response to a request that never executed: no `data` entry.
+#[derive(serde::Serialize)]
+struct Unexecuted<'a> {
+    errors: &'a [async_graphql::ServerError],
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    extensions: &'a std::collections::BTreeMap<String, async_graphql::Value>,
 }
 
 /// Bytes read from a WebSocket at a time.

@@ -28,6 +28,11 @@ pub type Error = Box<dyn std::error::Error + Send + Sync>;
 
 const SECRET: &str = "crm-bench-secret-crm-bench-secret-0123456789";
 
+/// The server's allocator (see `crm`'s main), so that the child server
+/// measured here runs as `crm serve` does.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq, Debug)]
 enum Backend {
     Sqlite,
