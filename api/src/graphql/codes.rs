@@ -5,31 +5,16 @@
 //! fields, an unknown field) are all about the client's request, so they are
 //! BAD_USER_INPUT: a client can always branch on the code, never on the text.
 
-use std::sync::Arc;
-
-use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextRequest};
 use async_graphql::{ErrorExtensionValues, Response};
 
 use crate::error::ErrorCode;
 
-pub struct ErrorCodes;
-
-impl ExtensionFactory for ErrorCodes {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(ErrorCodes)
-    }
-}
-
-#[async_trait::async_trait]
-impl Extension for ErrorCodes {
-    async fn request(&self, ctx: &ExtensionContext<'_>, next: NextRequest<'_>) -> Response {
-        let mut response = next.run(ctx).await;
-        for error in &mut response.errors {
-            let extensions = error.extensions.get_or_insert_with(ErrorExtensionValues::default);
-            if extensions.get("code").is_none() {
-                extensions.set("code", ErrorCode::BadUserInput.as_str());
-            }
+/// Gives every error of the response that has no code BAD_USER_INPUT.
+pub fn fill_in(response: &mut Response) {
+    for error in &mut response.errors {
+        let extensions = error.extensions.get_or_insert_with(ErrorExtensionValues::default);
+        if extensions.get("code").is_none() {
+            extensions.set("code", ErrorCode::BadUserInput.as_str());
         }
-        response
     }
 }

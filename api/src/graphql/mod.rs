@@ -13,6 +13,7 @@ mod custom_fields;
 mod custom_records;
 mod data_quality;
 pub mod guards;
+mod hooks;
 mod leads;
 pub mod loaders;
 mod metadata;
@@ -82,7 +83,5 @@ pub fn schema_builder() -> SchemaBuilder<Query, Mutation, subscriptions::Subscri
     Schema::build(Query::default(), Mutation::default(), subscriptions::Subscription)
         .limit_depth(limits.max_depth + 2)
         .limit_recursive_depth(limits.max_depth + 2)
-        .extension(codes::ErrorCodes)
-        .extension(visibility::Visibility)
-        .extension(session::SocketAuth)
+        .extension(hooks::Hooks)
 }

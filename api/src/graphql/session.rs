@@ -9,7 +9,7 @@
 
 use std::sync::Arc;
 
-use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextPrepareRequest};
+use async_graphql::extensions::ExtensionContext;
 use async_graphql::{ErrorExtensionValues, Request, ServerError, ServerResult};
 use uuid::Uuid;
 
@@ -26,38 +26,24 @@ pub struct SocketSession {
     pub keys: Arc<JwtKeys>,
 }
 
-pub struct SocketAuth;
-
-impl ExtensionFactory for SocketAuth {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(SocketAuth)
+/// On a socket, resolves the connection's credential for this operation and
+/// gives the operation its own request data; elsewhere leaves it as it is.
+pub async fn authenticate(ctx: &ExtensionContext<'_>, mut request: Request) -> ServerResult<Request> {
+    if let Some(session) = ctx.data_opt::<SocketSession>() {
+        let actor =
+            service::auth::authenticate(&session.db, &session.keys, &session.credential).await.map_err(|_| {
+                let mut error = ServerError::new("the connection's credential is no longer valid", None);
+                let mut extensions = ErrorExtensionValues::default();
+                extensions.set("code", ErrorCode::Unauthenticated.as_str());
+                error.extensions = Some(extensions);
+                error
+            })?;
+        request.data.insert(RequestCtx::new(
+            session.db.clone(),
+            session.keys.clone(),
+            Some(actor),
+            Uuid::now_v7().to_string().into(),
+        ));
     }
-}
-
-#[async_trait::async_trait]
-impl Extension for SocketAuth {
-    async fn prepare_request(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        mut request: Request,
-        next: NextPrepareRequest<'_>,
-    ) -> ServerResult<Request> {
-        if let Some(session) = ctx.data_opt::<SocketSession>() {
-            let actor =
-                service::auth::authenticate(&session.db, &session.keys, &session.credential).await.map_err(|_| {
-                    let mut error = ServerError::new("the connection's credential is no longer valid", None);
-                    let mut extensions = ErrorExtensionValues::default();
-                    extensions.set("code", ErrorCode::Unauthenticated.as_str());
-                    error.extensions = Some(extensions);
-                    error
-                })?;
-            request.data.insert(RequestCtx::new(
-                session.db.clone(),
-                session.keys.clone(),
-                Some(actor),
-                Uuid::now_v7().to_string().into(),
-            ));
-        }
-        next.run(ctx, request).await
-    }
+    Ok(request)
 }

@@ -6,29 +6,19 @@
 //! alias, a fragment or a nested selection reaches the same check. Filters,
 //! orderings, writes and trace views are checked in the services.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
-use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextRequest, NextResolve, ResolveInfo};
+use async_graphql::extensions::{ExtensionContext, NextResolve, ResolveInfo};
 use async_graphql::{ErrorExtensionValues, PathSegment, QueryPathSegment, Response, ServerError, ServerResult, Value};
 
 use super::context::RequestCtx;
 use crate::error::ErrorCode;
 use crate::service::catalog;
 
-pub struct Visibility;
-
-impl ExtensionFactory for Visibility {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(VisibilityExtension::default())
-    }
-}
-
 /// One per request: the errors of the fields it turned into nulls (hidden or
 /// failed), reported with the response.
 #[derive(Default)]
-struct VisibilityExtension {
-    hidden: Mutex<Vec<ServerError>>,
-}
+pub struct Hidden(Mutex<Vec<ServerError>>);
 
 fn hidden_error(info: &ResolveInfo<'_>) -> ServerError {
     let mut path: Vec<PathSegment> = std::iter::once(info.path_node)
@@ -51,17 +41,22 @@ fn hidden_error(info: &ResolveInfo<'_>) -> ServerError {
     error
 }
 
-#[async_trait::async_trait]
-impl Extension for VisibilityExtension {
-    async fn request(&self, ctx: &ExtensionContext<'_>, next: NextRequest<'_>) -> Response {
-        let mut response = next.run(ctx).await;
-        if let Ok(mut hidden) = self.hidden.lock() {
+impl Hidden {
+    /// Adds the errors of the fields turned into nulls to the response.
+    pub fn report(&self, response: &mut Response) {
+        if let Ok(mut hidden) = self.0.lock() {
             response.errors.append(&mut hidden);
         }
-        response
     }
 
-    async fn resolve(
+    fn push(&self, error: ServerError) {
+        if let Ok(mut hidden) = self.0.lock() {
+            hidden.push(error);
+        }
+    }
+
+    /// Resolves a field, or turns it into a null when the caller may not see it.
+    pub async fn resolve(
         &self,
         ctx: &ExtensionContext<'_>,
         info: ResolveInfo<'_>,
@@ -72,10 +67,7 @@ impl Extension for VisibilityExtension {
             && !actor.access.is_admin()
             && entity.fields_of_output(info.name).any(|f| !actor.access.can_see(entity.name, f.name))
         {
-            let error = hidden_error(&info);
-            if let Ok(mut hidden) = self.hidden.lock() {
-                hidden.push(error);
-            }
+            self.push(hidden_error(&info));
             return Ok(Some(Value::Null));
         }
         // A nullable field that fails resolves to null next to its error, as the
@@ -83,9 +75,7 @@ impl Extension for VisibilityExtension {
         let nullable = !info.return_type.ends_with('!');
         match next.run(ctx, info).await {
             Err(error) if nullable => {
-                if let Ok(mut errors) = self.hidden.lock() {
-                    errors.push(error);
-                }
+                self.push(error);
                 Ok(Some(Value::Null))
             }
             other => other,
