@@ -2,7 +2,7 @@
 //! version check, soft delete, restore, external id, a trace per change, field
 //! rules and access rules), with all their fields custom.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use entity::custom_record::{self, Column, Entity, Model};
@@ -91,17 +91,36 @@ fn external_id(patch: Patch<String>) -> ServiceResult<Patch<Option<String>>> {
 /// Creates a record of a custom entity, with its CREATE trace.
 pub async fn create(tx: &TenantTx, entity: &str, input: Input) -> ServiceResult<Model> {
     let def = entities::custom_entity(tx, entity).await?;
-    catalog::require(&tx.actor().access, &def.name, Op::Create)?;
+    let new = prepare(tx, &def.name, input).await?;
+    let created = tx.insert(new.row).await?;
+    tx.trace(Change::create(def.name, created.id, new.view)).await?;
+    Ok(created)
+}
+
+/// A new record checked and built, not yet stored.
+struct NewRecord {
+    /// Every column set, so that the row stored is exactly `model`.
+    row: custom_record::ActiveModel,
+    model: Model,
+    /// What its CREATE trace shows.
+    view: Value,
+}
+
+/// Everything [`create`] does before its insert (permission, values, field
+/// rules, completeness) for entity `name`; writes nothing, so a bulk upsert
+/// can insert many such records together.
+async fn prepare(tx: &TenantTx, name: &str, input: Input) -> ServiceResult<NewRecord> {
+    catalog::require(&tx.actor().access, name, Op::Create)?;
     let owner = owner_of(tx, default_owner(tx, input.owner)?).await?.unwrap_or_default();
-    let values = custom_fields::apply(tx, &def.name, None, input.values, true).await?.flatten();
+    let values = custom_fields::apply(tx, name, None, input.values, true).await?.flatten();
     let now = tx.now();
     let external_id = match external_id(input.external_id)? {
         Patch::Set(id) => id,
         _ => None,
     };
-    let mut model = custom_record::ActiveModel {
+    let mut row = custom_record::ActiveModel {
         id: Set(Uuid::now_v7()),
-        entity: Set(def.name.clone()),
+        entity: Set(name.to_owned()),
         custom: Set(values),
         owner_id: Set(owner),
         created_at: Set(now),
@@ -116,28 +135,46 @@ pub async fn create(tx: &TenantTx, entity: &str, input: Input) -> ServiceResult<
     };
     // Every column is set: the row as it will be stored gives the view, the
     // field-rule check and the completeness before the insert.
-    let view = snapshot(tx, &sea_orm::TryIntoModel::try_into_model(model.clone())?).await?;
+    let view = snapshot(tx, &sea_orm::TryIntoModel::try_into_model(row.clone())?).await?;
     if let Value::Object(fields) = &view {
-        field_rules::check(&tx.actor().access, &*field_rules::rules(tx, &def.name).await?, &def.name, fields, None)?;
+        field_rules::check(&tx.actor().access, &*field_rules::rules(tx, name).await?, name, fields, None)?;
     }
-    model.completeness = Set(data_quality::completeness(tx, &def.name, &view).await?);
-    let created = tx.insert(model).await?;
-    tx.trace(Change::create(def.name, created.id, view)).await?;
-    Ok(created)
+    row.completeness = Set(data_quality::completeness(tx, name, &view).await?);
+    let model = sea_orm::TryIntoModel::try_into_model(row.clone())?;
+    Ok(NewRecord { row, model, view })
 }
 
-/// Writes `model` over `before` when something changed, with the version check and a trace.
-async fn save(
-    tx: &TenantTx,
-    before: Model,
-    mut model: custom_record::ActiveModel,
-    kind: ChangeType,
-) -> ServiceResult<Model> {
+/// An update worked out and checked, not yet written.
+enum Planned {
+    /// Nothing changes: no write, no trace.
+    Unchanged(Model),
+    Write {
+        before: Model,
+        model: Box<custom_record::ActiveModel>,
+        change: Change,
+    },
+}
+
+/// Everything an update of `before` does before its write (permission,
+/// values, field rules, completeness); writes nothing, so a bulk upsert can
+/// compare a resent record without a savepoint.
+async fn plan_update(tx: &TenantTx, before: Model, input: Input) -> ServiceResult<Planned> {
+    catalog::require(&tx.actor().access, &before.entity, Op::Update)?;
+    let mut model: custom_record::ActiveModel = before.clone().into();
+    if let Some(owner) = owner_of(tx, input.owner).await? {
+        model.owner_id = Set(owner);
+    }
+    if let Patch::Set(id) = external_id(input.external_id)? {
+        model.external_id = Set(id);
+    }
+    if let Some(values) = custom_fields::apply(tx, &before.entity, before.custom.as_ref(), input.values, false).await? {
+        model.custom = Set(values);
+    }
     let preview: Model = sea_orm::TryIntoModel::try_into_model(model.clone())?;
     let old = snapshot(tx, &before).await?;
     let new = snapshot(tx, &preview).await?;
-    let Some(mut change) = Change::update(before.entity.clone(), before.id, &old, &new) else {
-        return Ok(before);
+    let Some(change) = Change::update(before.entity.clone(), before.id, &old, &new) else {
+        return Ok(Planned::Unchanged(before));
     };
     if let (Value::Object(fields), Some(Value::Object(changed))) = (&new, &change.after) {
         let changed: Vec<String> = changed.keys().cloned().collect();
@@ -149,11 +186,19 @@ async fn save(
             Some(&changed),
         )?;
     }
-    change.change_type = kind;
     stamp(tx, &before, &mut model);
     model.completeness = Set(data_quality::completeness(tx, &before.entity, &new).await?);
+    Ok(Planned::Write { before, model: Box::new(model), change })
+}
+
+/// Writes a planned update, with the version check and its trace.
+async fn write_planned(tx: &TenantTx, planned: Planned) -> ServiceResult<Model> {
+    let (before, model, change) = match planned {
+        Planned::Unchanged(model) => return Ok(model),
+        Planned::Write { before, model, change } => (before, model, change),
+    };
     let saved =
-        tx.update_where(model, Column::Version.eq(before.version)).await.map_err(|e| match ServiceError::from(e) {
+        tx.update_where(*model, Column::Version.eq(before.version)).await.map_err(|e| match ServiceError::from(e) {
             ServiceError::NotFound => ServiceError::Conflict(format!("the {} was changed concurrently", before.entity)),
             other => other,
         })?;
@@ -187,21 +232,10 @@ pub async fn update(
     update_loaded(tx, before, input).await
 }
 
-/// [`update`] of a record just read in this transaction (a bulk upsert's
-/// prefetch); the version in the write still guards against a concurrent change.
+/// [`update`] of a record just read in this transaction; the version in the
+/// write still guards against a concurrent change.
 async fn update_loaded(tx: &TenantTx, before: Model, input: Input) -> ServiceResult<Model> {
-    catalog::require(&tx.actor().access, &before.entity, Op::Update)?;
-    let mut model: custom_record::ActiveModel = before.clone().into();
-    if let Some(owner) = owner_of(tx, input.owner).await? {
-        model.owner_id = Set(owner);
-    }
-    if let Patch::Set(id) = external_id(input.external_id)? {
-        model.external_id = Set(id);
-    }
-    if let Some(values) = custom_fields::apply(tx, &before.entity, before.custom.as_ref(), input.values, false).await? {
-        model.custom = Set(values);
-    }
-    save(tx, before, model, ChangeType::Update).await
+    write_planned(tx, plan_update(tx, before, input).await?).await
 }
 
 /// Replaces a record's values without a trace of its own (like
@@ -341,9 +375,19 @@ pub struct Item {
     pub values: Option<Map<String, Value>>,
 }
 
-/// Bulk upsert of a custom entity's records by external id: the same contract
-/// as the core entities' (`upsert::upsert`): a savepoint per record, results in
-/// input order, PARTIAL or ALL_OR_NOTHING, dry runs, idempotent.
+/// New records checked per insert statement (a few hundred rows, as for core records).
+const CHUNK: usize = 500;
+
+/// Bulk upsert of a custom entity's records by external id, with the same
+/// contract as the core entities' (`upsert::upsert`): results in input order,
+/// PARTIAL or ALL_OR_NOTHING, dry runs, idempotent, no record half-written.
+///
+/// New records are checked one by one and inserted [`CHUNK`] per statement in
+/// a savepoint; when such an insert does not take every row (another batch
+/// created one of the external ids meanwhile), the savepoint is rolled back
+/// and its records go one by one, each in its own savepoint. A record that
+/// exists is updated in its own savepoint, after the new records before it
+/// are stored, so that traces follow the input order.
 pub async fn upsert(
     tx: TenantTx,
     entity: &str,
@@ -356,21 +400,161 @@ pub async fn upsert(
     }
     let def = entities::custom_entity(&tx, entity).await?;
     catalog::require(&tx.actor().access, &def.name, Op::Read)?;
-    let mut known = prefetch(&tx, &def.name, &items).await?;
-    let mut outcomes = Vec::with_capacity(items.len());
+    let mut batch = Batch {
+        tx: &tx,
+        entity: &def.name,
+        known: prefetch(&tx, &def.name, &items).await?,
+        outcomes: vec![None; items.len()],
+        pending: Vec::new(),
+        unsettled: HashSet::new(),
+    };
     for (index, item) in items.into_iter().enumerate() {
         let key = item.external_id.trim().to_owned();
         if let Err(error) = validate::required_text("externalId", &item.external_id, 200) {
-            outcomes.push(failed(index, item.external_id, error)?);
+            batch.outcomes[index] = Some(failed(index, item.external_id, error)?);
             continue;
         }
-        let mut existing = known.get(&key).cloned();
-        let mut outcome = None;
+        // A second record with the same external id updates the first: it must be stored by then.
+        if batch.unsettled.contains(&key) {
+            batch.flush().await?;
+        }
+        match batch.known.get(&key).cloned() {
+            None => {
+                let input = Input {
+                    owner: item.owner.clone(),
+                    external_id: Patch::Set(key.clone()),
+                    values: item.values.clone(),
+                };
+                match prepare(&tx, &def.name, input).await {
+                    Ok(new) => {
+                        batch.unsettled.insert(key);
+                        batch.pending.push((index, item, new));
+                        if batch.pending.len() >= CHUNK {
+                            batch.flush().await?;
+                        }
+                    }
+                    Err(error) => batch.outcomes[index] = Some(failed(index, item.external_id, error)?),
+                }
+            }
+            Some(existing) => {
+                batch.flush().await?;
+                batch.update_existing(index, item, existing).await?;
+            }
+        }
+    }
+    batch.flush().await?;
+    let outcomes: Vec<Outcome> = std::mem::take(&mut batch.outcomes)
+        .into_iter()
+        .collect::<Option<_>>()
+        .ok_or_else(|| ServiceError::Internal("an upsert record was left without an outcome".into()))?;
+    let refused = mode == Mode::AllOrNothing && outcomes.iter().any(|o| o.status == Status::Failed);
+    let written = !validate_only && !refused;
+    if written {
+        tx.commit().await?;
+    }
+    Ok(Report { outcomes, written })
+}
+
+/// Where a custom-entity batch stands while it runs.
+struct Batch<'a> {
+    tx: &'a TenantTx,
+    entity: &'a str,
+    /// The records holding the batch's external ids, as they are now.
+    known: HashMap<String, Model>,
+    outcomes: Vec<Option<Outcome>>,
+    /// New records checked and waiting for their insert.
+    pending: Vec<(usize, Item, NewRecord)>,
+    /// The external ids of `pending`.
+    unsettled: HashSet<String>,
+}
+
+impl Batch<'_> {
+    fn done(&mut self, index: usize, external_id: String, model: Model, status: Status) {
+        self.outcomes[index] = Some(Outcome {
+            index,
+            external_id,
+            id: Some(model.id),
+            status,
+            field: None,
+            message: None,
+            code: None,
+            duplicates: Vec::new(),
+        });
+        if let Some(key) = model.external_id.clone() {
+            self.known.insert(key, model);
+        }
+    }
+
+    /// Inserts the pending records together in a savepoint, then traces them;
+    /// when the insert does not take every row, rolls it back and upserts
+    /// them one by one.
+    async fn flush(&mut self) -> ServiceResult<()> {
+        self.unsettled.clear();
+        let chunk = std::mem::take(&mut self.pending);
+        if chunk.is_empty() {
+            return Ok(());
+        }
+        let point = self.tx.savepoint().await?;
+        let rows: Vec<_> = chunk.iter().map(|(_, _, new)| new.row.clone()).collect();
+        let count = rows.len() as u64;
+        if point.insert_new(rows).await? == count {
+            point.commit().await?;
+            for (index, item, new) in chunk {
+                self.tx.trace(Change::create(self.entity.to_owned(), new.model.id, new.view)).await?;
+                self.done(index, item.external_id, new.model, Status::Created);
+            }
+            return Ok(());
+        }
+        // Dropping the savepoint rolls it back.
+        drop(point);
+        tracing::debug!("a bulk insert of custom records did not take every row; upserting them one by one");
+        for (index, item, _) in chunk {
+            let existing = by_external_id(self.tx, self.entity, item.external_id.trim()).await?;
+            self.one_by_one(index, item, existing).await?;
+        }
+        Ok(())
+    }
+
+    /// A record whose external id is taken: compared without a savepoint (a
+    /// resent batch is mostly unchanged records); only a real change is
+    /// written, in its own savepoint.
+    async fn update_existing(&mut self, index: usize, item: Item, existing: Model) -> ServiceResult<()> {
+        let planned = if existing.deleted_at.is_some() {
+            Err(super::upsert::deleted_holder())
+        } else {
+            let input = Input { owner: item.owner.clone(), external_id: Patch::Keep, values: item.values.clone() };
+            plan_update(self.tx, existing, input).await
+        };
+        // The record's own failures become its outcome; the savepoint's abort the batch.
+        let written = match planned {
+            Ok(Planned::Unchanged(model)) => Ok((model, Status::Unchanged)),
+            Ok(write) => {
+                let point = self.tx.savepoint().await?;
+                let written = write_planned(&point, write).await;
+                if written.is_ok() {
+                    point.commit().await?;
+                }
+                written.map(|model| (model, Status::Updated))
+            }
+            Err(error) => Err(error),
+        };
+        match written {
+            Ok((model, status)) => self.done(index, item.external_id, model, status),
+            Err(error) => self.outcomes[index] = Some(failed(index, item.external_id, error)?),
+        }
+        Ok(())
+    }
+
+    /// Upserts one record in its own savepoint and records its outcome;
+    /// `existing` is the record holding its external id, if any.
+    async fn one_by_one(&mut self, index: usize, item: Item, mut existing: Option<Model>) -> ServiceResult<()> {
+        let key = item.external_id.trim().to_owned();
         // Twice at most: a concurrent batch may create the same external id between
         // our lookup and our insert; the second attempt then updates its record.
         for attempt in 0..2 {
-            let point = tx.savepoint().await?;
+            let point = self.tx.savepoint().await?;
             let input = Input { owner: item.owner.clone(), external_id: Patch::Keep, values: item.values.clone() };
+            let created = existing.is_none();
             let result = match existing.take() {
                 Some(found) if found.deleted_at.is_some() => Err(super::upsert::deleted_holder()),
                 Some(found) => {
@@ -382,58 +566,35 @@ pub async fn upsert(
                 }
                 None => {
                     let input = Input { external_id: Patch::Set(key.clone()), ..input };
-                    create(&point, &def.name, input).await.map(|m| (m, Status::Created))
+                    create(&point, self.entity, input).await.map(|m| (m, Status::Created))
                 }
             };
             match result {
                 Ok((model, status)) => {
                     point.commit().await?;
-                    outcome = Some(Outcome {
-                        index,
-                        external_id: item.external_id.clone(),
-                        id: Some(model.id),
-                        status,
-                        field: None,
-                        message: None,
-                        code: None,
-                        duplicates: Vec::new(),
-                    });
-                    known.insert(key.clone(), model);
-                    break;
+                    self.done(index, item.external_id, model, status);
+                    return Ok(());
                 }
-                Err(ServiceError::Conflict(_)) if attempt == 0 && !known.contains_key(&key) => {
+                Err(ServiceError::Conflict(_)) if attempt == 0 && created => {
                     // Roll the failed insert back before looking again.
                     drop(point);
-                    existing = by_external_id(&tx, &def.name, &key).await?;
+                    existing = by_external_id(self.tx, self.entity, &key).await?;
                     if existing.is_none() {
-                        outcome = Some(failed(
-                            index,
-                            item.external_id.clone(),
-                            ServiceError::Conflict("a record with the same unique value already exists".into()),
-                        )?);
-                        break;
+                        let error = ServiceError::Conflict("a record with the same unique value already exists".into());
+                        self.outcomes[index] = Some(failed(index, item.external_id, error)?);
+                        return Ok(());
                     }
                 }
                 Err(error) => {
-                    outcome = Some(failed(index, item.external_id.clone(), error)?);
-                    break;
+                    self.outcomes[index] = Some(failed(index, item.external_id, error)?);
+                    return Ok(());
                 }
             }
         }
-        let outcome = match outcome {
-            Some(outcome) => outcome,
-            None => {
-                failed(index, item.external_id, ServiceError::Conflict("written concurrently; send it again".into()))?
-            }
-        };
-        outcomes.push(outcome);
+        let error = ServiceError::Conflict("written concurrently; send it again".into());
+        self.outcomes[index] = Some(failed(index, item.external_id, error)?);
+        Ok(())
     }
-    let refused = mode == Mode::AllOrNothing && outcomes.iter().any(|o| o.status == Status::Failed);
-    let written = !validate_only && !refused;
-    if written {
-        tx.commit().await?;
-    }
-    Ok(Report { outcomes, written })
 }
 
 async fn by_external_id(scope: &impl Scope, entity: &str, external_id: &str) -> ServiceResult<Option<Model>> {

@@ -330,3 +330,123 @@ async fn custom_entity_records_bulk_upsert(app: TestApp) {
     .await
     .assert_invalid("entity");
 }
+
+db_tests!(custom_entity_bulk_upsert_inserts_in_chunks_and_keeps_input_order);
+
+/// A batch larger than one insert chunk, mixing new records, a record sent
+/// twice, an existing one and a bad one: every record gets its outcome in
+/// input order, traces follow that order, and new records go in many per
+/// statement.
+async fn custom_entity_bulk_upsert_inserts_in_chunks_and_keeps_input_order(app: TestApp) {
+    let acme = app.tenant("acme").await;
+    course(&app, &acme.admin.token).await;
+    let token =
+        app.gql(Some(&acme.admin.token), "mutation { createApiToken(name: \"LMS\") { token } }", json!({})).await;
+    let token = token.data()["createApiToken"]["token"].as_str().unwrap().to_owned();
+    let erp = Some(token.as_str());
+    let owner = acme.admin.user_id.clone();
+    let r = app
+        .gql(erp, UPSERT, json!({ "r": [{ "externalId": "OLD", "ownerId": owner, "values": { "title": "Old" } }] }))
+        .await;
+    assert_eq!(r.data()["upsertRecords"]["created"], 1);
+
+    let n = 1_200;
+    let mut batch: Vec<Value> = (0..n)
+        .map(|i| json!({ "externalId": format!("K-{i}"), "ownerId": owner, "values": { "title": format!("Course {i}"), "seats": i } }))
+        .collect();
+    batch[700] = json!({ "externalId": "K-10", "values": { "title": "Renamed" } });
+    batch[900] = json!({ "externalId": "OLD", "values": { "title": "Old, renamed" } });
+    batch[1_000] = json!({ "externalId": "K-1000", "ownerId": owner, "values": { "seats": 3 } });
+    let before = app.statements();
+    let r = app.gql(erp, UPSERT, json!({ "r": batch })).await;
+    let statements = app.statements() - before;
+    let p = r.data()["upsertRecords"].clone();
+    assert_eq!((&p["created"], &p["updated"], &p["failed"]), (&json!(n - 3), &json!(2), &json!(1)));
+    let results = p["results"].as_array().unwrap();
+    for (i, result) in results.iter().enumerate() {
+        assert_eq!(result["index"], i, "results in input order");
+        let expected = match i {
+            700 | 900 => "UPDATED",
+            1_000 => "FAILED",
+            _ => "CREATED",
+        };
+        assert_eq!(result["status"], expected, "record {i}");
+    }
+    assert_eq!(results[1_000]["field"], "customFields.title", "a new record without its required title");
+    assert_eq!(results[700]["id"], results[10]["id"], "the second K-10 updates the first");
+    // New records go in a few hundred per INSERT (savepoints are not counted).
+    eprintln!("statements for {n} custom records: {statements}");
+    assert!(statements * 5 < n as u64, "{statements} statements for {n} records");
+
+    let list = app
+        .gql(
+            Some(&acme.admin.token),
+            "{ a: records(entity: \"Course\", filter: { externalId: \"K-10\" }) { nodes { version customFields } } b: records(entity: \"Course\", filter: { externalId: \"OLD\" }) { nodes { version customFields } } total: records(entity: \"Course\") { totalCount } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        list.data()["a"]["nodes"][0],
+        json!({ "version": 2, "customFields": { "title": "Renamed", "seats": 10 } })
+    );
+    assert_eq!(list.data()["b"]["nodes"][0], json!({ "version": 2, "customFields": { "title": "Old, renamed" } }));
+    assert_eq!(
+        list.data()["total"]["totalCount"],
+        n - 2,
+        "OLD, and the batch's records but the failed one and the repeat"
+    );
+
+    // The change feed shows the batch's writes in input order.
+    let mut feed = Vec::new();
+    let mut after = Value::Null;
+    loop {
+        let page = app
+            .gql(
+                Some(&acme.admin.token),
+                "query($a: String) { changes(after: $a, entities: [\"Course\"], first: 1000) { cursor hasMore changes { changeType entityId } } }",
+                json!({ "a": after }),
+            )
+            .await;
+        let page = page.data()["changes"].clone();
+        feed.extend(
+            page["changes"].as_array().unwrap().iter().map(|c| (c["changeType"].clone(), c["entityId"].clone())),
+        );
+        after = page["cursor"].clone();
+        if page["hasMore"] != true {
+            break;
+        }
+    }
+    let expected: Vec<(Value, Value)> = results
+        .iter()
+        .filter(|r| r["status"] != "FAILED")
+        .map(|r| (json!(if r["status"] == "CREATED" { "CREATE" } else { "UPDATE" }), r["id"].clone()))
+        .collect();
+    assert_eq!(feed[1..], expected[..], "one trace per write, in input order (after OLD's creation)");
+
+    // Sent again (K-10 with its final values both times), the batch changes
+    // nothing and writes no trace.
+    let traces = app.sql_count("SELECT COUNT(*) FROM trace WHERE entity_type = 'Course'").await;
+    batch[10] = batch[700].clone();
+    let r = app.gql(erp, UPSERT, json!({ "r": batch })).await;
+    let p = r.data()["upsertRecords"].clone();
+    assert_eq!((&p["unchanged"], &p["failed"]), (&json!(n - 1), &json!(1)));
+    assert_eq!(app.sql_count("SELECT COUNT(*) FROM trace WHERE entity_type = 'Course'").await, traces);
+
+    // Two integrators sending the same 600 new external ids at once end with
+    // one record each, and no record fails: the loser's chunk is rolled back
+    // and its records update the winner's.
+    let racing: Vec<Value> = (0..600)
+        .map(
+            |i| json!({ "externalId": format!("R-{i}"), "ownerId": owner, "values": { "title": format!("Race {i}") } }),
+        )
+        .collect();
+    let (a, b) = tokio::join!(
+        app.gql(erp, UPSERT, json!({ "r": racing.clone() })),
+        app.gql(erp, UPSERT, json!({ "r": racing }))
+    );
+    for r in [a, b] {
+        assert_eq!(r.data()["upsertRecords"]["failed"], 0);
+    }
+    assert_eq!(app.sql_count("SELECT COUNT(*) FROM custom_record WHERE external_id LIKE 'R-%'").await, 600);
+    assert_eq!(app.sql_count("SELECT COUNT(*) FROM trace WHERE entity_type = 'Course'").await, traces + 600);
+}
