@@ -379,6 +379,21 @@ impl TenantTx {
         Ok(())
     }
 
+    /// Runs `write` in a [savepoint](Self::savepoint): kept when it succeeds,
+    /// rolled back alone when it fails. The write's own result comes back
+    /// inside; the outer error is the savepoint's.
+    pub async fn in_savepoint<T, E>(
+        &self,
+        write: impl for<'p> FnOnce(&'p TenantTx) -> futures_util::future::BoxFuture<'p, Result<T, E>>,
+    ) -> Result<Result<T, E>, DbErr> {
+        let point = self.savepoint().await?;
+        let written = write(&point).await;
+        if written.is_ok() {
+            point.commit().await?;
+        }
+        Ok(written)
+    }
+
     /// A savepoint: its writes (and traces) join this transaction when it commits,
     /// and vanish alone when it is dropped, leaving the rest of the transaction intact.
     /// Making one takes the tenant's trace head if this transaction does not hold it yet.

@@ -528,14 +528,11 @@ impl Batch<'_> {
         // The record's own failures become its outcome; the savepoint's abort the batch.
         let written = match planned {
             Ok(Planned::Unchanged(model)) => Ok((model, Status::Unchanged)),
-            Ok(write) => {
-                let point = self.tx.savepoint().await?;
-                let written = write_planned(&point, write).await;
-                if written.is_ok() {
-                    point.commit().await?;
-                }
-                written.map(|model| (model, Status::Updated))
-            }
+            Ok(write) => self
+                .tx
+                .in_savepoint(|point| Box::pin(write_planned(point, write)))
+                .await?
+                .map(|model| (model, Status::Updated)),
             Err(error) => Err(error),
         };
         match written {

@@ -510,14 +510,10 @@ where
     // The record's own failures become its outcome; the savepoint's abort the batch.
     let written = match planned {
         Ok(records::Planned::Unchanged(model)) => Ok((model, Status::Unchanged)),
-        Ok(records::Planned::Write(write)) => {
-            let point = tx.savepoint().await?;
-            let written = records::write_planned::<R>(&point, write).await;
-            if written.is_ok() {
-                point.commit().await?;
-            }
-            written.map(|model| (model, Status::Updated))
-        }
+        Ok(records::Planned::Write(write)) => tx
+            .in_savepoint(|point| Box::pin(records::write_planned::<R>(point, write)))
+            .await?
+            .map(|model| (model, Status::Updated)),
         Err(error) => Err(error),
     };
     match written {
