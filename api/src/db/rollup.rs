@@ -96,10 +96,12 @@ pub async fn tenant_zone_named<C: ConnectionTrait>(conn: &C, tenant_id: Uuid) ->
 }
 
 /// Counts `traces` and the activities' overdue changes `(before, after)`
-/// (all of one tenant) into its rollup.
+/// (all of one tenant) into its rollup, in the tenant's time zone (`zone`
+/// when the caller holds it already, else read).
 pub async fn count<C: ConnectionTrait>(
     conn: &C,
     tenant_id: Uuid,
+    zone: Option<&str>,
     traces: &[trace::Model],
     overdue: &[OverdueMove],
 ) -> Result<Rollup, DbErr> {
@@ -107,7 +109,10 @@ pub async fn count<C: ConnectionTrait>(
     if traces.is_empty() && overdue.is_empty() {
         return Ok(rollup);
     }
-    let tz = tenant_zone(conn, tenant_id).await?;
+    let tz = match zone {
+        Some(name) => counters::zone(name),
+        None => tenant_zone(conn, tenant_id).await?,
+    };
     for trace in traces {
         rollup.add(trace, tz);
     }

@@ -191,6 +191,10 @@ pub struct TenantTx {
     /// is its parent's at the time; the outermost reads (and locks) it at
     /// its first trace.
     base: Mutex<Option<trace::Head>>,
+    /// The tenant's time zone, when the outermost transaction read it holding
+    /// the tenant's row (see `lock_tenant`): it cannot change before the
+    /// commit, which then counts the rollup without reading it again.
+    zone: Mutex<Option<String>>,
     /// How many of `appended` are already in the database (stored early for a rollup rebuild).
     stored: std::sync::atomic::AtomicUsize,
     /// How many of `appended` a rollup rebuild in this transaction already counted.
@@ -234,6 +238,7 @@ impl TenantTx {
             appended: Arc::default(),
             parent: None,
             base: Mutex::new(None),
+            zone: Mutex::new(None),
             stored: Default::default(),
             counted: Default::default(),
             events,
@@ -409,6 +414,7 @@ impl TenantTx {
             appended: Arc::default(),
             parent: Some(self.appended.clone()),
             base: Mutex::new(Some(base)),
+            zone: Mutex::new(None),
             stored: Default::default(),
             counted: Default::default(),
             events: self.events.clone(),
@@ -436,7 +442,10 @@ impl TenantTx {
         mut model: entity::tenant::ActiveModel,
     ) -> Result<entity::tenant::Model, DbErr> {
         model.id = sea_orm::Set(self.actor.tenant_id);
-        <entity::tenant::Entity as EntityTrait>::update(model).exec(&self.txn).await
+        let tenant = <entity::tenant::Entity as EntityTrait>::update(model).exec(&self.txn).await?;
+        // The rollup counts this transaction's traces in the zone it leaves.
+        lock(&self.zone).take();
+        Ok(tenant)
     }
 
     /// Recomputes the tenant's adoption rollup from its traces, in this
@@ -487,7 +496,12 @@ impl TenantTx {
         }
         let query = entity::tenant::Entity::find_by_id(self.actor.tenant_id);
         let query = if exclusive { query.lock_exclusive() } else { query.lock_shared() };
-        query.one(&self.txn).await?;
+        let tenant = query.one(&self.txn).await?;
+        // A savepoint's row lock ends if it is rolled back: only the outermost
+        // transaction's read is sure to hold until the commit.
+        if self.parent.is_none() {
+            *lock(&self.zone) = tenant.map(|t| t.time_zone);
+        }
         Ok(())
     }
 
@@ -522,7 +536,8 @@ impl TenantTx {
         let Appended { traces, overdue } = std::mem::take(&mut *lock(&self.appended));
         let batch = TraceBatch::new(self.actor.tenant_id, traces);
         let fresh = batch.traces.get(self.counted.load(std::sync::atomic::Ordering::SeqCst)..).unwrap_or_default();
-        let counted = rollup::count(&self.txn, batch.tenant_id, fresh, &overdue).await?;
+        let zone = lock(&self.zone).take();
+        let counted = rollup::count(&self.txn, batch.tenant_id, zone.as_deref(), fresh, &overdue).await?;
         if !counted.is_empty() {
             rollup::write(&self.txn, batch.tenant_id, &counted).await?;
         }

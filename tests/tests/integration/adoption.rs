@@ -15,6 +15,7 @@ db_tests!(
     metrics_visibility_between_users_managers_and_admins,
     rebuild_equals_incremental,
     time_zone_moves_week_boundaries,
+    a_time_zone_change_waits_for_a_write_holding_the_tenant,
     bad_adoption_input,
     overdue_is_counted_as_of_each_week_end,
     overdue_follows_every_write_of_an_activity,
@@ -299,6 +300,55 @@ async fn time_zone_moves_week_boundaries(app: TestApp) {
     assert_eq!(created(r.data()), vec![0, 1], "the rollup was recomputed in the new zone");
     let settings = app.gql(Some(&ana.token), "{ tenantSettings { timeZone } }", json!({})).await;
     assert_eq!(settings.data()["tenantSettings"]["timeZone"], "Europe/Berlin");
+}
+
+/// A write that read the tenant's row (and with it the zone it counts its
+/// traces in at commit) before an admin changed the zone: the change waits
+/// for the write's commit, then recounts everything in the new zone.
+async fn a_time_zone_change_waits_for_a_write_holding_the_tenant(app: TestApp) {
+    let acme = app.tenant("acme").await;
+    let me = app.gql(Some(&acme.admin.token), "{ me { user { id profile { id } } } }", json!({})).await;
+    let profile: uuid::Uuid = me.data()["me"]["user"]["profile"]["id"].as_str().unwrap().parse().unwrap();
+    let user: uuid::Uuid = acme.admin.user_id.parse().unwrap();
+    let tenant = system::tenant_by_slug(app.db.connection(), "acme").await.unwrap().unwrap();
+    // Sunday 23:30 UTC is already Monday in Berlin.
+    let sunday_night = Utc.with_ymd_and_hms(2026, 11, 15, 23, 30, 0).unwrap();
+    let actor = Arc::new(Actor::person(tenant.id, user, profile, admin_access()));
+    let tx = app.db.begin_at(actor, None, sunday_night).await.unwrap();
+    tx.lock_tenant(false).await.unwrap();
+    tx.trace(Change::create("Account", uuid::Uuid::now_v7(), json!({ "name": "Late" }))).await.unwrap();
+
+    let set = "mutation { updateTenantSettings(input: { timeZone: \"Europe/Berlin\" }) { timeZone } }";
+    let changed = std::sync::atomic::AtomicBool::new(false);
+    let change = async {
+        let r = app.gql(Some(&acme.admin.token), set, json!({})).await;
+        changed.store(true, std::sync::atomic::Ordering::SeqCst);
+        r
+    };
+    let write = async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(
+            !changed.load(std::sync::atomic::Ordering::SeqCst),
+            "the change waits for the write holding the tenant"
+        );
+        tx.commit().await.unwrap();
+    };
+    let (r, ()) = tokio::join!(change, write);
+    assert_eq!(r.data()["updateTenantSettings"]["timeZone"], "Europe/Berlin");
+
+    let range = json!({ "f": "2026-11-09", "t": "2026-11-16" });
+    let r = app.gql(Some(&acme.admin.token), REPORT, range).await;
+    let created: Vec<i64> = r.data()["adoption"]["totals"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["counts"]["accountsCreated"].as_i64().unwrap())
+        .collect();
+    assert_eq!(created, vec![0, 1], "counted in Berlin's week, not UTC's");
+    let sql = "SELECT week, actor_kind, actor_id, counter, value FROM adoption_rollup ORDER BY 1, 2, 3, 4";
+    let before = rows(&app, sql).await;
+    crm_api::service::adoption::rebuild(&app.db, tenant.id).await.unwrap();
+    assert_eq!(rows(&app, sql).await, before, "the rollup equals a rebuild");
 }
 
 async fn bad_adoption_input(app: TestApp) {
