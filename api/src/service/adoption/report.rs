@@ -261,9 +261,11 @@ pub async fn report(
         by_actor.entry((week, ActorKind::User, owner)).or_default().0.activities_overdue += n;
     }
 
+    // Each week's bounds once, not once per user: a zone conversion is not free.
+    let bounds: HashMap<NaiveDate, (DateTime<Utc>, DateTime<Utc>)> =
+        compared.iter().map(|&week| (week, (week_start(week, tz), week_start(week + Days::new(7), tz)))).collect();
     let exists = |user: &app_user::Model, week: NaiveDate| {
-        let start = week_start(week, tz);
-        let end = week_start(week + Days::new(7), tz);
+        let Some(&(start, end)) = bounds.get(&week) else { return false };
         user.created_at < end && user.deleted_at.is_none_or(|gone| gone >= start)
     };
     let mut user_rows = Vec::new();
