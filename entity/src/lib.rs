@@ -33,6 +33,11 @@ use sea_orm::EntityTrait;
 pub trait TenantOwned: EntityTrait {
     /// The `tenant_id` column, leading the entity's primary key.
     fn tenant_column() -> Self::Column;
+
+    /// Rows that configure how records are written (custom fields, rules,
+    /// key fields, picklists, custom entities): a change of one bumps the
+    /// tenant's `config_version`, which servers key their cached copy by.
+    const CONFIG: bool = false;
 }
 
 macro_rules! tenant_owned {
@@ -43,7 +48,18 @@ macro_rules! tenant_owned {
             }
         })*
     };
+    (config: $($module:ident),* $(,)?) => {
+        $(impl TenantOwned for $module::Entity {
+            fn tenant_column() -> Self::Column {
+                $module::Column::TenantId
+            }
+
+            const CONFIG: bool = true;
+        })*
+    };
 }
+
+tenant_owned!(config: entity_definition, field_definition, field_rule, key_field_set, picklist, picklist_option);
 
 tenant_owned!(
     account,
@@ -53,16 +69,10 @@ tenant_owned!(
     app_user,
     contact,
     custom_record,
-    entity_definition,
     entity_access,
     field_access,
-    field_definition,
-    field_rule,
-    key_field_set,
     lead,
     opportunity,
-    picklist,
-    picklist_option,
     points_award,
     points_rule,
     profile,

@@ -13,6 +13,9 @@ pub struct Model {
     pub created_at: DateTimeUtc,
     /// Days without a stage change after which an open opportunity counts as stale.
     pub stale_opportunity_days: i32,
+    /// Bumped by every change of the configuration record writes read, in
+    /// its transaction: what servers key their cached configuration by.
+    pub config_version: i64,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

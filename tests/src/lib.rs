@@ -206,9 +206,14 @@ impl TestApp {
 
     /// POSTs a GraphQL request as a frontend would.
     pub async fn gql(&self, token: Option<&str>, query: &str, variables: Value) -> Gql {
+        self.gql_at(self.addr, token, query, variables).await
+    }
+
+    /// [`gql`](Self::gql) to another server (see [`second_server`](Self::second_server)).
+    pub async fn gql_at(&self, server: SocketAddr, token: Option<&str>, query: &str, variables: Value) -> Gql {
         let mut request = self
             .http
-            .post(self.url("/graphql"))
+            .post(format!("http://{server}/graphql"))
             .header("accept", "application/graphql-response+json")
             .json(&json!({ "query": query, "variables": variables }));
         if let Some(token) = token {

@@ -53,6 +53,10 @@ pub struct Db {
     /// change bumps the version in the database, which the credential check
     /// reads on every request: no process serves stale rules past that request.
     access: Arc<RwLock<AccessCache>>,
+    /// Each tenant's configuration at the version it was read at (see
+    /// `TenantTx::read_config`): a write checks the version with the tenant's
+    /// row it reads anyway, instead of reading the configuration again.
+    configs: scope::ConfigCache,
     /// Committed traces for live subscribers.
     events: events::Events,
 }
@@ -86,6 +90,7 @@ impl Db {
             sqlite_writer: sqlite.then(|| Arc::new(Mutex::new(()))),
             statements,
             access: Arc::default(),
+            configs: Arc::default(),
             events,
         })
     }
@@ -196,6 +201,6 @@ impl Db {
                 ..Default::default()
             })
             .await?;
-        Ok(TenantTx::new(txn, actor, request_id, guard, now, self.events.clone()))
+        Ok(TenantTx::new(txn, actor, request_id, guard, now, self.events.clone(), self.configs.clone()))
     }
 }

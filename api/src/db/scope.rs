@@ -2,7 +2,7 @@
 //! every insert is stamped with it, every update and delete is limited to it.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
 use chrono::{DateTime, SubsecRound, Utc};
 
@@ -37,13 +37,25 @@ pub trait Scope: Sync {
     fn memo(&self) -> Option<&Memo> {
         None
     }
+
+    /// Called before configuration is read: a transaction reads the tenant's
+    /// row first (see [`TenantTx::read_config`]); plain reads have nothing to do.
+    fn config_ready(&self) -> impl std::future::Future<Output = Result<(), DbErr>> + Send {
+        async { Ok(()) }
+    }
 }
 
 /// Lookups one transaction reuses instead of repeating them for every record it
 /// writes (a bulk upsert resolves the same picklists and owners thousands of
 /// times). Only reference data that the transaction itself does not change.
+///
+/// Its configuration (picklists, custom fields, rules, key fields) may come
+/// from `shared`: the tenant's configuration at the `config_version` this
+/// transaction read holding the tenant's row, kept across transactions (see
+/// [`TenantTx::read_config`]).
 #[derive(Default)]
 pub struct Memo {
+    shared: OnceLock<Arc<Memo>>,
     live_users: Mutex<HashSet<Uuid>>,
     /// Records (entity name, id) found live in this transaction: a bulk
     /// upsert's references then cost no lookup each.
@@ -78,55 +90,54 @@ impl Memo {
         lock(&self.live_records).remove(&(entity, id));
     }
 
+    /// Where configuration read in this transaction is kept: the shared copy
+    /// when the transaction uses one (it then never changes configuration).
+    fn config(&self) -> &Memo {
+        self.shared.get().map_or(self, |shared| shared)
+    }
+
     pub fn picklist(&self, entity: &str, field: &str) -> Option<Vec<picklist_option::Model>> {
-        self.picklists.lock().ok()?.get(&(entity.to_owned(), field.to_owned())).cloned()
+        lock(&self.config().picklists).get(&(entity.to_owned(), field.to_owned())).cloned()
     }
 
     pub fn definitions(&self, entity: &str) -> Option<Vec<field_definition::Model>> {
-        self.definitions.lock().ok()?.get(entity).cloned()
+        lock(&self.config().definitions).get(entity).cloned()
     }
 
     pub fn remember_definitions(&self, entity: &str, defs: &[field_definition::Model]) {
-        if let Ok(mut known) = self.definitions.lock() {
-            known.insert(entity.to_owned(), defs.to_vec());
-        }
+        lock(&self.config().definitions).insert(entity.to_owned(), defs.to_vec());
     }
 
     pub fn forget_definitions(&self, entity: &str) {
-        if let Ok(mut known) = self.definitions.lock() {
-            known.remove(entity);
-        }
+        lock(&self.config().definitions).remove(entity);
     }
 
     pub fn field_rules(&self, entity: &str) -> Option<Arc<crate::service::field_rules::EntityRules>> {
-        self.field_rules.lock().ok()?.get(entity).cloned()
+        lock(&self.config().field_rules).get(entity).cloned()
     }
 
     pub fn remember_field_rules(&self, entity: &str, rules: Arc<crate::service::field_rules::EntityRules>) {
-        if let Ok(mut known) = self.field_rules.lock() {
-            known.insert(entity.to_owned(), rules);
-        }
+        lock(&self.config().field_rules).insert(entity.to_owned(), rules);
     }
 
     pub fn key_fields(&self, entity: &str) -> Option<Arc<crate::service::data_quality::KeyFields>> {
-        self.key_fields.lock().ok()?.get(entity).cloned()
+        lock(&self.config().key_fields).get(entity).cloned()
     }
 
     /// Remembers an entity's key fields; `None` forgets them (the transaction
     /// changed the list or a field it names).
     pub fn remember_key_fields(&self, entity: &str, fields: Option<Arc<crate::service::data_quality::KeyFields>>) {
-        if let Ok(mut known) = self.key_fields.lock() {
-            match fields {
-                Some(fields) => known.insert(entity.to_owned(), fields),
-                None => known.remove(entity),
-            };
-        }
+        let mut known = lock(&self.config().key_fields);
+        match fields {
+            Some(fields) => known.insert(entity.to_owned(), fields),
+            None => known.remove(entity),
+        };
     }
 
     /// The options with these ids, when every one is among the picklists this
     /// transaction has read; `None` otherwise.
     pub fn options_by_ids(&self, ids: &[Uuid]) -> Option<HashMap<Uuid, picklist_option::Model>> {
-        let lists = self.picklists.lock().ok()?;
+        let lists = lock(&self.config().picklists);
         let mut found = HashMap::new();
         for id in ids {
             let option = lists.values().flatten().find(|o| o.id == *id)?;
@@ -136,10 +147,23 @@ impl Memo {
     }
 
     pub fn remember_picklist(&self, entity: &str, field: &str, options: &[picklist_option::Model]) {
-        if let Ok(mut lists) = self.picklists.lock() {
-            lists.insert((entity.to_owned(), field.to_owned()), options.to_vec());
-        }
+        lock(&self.config().picklists).insert((entity.to_owned(), field.to_owned()), options.to_vec());
     }
+}
+
+/// Each tenant's configuration at the version it was read at, shared by the
+/// transactions that read that version (see [`TenantTx::read_config`]).
+pub type ConfigCache = Arc<RwLock<HashMap<Uuid, (i64, Arc<Memo>)>>>;
+
+/// How a transaction stands towards its tenant's configuration.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum ConfigUse {
+    /// Not read through [`TenantTx::read_config`] yet.
+    Unread,
+    /// Read holding the tenant's row: it cannot change before the commit.
+    Read,
+    /// This transaction changes it (and bumped the version first).
+    Changing,
 }
 
 /// The actor's own tenant (its name and settings).
@@ -192,9 +216,12 @@ pub struct TenantTx {
     /// its first trace.
     base: Mutex<Option<trace::Head>>,
     /// The tenant's time zone, when the outermost transaction read it holding
-    /// the tenant's row (see `lock_tenant`): it cannot change before the
+    /// the tenant's row (see `read_config`): it cannot change before the
     /// commit, which then counts the rollup without reading it again.
     zone: Mutex<Option<String>>,
+    /// Shared with its savepoints: they read and change one configuration.
+    config: Arc<Mutex<ConfigUse>>,
+    configs: ConfigCache,
     /// How many of `appended` are already in the database (stored early for a rollup rebuild).
     stored: std::sync::atomic::AtomicUsize,
     /// How many of `appended` a rollup rebuild in this transaction already counted.
@@ -222,6 +249,7 @@ impl TenantTx {
         writer: Option<OwnedMutexGuard<()>>,
         now: DateTime<Utc>,
         events: Events,
+        configs: ConfigCache,
     ) -> Self {
         // Stored precision on both backends; a finer stamp would not survive a round trip.
         let memo = Memo::default();
@@ -239,6 +267,8 @@ impl TenantTx {
             parent: None,
             base: Mutex::new(None),
             zone: Mutex::new(None),
+            config: Arc::new(Mutex::new(ConfigUse::Unread)),
+            configs,
             stored: Default::default(),
             counted: Default::default(),
             events,
@@ -260,6 +290,11 @@ impl TenantTx {
         self.actor.clone()
     }
 
+    /// Before any write to rows of `E`: a configuration table's changes the version.
+    async fn writing<E: TenantOwned>(&self) -> Result<(), DbErr> {
+        if E::CONFIG { self.changing_config().await } else { Ok(()) }
+    }
+
     /// Inserts a row of the actor's tenant, whatever `tenant_id` the model held.
     pub async fn insert<A>(&self, mut model: A) -> Result<ModelOf<A>, DbErr>
     where
@@ -267,6 +302,7 @@ impl TenantTx {
         A::Entity: TenantOwned,
         ModelOf<A>: IntoActiveModel<A>,
     {
+        self.writing::<A::Entity>().await?;
         model.set(<A::Entity as TenantOwned>::tenant_column(), self.actor.tenant_id.into());
         <A::Entity as EntityTrait>::insert(model).exec_with_returning(&self.txn).await
     }
@@ -281,6 +317,7 @@ impl TenantTx {
         A::Entity: TenantOwned,
         ModelOf<A>: IntoActiveModel<A>,
     {
+        self.writing::<A::Entity>().await?;
         let column = <A::Entity as TenantOwned>::tenant_column();
         let models = models
             .into_iter()
@@ -301,6 +338,7 @@ impl TenantTx {
         A::Entity: TenantOwned,
         ModelOf<A>: IntoActiveModel<A>,
     {
+        self.writing::<A::Entity>().await?;
         model.set(<A::Entity as TenantOwned>::tenant_column(), self.actor.tenant_id.into());
         let inserted = <A::Entity as EntityTrait>::insert(model)
             .on_conflict(sea_orm::sea_query::OnConflict::new().do_nothing().to_owned())
@@ -331,6 +369,7 @@ impl TenantTx {
         A::Entity: TenantOwned,
         ModelOf<A>: IntoActiveModel<A>,
     {
+        self.writing::<A::Entity>().await?;
         let column = <A::Entity as TenantOwned>::tenant_column();
         <A::Entity as EntityTrait>::update(model)
             .validate()?
@@ -369,6 +408,10 @@ impl TenantTx {
         // Only the outermost transaction gets here: a savepoint's base is set
         // when it is made, so the head's lock is never taken inside a
         // savepoint (rolling one back would release it on PostgreSQL).
+        // The tenant's row is always taken before the head: admins changing
+        // configuration take them in the same order, so neither waits on the
+        // other holding what it needs (and the commit counts in the zone read).
+        self.read_config().await?;
         let head = trace::take_head(&self.txn, self.actor.tenant_id).await?;
         *lock(&self.base) = Some(head.clone());
         Ok(head)
@@ -401,7 +444,9 @@ impl TenantTx {
 
     /// A savepoint: its writes (and traces) join this transaction when it commits,
     /// and vanish alone when it is dropped, leaving the rest of the transaction intact.
-    /// Making one takes the tenant's trace head if this transaction does not hold it yet.
+    /// Making one reads the tenant's row and takes its trace head (see
+    /// [`head`](Self::head)) if this transaction does not hold them yet: locks
+    /// taken inside a savepoint end if it is rolled back.
     pub async fn savepoint(&self) -> Result<TenantTx, DbErr> {
         let base = self.head().await?;
         let txn = self.txn.begin().await?;
@@ -415,6 +460,8 @@ impl TenantTx {
             parent: Some(self.appended.clone()),
             base: Mutex::new(Some(base)),
             zone: Mutex::new(None),
+            config: self.config.clone(),
+            configs: self.configs.clone(),
             stored: Default::default(),
             counted: Default::default(),
             events: self.events.clone(),
@@ -428,6 +475,7 @@ impl TenantTx {
         &self,
         condition: impl sea_orm::sea_query::IntoCondition,
     ) -> Result<u64, DbErr> {
+        self.writing::<E>().await?;
         let result = E::delete_many()
             .filter(E::tenant_column().eq(self.actor.tenant_id))
             .filter(condition)
@@ -475,6 +523,7 @@ impl TenantTx {
         condition: impl sea_orm::sea_query::IntoCondition,
     ) -> Result<u64, DbErr> {
         use sea_orm::sea_query::Expr;
+        self.writing::<E>().await?;
         let result = E::update_many()
             .col_expr(column, Expr::value(value.into()))
             .filter(E::tenant_column().eq(self.actor.tenant_id))
@@ -484,24 +533,91 @@ impl TenantTx {
         Ok(result.rows_affected)
     }
 
-    /// Holds the tenant's row until this transaction ends: shared by writers
-    /// that read the key-field lists, exclusive for a change of one, so that
-    /// no write commits a completeness computed from a list a concurrent
-    /// change replaced (the change's recomputation would miss that write).
-    /// PostgreSQL only: SQLite's writers already run one at a time.
-    pub async fn lock_tenant(&self, exclusive: bool) -> Result<(), DbErr> {
+    /// Reads the tenant's row, once per transaction, before it reads any
+    /// configuration (custom fields, rules, key fields, picklists). On
+    /// PostgreSQL the row is held shared until the commit; a change of the
+    /// configuration bumps the row's `config_version` (see
+    /// [`changing_config`](Self::changing_config)), so it either commits first
+    /// and is read here, or waits for this transaction: no write commits a
+    /// value checked, or a completeness computed, against configuration a
+    /// concurrent change replaced. SQLite's writers already run one at a time.
+    ///
+    /// The version read picks the tenant's configuration as every
+    /// transaction at that version reads it, kept across transactions and
+    /// filled by the first to read each part; the zone read is what the
+    /// commit counts the rollup in.
+    pub async fn read_config(&self) -> Result<(), DbErr> {
         use sea_orm::{ConnectionTrait, QuerySelect};
-        if self.txn.get_database_backend() != sea_orm::DbBackend::Postgres {
+        if *lock(&self.config) != ConfigUse::Unread {
             return Ok(());
         }
-        let query = entity::tenant::Entity::find_by_id(self.actor.tenant_id);
-        let query = if exclusive { query.lock_exclusive() } else { query.lock_shared() };
-        let tenant = query.one(&self.txn).await?;
-        // A savepoint's row lock ends if it is rolled back: only the outermost
-        // transaction's read is sure to hold until the commit.
-        if self.parent.is_none() {
-            *lock(&self.zone) = tenant.map(|t| t.time_zone);
+        if self.parent.is_some() {
+            // `savepoint` reads it in the outer transaction first.
+            return Err(DbErr::Custom("the tenant's configuration is first read in a savepoint".into()));
         }
+        let query = entity::tenant::Entity::find_by_id(self.actor.tenant_id);
+        let query = match self.txn.get_database_backend() {
+            sea_orm::DbBackend::Postgres => query.lock_shared(),
+            _ => query,
+        };
+        let tenant = query.one(&self.txn).await?.ok_or_else(|| DbErr::RecordNotFound("tenant".into()))?;
+        *lock(&self.zone) = Some(tenant.time_zone);
+        // Set once, before any configuration is read into this memo.
+        let _ = self.memo.shared.set(self.shared_config(tenant.config_version));
+        *lock(&self.config) = ConfigUse::Read;
+        Ok(())
+    }
+
+    /// The tenant's configuration kept for `version`: the one kept when it is
+    /// that version, else a new empty one, kept unless a newer version is.
+    fn shared_config(&self, version: i64) -> Arc<Memo> {
+        let tenant = self.actor.tenant_id;
+        let kept = self.configs.read().ok().and_then(|configs| configs.get(&tenant).cloned());
+        if let Some((at, memo)) = kept
+            && at == version
+        {
+            return memo;
+        }
+        let fresh = Arc::new(Memo::default());
+        let mut configs = self.configs.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        match configs.get(&tenant) {
+            Some((at, memo)) if *at == version => memo.clone(),
+            // A transaction that read an older version, still running: the newer stays.
+            Some((at, _)) if *at > version => fresh,
+            _ => {
+                configs.insert(tenant, (version, fresh.clone()));
+                fresh
+            }
+        }
+    }
+
+    /// Bumps the tenant's `config_version`, once, before this transaction
+    /// changes its configuration: every write to a configuration table goes
+    /// through here (see `TenantOwned::CONFIG`), and services that change
+    /// configuration call it first. First, because the update waits for the
+    /// writes holding the tenant's row; after reading the row shared (which
+    /// every transaction does before its first trace, see [`head`](Self::head))
+    /// two admins could both wait to upgrade their lock. That order is refused
+    /// here rather than left to chance.
+    pub async fn changing_config(&self) -> Result<(), DbErr> {
+        use entity::tenant::{Column, Entity};
+        use sea_orm::sea_query::{Expr, ExprTrait};
+        let state = *lock(&self.config);
+        match state {
+            ConfigUse::Changing => return Ok(()),
+            ConfigUse::Read => {
+                return Err(DbErr::Custom(
+                    "configuration changed after the transaction read it: change it before reading".into(),
+                ));
+            }
+            ConfigUse::Unread => {}
+        }
+        Entity::update_many()
+            .col_expr(Column::ConfigVersion, Expr::col(Column::ConfigVersion).add(1))
+            .filter(Column::Id.eq(self.actor.tenant_id))
+            .exec(&self.txn)
+            .await?;
+        *lock(&self.config) = ConfigUse::Changing;
         Ok(())
     }
 
@@ -569,5 +685,9 @@ impl Scope for TenantTx {
 
     fn memo(&self) -> Option<&Memo> {
         Some(&self.memo)
+    }
+
+    async fn config_ready(&self) -> Result<(), DbErr> {
+        self.read_config().await
     }
 }

@@ -118,6 +118,7 @@ pub async fn begin_new_tenant(
         created_at: Set(Utc::now()),
         // The column's default: SQLite's RETURNING omits columns the insert left out.
         stale_opportunity_days: Set(14),
+        config_version: Set(0),
     })
     .exec_with_returning(tx.raw())
     .await?;
@@ -128,6 +129,8 @@ pub async fn begin_new_tenant(
     })
     .exec(tx.raw())
     .await?;
+    // Its default configuration (picklists) is written next, in this transaction.
+    tx.changing_config().await?;
     Ok((tx, tenant))
 }
 

@@ -24,8 +24,8 @@ use uuid::Uuid;
 use super::catalog::FieldKind;
 use super::picklists::{self, Choosable};
 use super::records::{self, Record};
+use super::{configuring, validate};
 use super::{custom_records, entities};
-use super::{require_admin, validate};
 use crate::auth::access::Permissions;
 use crate::db::trace::Change;
 use crate::db::{Scope, TenantTx};
@@ -84,6 +84,7 @@ pub fn kind(def: &field_definition::Model) -> ServiceResult<FieldKind> {
 
 /// The custom fields of an entity, in form order (memoized per transaction).
 pub async fn definitions(scope: &impl Scope, entity: &str) -> ServiceResult<Vec<field_definition::Model>> {
+    scope.config_ready().await?;
     if let Some(known) = scope.memo().and_then(|m| m.definitions(entity)) {
         return Ok(known);
     }
@@ -153,7 +154,7 @@ const RESERVED: [&str; 12] = [
 /// Adds a custom field to an entity (admins only). Required fields apply to
 /// records created or changed from now on.
 pub async fn create(tx: &TenantTx, new: NewField) -> ServiceResult<field_definition::Model> {
-    require_admin(tx.actor())?;
+    configuring(tx).await?;
     let target = entities::resolve(tx, "entity", &new.entity).await?;
     let entity = target.name().to_owned();
     let name = new.name.trim().to_owned();
@@ -237,7 +238,7 @@ pub async fn update(
     label: Option<String>,
     required: Option<bool>,
 ) -> ServiceResult<field_definition::Model> {
-    require_admin(tx.actor())?;
+    configuring(tx).await?;
     let before = get(tx, id).await?;
     let mut model: field_definition::ActiveModel = before.clone().into();
     if let Some(label) = label {
@@ -256,10 +257,7 @@ pub async fn update(
 /// Deletes a field. When records hold values for it, `force` is required; the
 /// values are then removed from those records and recorded in the trace.
 pub async fn delete(tx: &TenantTx, id: Uuid, force: bool) -> ServiceResult<field_definition::Model> {
-    require_admin(tx.actor())?;
-    // The field may be a key field: taken before the records' writes take it
-    // shared, as `data_quality::field_deleted` needs it exclusive.
-    tx.lock_tenant(true).await?;
+    configuring(tx).await?;
     let def = get(tx, id).await?;
     let removed = match def.entity.as_str() {
         "Account" => strip::<account::Entity>(tx, &def, force).await?,

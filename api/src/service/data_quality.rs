@@ -19,7 +19,7 @@ use super::catalog::FieldKind;
 use super::custom_fields;
 use super::entities::{self, EntityRef};
 use super::records::{self, Record};
-use super::{custom_records, picklists, require_admin};
+use super::{configuring, custom_records, picklists};
 use crate::db::trace::{Change, ChangeType};
 use crate::db::{Scope, TenantTx};
 use crate::error::{ServiceError, ServiceResult};
@@ -122,11 +122,9 @@ pub fn is_filled(value: Option<&Value>) -> bool {
 /// THE completeness of a record of `entity` whose trace view is `view`: every
 /// path that writes a record calls this, once, before its insert or update.
 pub async fn completeness(tx: &TenantTx, entity: &str, view: &Value) -> ServiceResult<f64> {
-    if tx.memo().and_then(|m| m.key_fields(entity)).is_none() {
-        // Before the list is read: a concurrent key-field change either
-        // commits first (and is read) or waits for this write (and recomputes it).
-        tx.lock_tenant(false).await?;
-    }
+    // `key_fields` reads the list holding the tenant's row: a concurrent
+    // key-field change either commits first (and is read) or waits for this
+    // write (and recomputes it).
     Ok(key_fields(tx, entity).await?.score(view))
 }
 
@@ -149,6 +147,7 @@ async fn stored_names(scope: &impl Scope, entity: &str) -> ServiceResult<Option<
 /// transaction, so a bulk upsert reads them once). Names that no longer
 /// exist (a deleted custom field) are left out.
 pub async fn key_fields(scope: &impl Scope, entity: &str) -> ServiceResult<Arc<KeyFields>> {
+    scope.config_ready().await?;
     if let Some(known) = scope.memo().and_then(|m| m.key_fields(entity)) {
         return Ok(known);
     }
@@ -192,11 +191,9 @@ pub async fn list(scope: &impl Scope, entity: &str) -> ServiceResult<Vec<String>
 /// of all the tenant's records of that entity, in the same transaction. An
 /// empty list is allowed: every record is then complete (1.0).
 pub async fn set(tx: &TenantTx, entity: &str, fields: Vec<String>) -> ServiceResult<Vec<String>> {
-    require_admin(tx.actor())?;
+    configuring(tx).await?;
     let target = entities::resolve(tx, "entity", entity).await?;
     let name = target.name().to_owned();
-    // Waits for writers that read the current list (see `completeness`).
-    tx.lock_tenant(true).await?;
     if let Some(memo) = tx.memo() {
         memo.remember_key_fields(&name, None);
     }
@@ -254,7 +251,7 @@ async fn store(tx: &TenantTx, target: &EntityRef, before: Vec<String>, fields: &
 /// gone): an admin's list that named it loses it, and the entity's records
 /// are recomputed, so a later field of the same name is no key field unasked.
 pub async fn field_deleted(tx: &TenantTx, entity: &str, field: &str) -> ServiceResult<()> {
-    tx.lock_tenant(true).await?;
+    tx.changing_config().await?;
     if let Some(memo) = tx.memo() {
         memo.remember_key_fields(entity, None);
         // This transaction changed the definitions: read them again.

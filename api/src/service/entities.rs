@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use super::catalog::{self, EntityDef};
-use super::{require_admin, validate};
+use super::{configuring, validate};
 use crate::db::trace::Change;
 use crate::db::{Scope, TenantTx};
 use crate::error::{ServiceError, ServiceResult};
@@ -106,7 +106,7 @@ fn snapshot(d: &entity_definition::Model) -> Value {
 /// Defines a custom entity (admins only). Its fields are then added with
 /// `custom_fields::create`; every profile may use it until an admin narrows that.
 pub async fn create(tx: &TenantTx, name: &str, label: &str) -> ServiceResult<entity_definition::Model> {
-    require_admin(tx.actor())?;
+    configuring(tx).await?;
     let name = name.trim().to_owned();
     let valid = (2..=50).contains(&name.len())
         && name.starts_with(|c: char| c.is_ascii_uppercase())
@@ -148,7 +148,7 @@ async fn get(tx: &TenantTx, id: Uuid) -> ServiceResult<entity_definition::Model>
 
 /// Relabels a custom entity (its API name stays, so clients and traces keep working).
 pub async fn update(tx: &TenantTx, id: Uuid, label: &str) -> ServiceResult<entity_definition::Model> {
-    require_admin(tx.actor())?;
+    configuring(tx).await?;
     let before = get(tx, id).await?;
     let mut model: entity_definition::ActiveModel = before.clone().into();
     model.label = Set(validate::required_text("label", label, 200)?);
@@ -162,7 +162,7 @@ pub async fn update(tx: &TenantTx, id: Uuid, label: &str) -> ServiceResult<entit
 /// Deletes a custom entity that has no records (deleted ones included: their
 /// traces name it), with its fields, picklists and access rules.
 pub async fn delete(tx: &TenantTx, id: Uuid) -> ServiceResult<entity_definition::Model> {
-    require_admin(tx.actor())?;
+    configuring(tx).await?;
     let def = get(tx, id).await?;
     let records = tx
         .select::<custom_record::Entity>()

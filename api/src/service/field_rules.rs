@@ -13,7 +13,7 @@ use serde_json::{Map, Value, json};
 use super::catalog::{self, EntityDef};
 use super::custom_fields;
 use super::entities::EntityRef;
-use super::{picklists, require_admin};
+use super::{configuring, picklists};
 use crate::auth::access::Permissions;
 use crate::db::trace::Change;
 use crate::db::{Scope, TenantTx};
@@ -60,6 +60,7 @@ fn parse(rows: Vec<field_rule::Model>) -> EntityRules {
 
 /// The rules of an entity (memoized per transaction).
 pub async fn rules(scope: &impl Scope, entity: &str) -> ServiceResult<Arc<EntityRules>> {
+    scope.config_ready().await?;
     if let Some(known) = scope.memo().and_then(|m| m.field_rules(entity)) {
         return Ok(known);
     }
@@ -199,7 +200,7 @@ async fn store(
 /// flag on their definition; built-in ones that are always required or set by
 /// the server cannot be changed.
 pub async fn set_required(tx: &TenantTx, entity: &str, field: &str, required: bool) -> ServiceResult<bool> {
-    require_admin(tx.actor())?;
+    configuring(tx).await?;
     let def = super::entities::resolve(tx, "entity", entity).await?;
     if let Some(builtin) = def.field(field) {
         if builtin.required || builtin.server_set {
@@ -258,7 +259,7 @@ pub async fn set_dependency(
     controlling: Option<&str>,
     allowed: Vec<(String, Vec<String>)>,
 ) -> ServiceResult<()> {
-    require_admin(tx.actor())?;
+    configuring(tx).await?;
     let def = super::entities::resolve(tx, "entity", entity).await?;
     picklist_kind(tx, &def, field, "field").await?;
     let before = existing(tx, def.name(), field).await?;

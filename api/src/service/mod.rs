@@ -40,3 +40,13 @@ pub fn require_admin(actor: &Actor) -> ServiceResult<()> {
         Err(ServiceError::Forbidden("this operation requires an admin profile".into()))
     }
 }
+
+/// The start of an admin's change of the configuration that record writes
+/// read: admins only, and the tenant's configuration version bumped before
+/// anything else (see `TenantTx::changing_config`).
+pub async fn configuring(tx: &crate::db::TenantTx) -> ServiceResult<()> {
+    use crate::db::Scope;
+    require_admin(tx.actor())?;
+    tx.changing_config().await?;
+    Ok(())
+}

@@ -193,6 +193,7 @@ fn option_key(key: &str) -> ServiceResult<String> {
 
 /// The options of one picklist field, in order.
 pub async fn options(scope: &impl Scope, entity: &str, field: &str) -> ServiceResult<Vec<picklist_option::Model>> {
+    scope.config_ready().await?;
     if let Some(known) = scope.memo().and_then(|memo| memo.picklist(entity, field)) {
         return Ok(known);
     }
@@ -341,7 +342,7 @@ pub async fn add_option(
     field: &str,
     new: NewOption,
 ) -> ServiceResult<picklist_option::Model> {
-    super::require_admin(tx.actor())?;
+    super::configuring(tx).await?;
     let list = list_of(tx, entity, field).await?;
     let key = option_key(&new.key)?;
     let label = super::validate::required_text("label", &new.label, 100)?;
@@ -405,7 +406,7 @@ pub async fn update_option(
     label: Option<String>,
     active: Option<bool>,
 ) -> ServiceResult<picklist_option::Model> {
-    super::require_admin(tx.actor())?;
+    super::configuring(tx).await?;
     let (option, list) = option_with_list(tx, id).await?;
     let before = options_of(tx, list.id).await?;
     let mut model: picklist_option::ActiveModel = option.clone().into();
@@ -434,7 +435,7 @@ pub async fn reorder(
     field: &str,
     keys: &[String],
 ) -> ServiceResult<Vec<picklist_option::Model>> {
-    super::require_admin(tx.actor())?;
+    super::configuring(tx).await?;
     let list = list_of(tx, entity, field).await?;
     let before = options_of(tx, list.id).await?;
     let mut sorted_given: Vec<&str> = keys.iter().map(|k| k.trim()).collect();
@@ -504,7 +505,7 @@ async fn holders(tx: &TenantTx, list: &picklist::Model, option: &picklist_option
 /// Deletes an option no record holds (admins only); one in use can only be
 /// deactivated, so that no record is left pointing at nothing.
 pub async fn delete_option(tx: &TenantTx, id: Uuid) -> ServiceResult<picklist_option::Model> {
-    super::require_admin(tx.actor())?;
+    super::configuring(tx).await?;
     let (option, list) = option_with_list(tx, id).await?;
     let before = options_of(tx, list.id).await?;
     if before.iter().filter(|o| o.active && o.id != id).count() == 0 {

@@ -7,6 +7,7 @@ mod accounts;
 mod activities;
 mod adoption;
 mod auth;
+mod configuration;
 mod contacts;
 mod custom_entities;
 mod custom_fields;

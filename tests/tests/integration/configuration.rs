@@ -1,0 +1,171 @@
+//! The configuration record writes read (custom fields, picklists, field
+//! rules, key fields), which each server keeps across requests by the
+//! tenant's configuration version: a change reaches the next write through
+//! any server at once, waits for the writes that read the configuration it
+//! replaces, and is made before a transaction reads it or writes a trace.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use crm_api::auth::Actor;
+use crm_api::db::system;
+use crm_api::db::trace::Change;
+use crm_api::error::ServiceError;
+use crm_api::service::{custom_fields, field_rules};
+use crm_tests::serde_json::{Value, json};
+use crm_tests::{TestApp, db_tests};
+
+db_tests!(
+    configuration_changes_reach_every_server_at_once,
+    a_configuration_change_waits_for_a_write_that_read_it,
+    a_write_that_traced_before_reading_configuration_does_not_deadlock_a_change,
+    configuration_is_changed_before_it_is_read_or_traced,
+);
+
+const CREATE: &str = "mutation($i: CreateContactInput!) { createContact(input: $i) { id completeness customFields } }";
+
+/// Each change is made through a second server, and the next write goes
+/// through the first, which has kept the configuration it read before.
+async fn configuration_changes_reach_every_server_at_once(app: TestApp) {
+    let acme = app.tenant("acme").await;
+    let t = Some(acme.admin.token.as_str());
+    let other = app.second_server().await;
+    let app = &app;
+    let write = |input: Value| async move { app.gql(t, CREATE, json!({ "i": input })).await };
+    let change = |query: &'static str, variables: Value| async move {
+        app.gql_at(other, t, query, variables).await.data().clone()
+    };
+
+    let plain = write(json!({ "lastName": "Kept" })).await;
+    let before = plain.data()["createContact"]["completeness"].as_f64().unwrap();
+    assert!(before < 1.0, "the default key fields ask for more than a last name");
+    write(json!({ "lastName": "Region", "customFields": { "region": "emea" } }))
+        .await
+        .assert_invalid("customFields.region");
+
+    let field = "mutation { createCustomField(input: { entity: \"Contact\", name: \"region\", label: \"Region\", \
+        type: PICKLIST, options: [{ key: \"emea\", label: \"EMEA\" }] }) { id } }";
+    change(field, json!({})).await;
+    let r = write(json!({ "lastName": "Region", "customFields": { "region": "emea" } })).await;
+    assert_eq!(r.data()["createContact"]["customFields"]["region"], "emea", "the new field is known");
+    write(json!({ "lastName": "Region", "customFields": { "region": "apac" } }))
+        .await
+        .assert_invalid("customFields.region");
+
+    let option = "mutation { addPicklistOption(input: { entity: \"Contact\", field: \"region\", key: \"apac\", \
+        label: \"APAC\" }) { key } }";
+    change(option, json!({})).await;
+    let r = write(json!({ "lastName": "Region", "customFields": { "region": "apac" } })).await;
+    assert_eq!(r.data()["createContact"]["customFields"]["region"], "apac", "the new option is known");
+
+    change("mutation { setFieldRequired(entity: \"Contact\", field: \"phone\", required: true) }", json!({})).await;
+    write(json!({ "lastName": "No phone" })).await.assert_invalid("phone");
+
+    let keys = "mutation { setKeyFields(entity: \"Contact\", fields: [\"phone\"]) }";
+    change(keys, json!({})).await;
+    let r = write(json!({ "lastName": "Phone", "phone": "+1 555 0100" })).await;
+    assert_eq!(r.data()["createContact"]["completeness"], 1.0, "scored by the new key fields");
+
+    change("mutation { setFieldRequired(entity: \"Contact\", field: \"phone\", required: false) }", json!({})).await;
+    let r = write(json!({ "lastName": "Optional again" })).await;
+    assert_eq!(r.data()["createContact"]["completeness"], 0.0, "phone is optional, and the only key field");
+}
+
+/// A write holds the configuration it read until it commits: a change of
+/// the field rules waits for it, then applies to the writes after it.
+async fn a_configuration_change_waits_for_a_write_that_read_it(app: TestApp) {
+    let acme = app.tenant("acme").await;
+    let t = Some(acme.admin.token.as_str());
+    let tenant = system::tenant_by_slug(app.db.connection(), "acme").await.unwrap().unwrap();
+    let me = app.gql(t, "{ me { user { profile { id } } } }", json!({})).await;
+    let profile = me.data()["me"]["user"]["profile"]["id"].as_str().unwrap().parse().unwrap();
+    let tx = app.db.begin(Arc::new(Actor::system(tenant.id, profile)), None).await.unwrap();
+    let read = field_rules::rules(&tx, "Contact").await.unwrap();
+    assert!(!read.required.iter().any(|f| f == "phone"));
+
+    let require = "mutation { setFieldRequired(entity: \"Contact\", field: \"phone\", required: true) }";
+    let changed = AtomicBool::new(false);
+    let change = async {
+        let r = app.gql(t, require, json!({})).await;
+        changed.store(true, Ordering::SeqCst);
+        r
+    };
+    let write = async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(!changed.load(Ordering::SeqCst), "the change waits for the write that read the rules");
+        let again = field_rules::rules(&tx, "Contact").await.unwrap();
+        assert_eq!(again.required, read.required, "the rules stay as read until the commit");
+        tx.commit().await.unwrap();
+    };
+    let (r, ()) = tokio::join!(change, write);
+    assert_eq!(r.data()["setFieldRequired"], true);
+    app.gql(t, CREATE, json!({ "i": { "lastName": "After" } })).await.assert_invalid("phone");
+}
+
+/// A write whose first trace comes before it reads any configuration holds
+/// the tenant's row from that trace on, as every writer takes it before the
+/// trace head: an admin's change waits for it instead of taking the row,
+/// then waiting for the head while the write waits for the row (a deadlock).
+async fn a_write_that_traced_before_reading_configuration_does_not_deadlock_a_change(app: TestApp) {
+    let acme = app.tenant("acme").await;
+    let t = Some(acme.admin.token.as_str());
+    let tenant = system::tenant_by_slug(app.db.connection(), "acme").await.unwrap().unwrap();
+    let me = app.gql(t, "{ me { user { profile { id } } } }", json!({})).await;
+    let profile = me.data()["me"]["user"]["profile"]["id"].as_str().unwrap().parse().unwrap();
+    let tx = app.db.begin(Arc::new(Actor::system(tenant.id, profile)), None).await.unwrap();
+    tx.trace(Change::create("Account", uuid::Uuid::now_v7(), json!({ "name": "First" }))).await.unwrap();
+
+    let require = "mutation { setFieldRequired(entity: \"Contact\", field: \"phone\", required: true) }";
+    let changed = AtomicBool::new(false);
+    let change = async {
+        let r = app.gql(t, require, json!({})).await;
+        changed.store(true, Ordering::SeqCst);
+        r
+    };
+    let write = async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(!changed.load(Ordering::SeqCst), "the change waits for the write that traced");
+        let rules = field_rules::rules(&tx, "Contact").await.expect("the write reads the rules");
+        assert!(!rules.required.iter().any(|f| f == "phone"), "as they were before the change");
+        tx.commit().await.expect("the write commits");
+    };
+    let (r, ()) = tokio::join!(change, write);
+    assert_eq!(r.data()["setFieldRequired"], true, "the change commits after the write");
+    app.gql(t, CREATE, json!({ "i": { "lastName": "After" } })).await.assert_invalid("phone");
+    assert_eq!(app.sql_count("SELECT COUNT(*) FROM trace WHERE entity_type = 'Account'").await, 1);
+}
+
+/// Changing configuration after reading it (two admins could then wait on
+/// each other) or after writing a trace (which reads the tenant's row first,
+/// as every writer does) is refused, and leaves nothing behind.
+async fn configuration_is_changed_before_it_is_read_or_traced(app: TestApp) {
+    let acme = app.tenant("acme").await;
+    let t = Some(acme.admin.token.as_str());
+    let tenant = system::tenant_by_slug(app.db.connection(), "acme").await.unwrap().unwrap();
+    let me = app.gql(t, "{ me { user { profile { id } } } }", json!({})).await;
+    let profile = me.data()["me"]["user"]["profile"]["id"].as_str().unwrap().parse().unwrap();
+    let actor = Arc::new(Actor::system(tenant.id, profile));
+    let refused = |result: Result<bool, ServiceError>| {
+        assert!(matches!(result, Err(ServiceError::Db(_))), "refused: {result:?}");
+    };
+
+    let tx = app.db.begin(actor.clone(), None).await.unwrap();
+    custom_fields::definitions(&tx, "Contact").await.unwrap();
+    refused(field_rules::set_required(&tx, "Contact", "phone", true).await);
+    drop(tx);
+
+    let tx = app.db.begin(actor.clone(), None).await.unwrap();
+    tx.trace(Change::create("Account", uuid::Uuid::now_v7(), json!({ "name": "Traced" }))).await.unwrap();
+    refused(field_rules::set_required(&tx, "Contact", "phone", true).await);
+    drop(tx);
+
+    // Changed first, then read: the transaction sees its own change.
+    let tx = app.db.begin(actor, None).await.unwrap();
+    assert!(field_rules::set_required(&tx, "Contact", "phone", true).await.unwrap());
+    assert!(field_rules::rules(&tx, "Contact").await.unwrap().required.iter().any(|f| f == "phone"));
+    tx.commit().await.unwrap();
+    app.gql(t, CREATE, json!({ "i": { "lastName": "Checked" } })).await.assert_invalid("phone");
+    let traced = "SELECT COUNT(*) FROM trace WHERE entity_type = 'Account'";
+    assert_eq!(app.sql_count(traced).await, 0, "the refused transactions wrote nothing");
+}
