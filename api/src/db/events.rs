@@ -46,8 +46,9 @@ pub struct TraceBatch {
     shown: Mutex<Vec<Shown>>,
 }
 
-/// One profile's rules and the traces as they show them.
-type Shown = (Arc<Permissions>, Arc<[trace::Model]>);
+/// One profile's rules and the traces as they show them, in the form the
+/// caller of [`TraceBatch::shown_as`] keeps them (ready to send, say).
+type Shown = (Arc<Permissions>, Arc<dyn std::any::Any + Send + Sync>);
 
 impl TraceBatch {
     pub fn new(tenant_id: Uuid, traces: Vec<trace::Model>) -> Self {
@@ -59,17 +60,19 @@ impl TraceBatch {
     }
 
     /// The traces as `rules` show them: `show` runs once per set of rules
-    /// (profile version), however many subscribers share them.
-    pub fn shown_as(
+    /// (profile version) and type of view, however many subscribers share them.
+    pub fn shown_as<T: Send + Sync + 'static>(
         &self,
         rules: &Arc<Permissions>,
-        show: impl FnOnce(&[trace::Model]) -> Vec<trace::Model>,
-    ) -> Arc<[trace::Model]> {
+        show: impl FnOnce(&[trace::Model]) -> T,
+    ) -> Arc<T> {
         let mut known = self.shown.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some((_, shown)) = known.iter().find(|(r, _)| Arc::ptr_eq(r, rules)) {
-            return shown.clone();
+        let kept =
+            known.iter().filter(|(r, _)| Arc::ptr_eq(r, rules)).find_map(|(_, view)| view.clone().downcast().ok());
+        if let Some(shown) = kept {
+            return shown;
         }
-        let shown: Arc<[trace::Model]> = show(&self.traces).into();
+        let shown = Arc::new(show(&self.traces));
         known.push((rules.clone(), shown.clone()));
         shown
     }

@@ -192,7 +192,7 @@ impl Subscription {
         &self,
         ctx: &Context<'_>,
         filter: Option<TraceAddedFilter>,
-    ) -> Result<impl Stream<Item = GqlResult<Trace>>, GqlError> {
+    ) -> Result<impl Stream<Item = GqlResult<Arc<Trace>>>, GqlError> {
         let filter = filter.unwrap_or_default();
         let entity_id = filter.entity_id.as_ref().map(|id| parse_id("filter.entityId", id)).transpose()?;
         let change_types: Option<Vec<&'static str>> =
@@ -218,14 +218,16 @@ impl Subscription {
                         }
                     }
                 }
-                let shown = service::traces::redacted(&watch.read(), &batch);
-                let items: Vec<GqlResult<Trace>> = shown
+                // Converted once per profile (the JSON values parsed once):
+                // each subscriber only filters and shares them.
+                let shown = service::traces::redacted(&watch.read(), &batch, |t| Arc::new(Trace::from(t.clone())));
+                let items: Vec<GqlResult<Arc<Trace>>> = shown
                     .iter()
-                    .filter(|t| service::traces::may_read(readable.as_deref(), t))
-                    .filter(|t| entity_types.as_ref().is_none_or(|types| types.contains(&t.entity_type)))
-                    .filter(|t| change_types.as_ref().is_none_or(|types| types.contains(&t.change_type.as_str())))
-                    .filter(|t| entity_id.is_none_or(|id| t.entity_id == Some(id)))
-                    .map(|t| Ok(Trace::from(t.clone())))
+                    .filter(|(t, _)| service::traces::may_read(readable.as_deref(), t))
+                    .filter(|(t, _)| entity_types.as_ref().is_none_or(|types| types.contains(&t.entity_type)))
+                    .filter(|(t, _)| change_types.as_ref().is_none_or(|types| types.contains(&t.change_type.as_str())))
+                    .filter(|(t, _)| entity_id.is_none_or(|id| t.entity_id == Some(id)))
+                    .map(|(_, shown)| Ok(shown.clone()))
                     .collect();
                 Some((items, (watch, readable)))
             }

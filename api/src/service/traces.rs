@@ -54,12 +54,22 @@ async fn visible(scope: &impl Scope) -> ServiceResult<Select<trace::Entity>> {
 }
 
 /// A batch's traces as the caller's profile shows them (hidden fields left
-/// out; another tenant's never): worked out once per profile, whatever the
-/// number of its subscribers.
-pub fn redacted(scope: &impl Scope, batch: &TraceBatch) -> Arc<[trace::Model]> {
+/// out; another tenant's never), each with its view made by `view`: worked
+/// out once per profile, whatever the number of its subscribers.
+pub fn redacted<V: Send + Sync + 'static>(
+    scope: &impl Scope,
+    batch: &TraceBatch,
+    view: impl Fn(&trace::Model) -> V,
+) -> Arc<Vec<(trace::Model, V)>> {
     let tenant = scope.actor().tenant_id;
     batch.shown_as(&scope.actor().access, |rows| {
-        rows.iter().filter(|row| row.tenant_id == tenant).map(|row| redact(scope, row.clone())).collect()
+        let shown = rows.iter().filter(|row| row.tenant_id == tenant).map(|row| redact(scope, row.clone()));
+        shown
+            .map(|row| {
+                let view = view(&row);
+                (row, view)
+            })
+            .collect()
     })
 }
 
