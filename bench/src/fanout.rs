@@ -4,11 +4,12 @@
 use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
-use serde_json::{Value, json};
+use serde_json::json;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 use crate::Error;
+use crate::load::cpu_seconds;
 
 /// What one fan-out run measured.
 #[derive(Clone, Debug, serde::Serialize)]
@@ -18,6 +19,17 @@ pub struct FanOut {
     pub p50_ms: f64,
     pub last_ms: f64,
     pub lost: usize,
+    /// The server's CPU time from the mutation to the last delivery (10 ms
+    /// resolution, from /proc): the cost of the fan-out itself.
+    pub server_cpu_ms: Option<f64>,
+}
+
+/// A server message's type, read without building the rest of it: the load
+/// generator shares the machine with the server and should cost it little.
+#[derive(serde::Deserialize)]
+struct Kind<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: &'a str,
 }
 
 type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
@@ -38,8 +50,21 @@ async fn subscriber(url: String, token: String) -> Result<Socket, Error> {
     Ok(socket)
 }
 
+/// Writes a command to the profiler's control FIFO (`CRM_BENCH_PERF_CTL`, for
+/// `perf record --control fifo:PATH -D -1`), so that a profile holds the
+/// deliveries alone, not the thousands of connections opened before them.
+fn profiler(command: &str) {
+    if let Some(path) = std::env::var_os("CRM_BENCH_PERF_CTL") {
+        use std::io::Write;
+        let written = std::fs::OpenOptions::new().write(true).open(&path).and_then(|mut f| writeln!(f, "{command}"));
+        if let Err(err) = written {
+            eprintln!("CRM_BENCH_PERF_CTL: {err}");
+        }
+    }
+}
+
 /// Opens `n` subscribers, then runs `mutate` and times the deliveries.
-pub async fn run<F, Fut>(ws_url: &str, token: &str, n: usize, mutate: F) -> Result<FanOut, Error>
+pub async fn run<F, Fut>(ws_url: &str, token: &str, n: usize, pid: Option<u32>, mutate: F) -> Result<FanOut, Error>
 where
     F: FnOnce() -> Fut,
     Fut: std::future::Future<Output = Result<(), Error>>,
@@ -58,19 +83,27 @@ where
     let mut readers = Vec::with_capacity(n);
     for mut socket in sockets {
         let sender = sender.clone();
+        // Subscribers stay connected once served, as live clients do: closing
+        // at once would make the server tear connections down while it still
+        // delivers to the others. They are dropped after the measurement.
         readers.push(tokio::spawn(async move {
+            let mut served = false;
             while let Some(Ok(message)) = socket.next().await {
                 if let Message::Text(text) = message
-                    && serde_json::from_str::<Value>(text.as_str()).is_ok_and(|v| v["type"] == "next")
+                    && !served
+                    && serde_json::from_str::<Kind<'_>>(text.as_str()).is_ok_and(|m| m.kind == "next")
                 {
+                    // One delivery counted per subscriber, so that a
+                    // duplicate cannot hide a loss.
+                    served = true;
                     let _ = sender.send(Instant::now());
-                    break;
                 }
             }
-            let _ = socket.close(None).await;
         }));
     }
     drop(sender);
+    profiler("enable");
+    let cpu_before = pid.and_then(cpu_seconds);
     mutate().await?;
     let answered = Instant::now();
     let mut delays = Vec::with_capacity(n);
@@ -81,6 +114,8 @@ where
             _ => break,
         }
     }
+    let cpu_after = pid.and_then(cpu_seconds);
+    profiler("disable");
     for reader in readers {
         reader.abort();
     }
@@ -90,5 +125,6 @@ where
         p50_ms: delays.get(delays.len() / 2).copied().unwrap_or(f64::NAN),
         last_ms: delays.last().copied().unwrap_or(f64::NAN),
         lost: n - delays.len(),
+        server_cpu_ms: cpu_before.zip(cpu_after).map(|(before, after)| (after - before) * 1000.0),
     })
 }

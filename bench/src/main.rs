@@ -69,6 +69,10 @@ struct Cli {
     /// Records per type in the bulk scenario (default 5,000; 500 with --quick).
     #[arg(long)]
     batch: Option<usize>,
+    /// Subscriber counts of the fan-out scenario (default 1,000 and 5,000; 20
+    /// and 100 with --quick).
+    #[arg(long, value_delimiter = ',')]
+    subscribers: Vec<usize>,
     /// Run only these scenarios (default: all of them).
     #[arg(long, value_enum, value_delimiter = ',')]
     only: Vec<Scenario>,
@@ -432,7 +436,12 @@ async fn measure(cli: &Cli, url: &str, size: &seed::Size, seconds: Duration, db_
     // fan-out: subscribers to one tenant's traceAdded, one createAccount.
     if cli.runs(Scenario::FanOut) {
         let ws = server.base.replace("http://", "ws://") + "/graphql/ws";
-        for n in if cli.quick { [20, 100] } else { [1_000, 5_000] } {
+        let counts = match (cli.subscribers.is_empty(), cli.quick) {
+            (false, _) => cli.subscribers.clone(),
+            (true, true) => vec![20, 100],
+            (true, false) => vec![1_000, 5_000],
+        };
+        for n in counts {
             let (http, base, writer) = (http.clone(), server.base.clone(), token.clone());
             let mutate = || async move {
                 gql(
@@ -445,7 +454,7 @@ async fn measure(cli: &Cli, url: &str, size: &seed::Size, seconds: Duration, db_
                 .await
                 .map(|_| ())
             };
-            fan_outs.push(fanout::run(&ws, &token, n, mutate).await?);
+            fan_outs.push(fanout::run(&ws, &token, n, Some(server.pid), mutate).await?);
         }
     }
     if std::env::var_os("CRM_BENCH_WRAP").is_some() {
@@ -505,8 +514,14 @@ fn report(
     }
     println!("server RSS: {} MB idle, {} MB under the read load", show_mb(idle_rss), show_mb(busy_rss));
     for f in fan_outs {
+        let cpu = match f.server_cpu_ms {
+            Some(ms) => {
+                format!(", server CPU {ms:.0} ms ({:.0} µs per subscriber)", ms * 1000.0 / f.subscribers as f64)
+            }
+            None => String::new(),
+        };
         println!(
-            "fan-out {:>5} subscribers: p50 {:.1} ms, last {:.1} ms after the mutation's response, {} lost",
+            "fan-out {:>5} subscribers: p50 {:.1} ms, last {:.1} ms after the mutation's response, {} lost{cpu}",
             f.subscribers, f.p50_ms, f.last_ms, f.lost
         );
     }
