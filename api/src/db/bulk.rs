@@ -12,6 +12,8 @@ use sea_orm::sea_query::Value;
 use sea_orm::{ActiveModelTrait, ConnectionTrait, DbBackend, DbErr, EntityName, EntityTrait, IdenStatic, Iterable};
 use serde_json::Value as Json;
 
+use super::combined::Combined;
+
 /// Binds one statement may carry on SQLite (its limit is 32,766).
 const SQLITE_BINDS: usize = 30_000;
 
@@ -42,12 +44,7 @@ where
     if conn.get_database_backend() == DbBackend::Postgres
         && let Some(documents) = as_json(&rows, &columns)
     {
-        let names: Vec<String> = columns.iter().map(|c| format!("\"{}\"", c.as_str())).collect();
-        let names = names.join(", ");
-        let table = A::Entity::default().table_name().to_owned();
-        let sql = format!(
-            "INSERT INTO \"{table}\" ({names}) SELECT {names} FROM json_populate_recordset(NULL::\"{table}\", $1::json){skip}"
-        );
+        let sql = json_insert::<A>(&columns, "$1", skip);
         for document in documents {
             let statement = sea_orm::Statement::from_sql_and_values(DbBackend::Postgres, &sql, [document.into()]);
             inserted += conn.execute_raw(statement).await?.rows_affected();
@@ -70,6 +67,33 @@ where
         };
     }
     Ok(inserted)
+}
+
+/// PostgreSQL's INSERT of `columns` from the JSON document bound at `param`.
+fn json_insert<A: ActiveModelTrait>(columns: &[<A::Entity as EntityTrait>::Column], param: &str, tail: &str) -> String {
+    let names: Vec<String> = columns.iter().map(|c| format!("\"{}\"", c.as_str())).collect();
+    let names = names.join(", ");
+    let table = A::Entity::default().table_name().to_owned();
+    format!(
+        "INSERT INTO \"{table}\" ({names}) SELECT {names} FROM json_populate_recordset(NULL::\"{table}\", {param}::json){tail}"
+    )
+}
+
+/// `rows` (all setting the same columns) as one part of a combined statement
+/// (PostgreSQL), `tail` closing the INSERT (an ON CONFLICT clause, say):
+/// `None`, with nothing added, when they do not fit one JSON document.
+pub(super) fn insert_part<A: ActiveModelTrait>(combined: &mut Combined, rows: &[A], tail: &str) -> Option<()> {
+    let first = rows.first()?;
+    let columns: Vec<_> = <<A::Entity as EntityTrait>::Column as Iterable>::iter()
+        .filter(|c| first.get(*c).into_value().is_some())
+        .collect();
+    let mut documents = as_json(rows, &columns)?;
+    if documents.len() != 1 {
+        return None;
+    }
+    let param = combined.bind(documents.pop()?);
+    combined.part(json_insert::<A>(&columns, &param, tail));
+    Some(())
 }
 
 /// The rows as JSON arrays of objects keyed by column name, [`JSON_ROWS`] per

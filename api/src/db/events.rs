@@ -22,7 +22,7 @@ use std::time::Duration;
 use entity::trace;
 use sea_orm::sqlx::postgres::PgListener;
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait, QueryFilter, QueryOrder, Statement,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait, QueryFilter, QueryOrder,
 };
 use tokio::sync::{OnceCell, broadcast};
 use uuid::Uuid;
@@ -117,18 +117,25 @@ impl Events {
     /// Inside the committing transaction: PostgreSQL's NOTIFY, which travels
     /// with the commit (and vanishes with a rollback).
     pub(super) async fn announce<C: ConnectionTrait>(&self, conn: &C, batch: &TraceBatch) -> Result<(), DbErr> {
-        let (Some(first), Some(last)) = (batch.traces.first(), batch.traces.last()) else { return Ok(()) };
-        if self.inner.postgres_url.is_none() {
-            return Ok(());
+        let mut alone = super::combined::Combined::default();
+        match self.announce_select(&mut alone, batch) {
+            Some(select) => alone.run(conn, Some(select)).await,
+            None => Ok(()),
         }
-        let payload = format!("{}:{}:{}", batch.tenant_id, first.seq, last.seq);
-        conn.execute_raw(Statement::from_sql_and_values(
-            DbBackend::Postgres,
-            "SELECT pg_notify($1, $2)",
-            [CHANNEL.into(), payload.into()],
-        ))
-        .await?;
-        Ok(())
+    }
+
+    /// [`announce`](Self::announce) as the query of a combined statement
+    /// (PostgreSQL); `None` when there is nothing to announce.
+    pub(super) fn announce_select(
+        &self,
+        combined: &mut super::combined::Combined,
+        batch: &TraceBatch,
+    ) -> Option<String> {
+        let (first, last) = (batch.traces.first()?, batch.traces.last()?);
+        self.inner.postgres_url.as_ref()?;
+        let channel = combined.bind(CHANNEL);
+        let payload = combined.bind(format!("{}:{}:{}", batch.tenant_id, first.seq, last.seq));
+        Some(format!("SELECT pg_notify({channel}, {payload})"))
     }
 
     /// After the commit: SQLite's in-process delivery (PostgreSQL's comes

@@ -8,6 +8,7 @@
 #![allow(clippy::disallowed_methods, reason = "db/ is the one place allowed to use raw entity methods")]
 
 mod bulk;
+mod combined;
 pub mod events;
 pub mod rollup;
 mod scope;

@@ -125,10 +125,9 @@ pub async fn count<C: ConnectionTrait>(
 /// One write's change of an activity's overdue span: before, after.
 pub type OverdueMove = (Option<OverdueSpan>, Option<OverdueSpan>);
 
-/// Adds the rollup to the stored counters: counts add up, `last_active_at`
-/// keeps the later time. Both backends run the same upsert.
-pub async fn write<C: ConnectionTrait>(conn: &C, tenant_id: Uuid, rollup: &Rollup) -> Result<(), DbErr> {
-    let rows: Vec<adoption_rollup::ActiveModel> = rollup
+/// The stored counters' rows for `rollup`'s changes.
+fn rows(tenant_id: Uuid, rollup: &Rollup) -> Vec<adoption_rollup::ActiveModel> {
+    rollup
         .counts
         .iter()
         // Steps that cancelled out within the transaction change nothing.
@@ -141,12 +140,37 @@ pub async fn write<C: ConnectionTrait>(conn: &C, tenant_id: Uuid, rollup: &Rollu
             counter: Set(counter.clone()),
             value: Set(*value),
         })
-        .collect();
-    let merge = Expr::cust(format!(
+        .collect()
+}
+
+/// How a counter's stored value takes an added one: counts add up,
+/// `last_active_at` keeps the later time.
+fn merge() -> String {
+    format!(
         "CASE WHEN adoption_rollup.counter = '{LAST_ACTIVE_AT}' \
          THEN (CASE WHEN excluded.value > adoption_rollup.value THEN excluded.value ELSE adoption_rollup.value END) \
          ELSE adoption_rollup.value + excluded.value END"
-    ));
+    )
+}
+
+/// The upsert of [`write`] as a part of a combined statement (PostgreSQL),
+/// to be followed by [`drop_zero_steps`]: `None`, with nothing added, when it
+/// takes more than one part.
+pub(super) fn write_part(combined: &mut super::combined::Combined, tenant_id: Uuid, rollup: &Rollup) -> Option<()> {
+    let rows = rows(tenant_id, rollup);
+    if rows.is_empty() {
+        return Some(());
+    }
+    let conflict =
+        format!(" ON CONFLICT (tenant_id, week, actor_kind, actor_id, counter) DO UPDATE SET value = {}", merge());
+    super::bulk::insert_part(combined, &rows, &conflict)
+}
+
+/// Adds the rollup to the stored counters: counts add up, `last_active_at`
+/// keeps the later time. Both backends run the same upsert.
+pub async fn write<C: ConnectionTrait>(conn: &C, tenant_id: Uuid, rollup: &Rollup) -> Result<(), DbErr> {
+    let rows = rows(tenant_id, rollup);
+    let merge = Expr::cust(merge());
     for chunk in rows.chunks(CHUNK) {
         adoption_rollup::Entity::insert_many(chunk.to_vec())
             .on_conflict(
@@ -163,8 +187,17 @@ pub async fn write<C: ConnectionTrait>(conn: &C, tenant_id: Uuid, rollup: &Rollu
             .exec_without_returning(conn)
             .await?;
     }
-    // Steps that cancel out across transactions leave no row behind, so the
-    // stored counters are the same as a rebuild's.
+    drop_zero_steps(conn, tenant_id, rollup).await
+}
+
+/// Steps that cancel out across transactions leave no row behind, so the
+/// stored counters are the same as a rebuild's. After the upsert, which it
+/// must see: never a part of the same combined statement.
+pub(super) async fn drop_zero_steps<C: ConnectionTrait>(
+    conn: &C,
+    tenant_id: Uuid,
+    rollup: &Rollup,
+) -> Result<(), DbErr> {
     let stepped: Vec<NaiveDate> = rollup
         .counts
         .keys()

@@ -636,6 +636,32 @@ impl TenantTx {
         Ok(())
     }
 
+    /// On PostgreSQL, stores the traces, moves the head, adds the counters and
+    /// announces the batch in one statement (see `db::combined`); false, with
+    /// nothing written, where that does not fit (SQLite, or too many rows for
+    /// one statement's parts).
+    async fn finish_combined(
+        &self,
+        batch: &TraceBatch,
+        unstored: &[entity::trace::Model],
+        counted: &rollup::Rollup,
+    ) -> Result<bool, DbErr> {
+        use sea_orm::ConnectionTrait;
+        if self.txn.get_database_backend() != sea_orm::DbBackend::Postgres {
+            return Ok(false);
+        }
+        let mut combined = super::combined::Combined::default();
+        if trace::store_part(&mut combined, unstored).is_none()
+            || rollup::write_part(&mut combined, batch.tenant_id, counted).is_none()
+        {
+            return Ok(false);
+        }
+        let announce = self.events.announce_select(&mut combined, batch);
+        combined.run(&self.txn, announce).await?;
+        rollup::drop_zero_steps(&self.txn, batch.tenant_id, counted).await?;
+        Ok(true)
+    }
+
     /// Commits. The outermost transaction first adds its traces to the
     /// adoption rollup and announces them, both inside the transaction, so a
     /// commit either carries its counters and notification or nothing does.
@@ -648,16 +674,18 @@ impl TenantTx {
             parent.overdue.extend(appended.overdue);
             return Ok(());
         }
-        self.store_traces().await?;
+        use std::sync::atomic::Ordering;
         let Appended { traces, overdue } = std::mem::take(&mut *lock(&self.appended));
         let batch = TraceBatch::new(self.actor.tenant_id, traces);
-        let fresh = batch.traces.get(self.counted.load(std::sync::atomic::Ordering::SeqCst)..).unwrap_or_default();
+        let fresh = batch.traces.get(self.counted.load(Ordering::SeqCst)..).unwrap_or_default();
         let zone = lock(&self.zone).take();
         let counted = rollup::count(&self.txn, batch.tenant_id, zone.as_deref(), fresh, &overdue).await?;
-        if !counted.is_empty() {
-            rollup::write(&self.txn, batch.tenant_id, &counted).await?;
-        }
-        if !batch.traces.is_empty() {
+        let unstored = batch.traces.get(self.stored.load(Ordering::SeqCst)..).unwrap_or_default();
+        if !self.finish_combined(&batch, unstored, &counted).await? {
+            trace::store(&self.txn, unstored).await?;
+            if !counted.is_empty() {
+                rollup::write(&self.txn, batch.tenant_id, &counted).await?;
+            }
             self.events.announce(&self.txn, &batch).await?;
         }
         self.txn.commit().await?;

@@ -204,6 +204,19 @@ pub(super) async fn store(txn: &DatabaseTransaction, traces: &[trace::Model]) ->
     Ok(())
 }
 
+/// What [`store`] writes, as parts of a combined statement (PostgreSQL):
+/// `None`, with nothing added, when the traces take more than one part.
+pub(super) fn store_part(combined: &mut super::combined::Combined, traces: &[trace::Model]) -> Option<()> {
+    let Some(last) = traces.last() else { return Some(()) };
+    let rows: Vec<trace::ActiveModel> =
+        traces.iter().map(|row| trace::ActiveModel::from(row.clone()).reset_all()).collect();
+    super::bulk::insert_part(combined, &rows, "")?;
+    let (seq, hash, tenant) =
+        (combined.bind(last.seq), combined.bind(last.hash.clone()), combined.bind(last.tenant_id));
+    combined.part(format!("UPDATE trace_head SET last_seq = {seq}, last_hash = {hash} WHERE tenant_id = {tenant}"));
+    Some(())
+}
+
 /// SHA-256 over the trace's content and its predecessor's hash. Each part is
 /// length-prefixed so that no two different traces hash the same input.
 pub fn content_hash(row: &trace::Model) -> String {
