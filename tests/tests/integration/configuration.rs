@@ -9,8 +9,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use crm_api::auth::Actor;
-use crm_api::db::system;
 use crm_api::db::trace::Change;
+use crm_api::db::{TenantTx, system};
 use crm_api::error::ServiceError;
 use crm_api::service::{custom_fields, field_rules};
 use crm_tests::serde_json::{Value, json};
@@ -72,35 +72,49 @@ async fn configuration_changes_reach_every_server_at_once(app: TestApp) {
     assert_eq!(r.data()["createContact"]["completeness"], 0.0, "phone is optional, and the only key field");
 }
 
-/// A write holds the configuration it read until it commits: a change of
-/// the field rules waits for it, then applies to the writes after it.
-async fn a_configuration_change_waits_for_a_write_that_read_it(app: TestApp) {
-    let acme = app.tenant("acme").await;
-    let t = Some(acme.admin.token.as_str());
+/// The tenant admin's profile as a system actor, for transactions opened
+/// beside the server's requests.
+async fn system_actor(app: &TestApp, token: &str) -> Arc<Actor> {
     let tenant = system::tenant_by_slug(app.db.connection(), "acme").await.unwrap().unwrap();
-    let me = app.gql(t, "{ me { user { profile { id } } } }", json!({})).await;
+    let me = app.gql(Some(token), "{ me { user { profile { id } } } }", json!({})).await;
     let profile = me.data()["me"]["user"]["profile"]["id"].as_str().unwrap().parse().unwrap();
-    let tx = app.db.begin(Arc::new(Actor::system(tenant.id, profile)), None).await.unwrap();
-    let read = field_rules::rules(&tx, "Contact").await.unwrap();
-    assert!(!read.required.iter().any(|f| f == "phone"));
+    Arc::new(Actor::system(tenant.id, profile))
+}
 
+/// Requires Contact.phone through the API while `tx` stays open: the change
+/// must wait until `tx` has run `before_commit` and committed, then apply to
+/// the writes after it.
+async fn require_phone_beside(app: &TestApp, token: &str, tx: TenantTx, before_commit: impl AsyncFnOnce(&TenantTx)) {
     let require = "mutation { setFieldRequired(entity: \"Contact\", field: \"phone\", required: true) }";
     let changed = AtomicBool::new(false);
     let change = async {
-        let r = app.gql(t, require, json!({})).await;
+        let r = app.gql(Some(token), require, json!({})).await;
         changed.store(true, Ordering::SeqCst);
         r
     };
     let write = async {
         tokio::time::sleep(Duration::from_millis(300)).await;
-        assert!(!changed.load(Ordering::SeqCst), "the change waits for the write that read the rules");
-        let again = field_rules::rules(&tx, "Contact").await.unwrap();
-        assert_eq!(again.required, read.required, "the rules stay as read until the commit");
-        tx.commit().await.unwrap();
+        assert!(!changed.load(Ordering::SeqCst), "the change waits for the open write");
+        before_commit(&tx).await;
+        tx.commit().await.expect("the write commits");
     };
     let (r, ()) = tokio::join!(change, write);
-    assert_eq!(r.data()["setFieldRequired"], true);
-    app.gql(t, CREATE, json!({ "i": { "lastName": "After" } })).await.assert_invalid("phone");
+    assert_eq!(r.data()["setFieldRequired"], true, "the change commits after the write");
+    app.gql(Some(token), CREATE, json!({ "i": { "lastName": "After" } })).await.assert_invalid("phone");
+}
+
+/// A write holds the configuration it read until it commits: a change of
+/// the field rules waits for it, then applies to the writes after it.
+async fn a_configuration_change_waits_for_a_write_that_read_it(app: TestApp) {
+    let acme = app.tenant("acme").await;
+    let tx = app.db.begin(system_actor(&app, &acme.admin.token).await, None).await.unwrap();
+    let read = field_rules::rules(&tx, "Contact").await.unwrap();
+    assert!(!read.required.iter().any(|f| f == "phone"));
+    require_phone_beside(&app, &acme.admin.token, tx, async |tx| {
+        let again = field_rules::rules(tx, "Contact").await.unwrap();
+        assert_eq!(again.required, read.required, "the rules stay as read until the commit");
+    })
+    .await;
 }
 
 /// A write whose first trace comes before it reads any configuration holds
@@ -109,30 +123,13 @@ async fn a_configuration_change_waits_for_a_write_that_read_it(app: TestApp) {
 /// then waiting for the head while the write waits for the row (a deadlock).
 async fn a_write_that_traced_before_reading_configuration_does_not_deadlock_a_change(app: TestApp) {
     let acme = app.tenant("acme").await;
-    let t = Some(acme.admin.token.as_str());
-    let tenant = system::tenant_by_slug(app.db.connection(), "acme").await.unwrap().unwrap();
-    let me = app.gql(t, "{ me { user { profile { id } } } }", json!({})).await;
-    let profile = me.data()["me"]["user"]["profile"]["id"].as_str().unwrap().parse().unwrap();
-    let tx = app.db.begin(Arc::new(Actor::system(tenant.id, profile)), None).await.unwrap();
+    let tx = app.db.begin(system_actor(&app, &acme.admin.token).await, None).await.unwrap();
     tx.trace(Change::create("Account", uuid::Uuid::now_v7(), json!({ "name": "First" }))).await.unwrap();
-
-    let require = "mutation { setFieldRequired(entity: \"Contact\", field: \"phone\", required: true) }";
-    let changed = AtomicBool::new(false);
-    let change = async {
-        let r = app.gql(t, require, json!({})).await;
-        changed.store(true, Ordering::SeqCst);
-        r
-    };
-    let write = async {
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        assert!(!changed.load(Ordering::SeqCst), "the change waits for the write that traced");
-        let rules = field_rules::rules(&tx, "Contact").await.expect("the write reads the rules");
+    require_phone_beside(&app, &acme.admin.token, tx, async |tx| {
+        let rules = field_rules::rules(tx, "Contact").await.expect("the write reads the rules");
         assert!(!rules.required.iter().any(|f| f == "phone"), "as they were before the change");
-        tx.commit().await.expect("the write commits");
-    };
-    let (r, ()) = tokio::join!(change, write);
-    assert_eq!(r.data()["setFieldRequired"], true, "the change commits after the write");
-    app.gql(t, CREATE, json!({ "i": { "lastName": "After" } })).await.assert_invalid("phone");
+    })
+    .await;
     assert_eq!(app.sql_count("SELECT COUNT(*) FROM trace WHERE entity_type = 'Account'").await, 1);
 }
 
@@ -142,10 +139,7 @@ async fn a_write_that_traced_before_reading_configuration_does_not_deadlock_a_ch
 async fn configuration_is_changed_before_it_is_read_or_traced(app: TestApp) {
     let acme = app.tenant("acme").await;
     let t = Some(acme.admin.token.as_str());
-    let tenant = system::tenant_by_slug(app.db.connection(), "acme").await.unwrap().unwrap();
-    let me = app.gql(t, "{ me { user { profile { id } } } }", json!({})).await;
-    let profile = me.data()["me"]["user"]["profile"]["id"].as_str().unwrap().parse().unwrap();
-    let actor = Arc::new(Actor::system(tenant.id, profile));
+    let actor = system_actor(&app, &acme.admin.token).await;
     let refused = |result: Result<bool, ServiceError>| {
         assert!(matches!(result, Err(ServiceError::Db(_))), "refused: {result:?}");
     };
