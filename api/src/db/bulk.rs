@@ -38,9 +38,7 @@ where
     let Some(first) = rows.first() else { return Ok(0) };
     let skip = if taken == Taken::Skip { " ON CONFLICT DO NOTHING" } else { "" };
     let mut inserted = 0;
-    let columns: Vec<_> = <<A::Entity as EntityTrait>::Column as Iterable>::iter()
-        .filter(|c| first.get(*c).into_value().is_some())
-        .collect();
+    let columns = set_columns(first);
     if conn.get_database_backend() == DbBackend::Postgres
         && let Some(documents) = as_json(&rows, &columns)
     {
@@ -69,6 +67,11 @@ where
     Ok(inserted)
 }
 
+/// The columns `row` sets (every row of one insert sets the same ones).
+fn set_columns<A: ActiveModelTrait>(row: &A) -> Vec<<A::Entity as EntityTrait>::Column> {
+    <<A::Entity as EntityTrait>::Column as Iterable>::iter().filter(|c| row.get(*c).into_value().is_some()).collect()
+}
+
 /// PostgreSQL's INSERT of `columns` from the JSON document bound at `param`.
 fn json_insert<A: ActiveModelTrait>(columns: &[<A::Entity as EntityTrait>::Column], param: &str, tail: &str) -> String {
     let names: Vec<String> = columns.iter().map(|c| format!("\"{}\"", c.as_str())).collect();
@@ -83,10 +86,7 @@ fn json_insert<A: ActiveModelTrait>(columns: &[<A::Entity as EntityTrait>::Colum
 /// (PostgreSQL), `tail` closing the INSERT (an ON CONFLICT clause, say):
 /// `None`, with nothing added, when they do not fit one JSON document.
 pub(super) fn insert_part<A: ActiveModelTrait>(combined: &mut Combined, rows: &[A], tail: &str) -> Option<()> {
-    let first = rows.first()?;
-    let columns: Vec<_> = <<A::Entity as EntityTrait>::Column as Iterable>::iter()
-        .filter(|c| first.get(*c).into_value().is_some())
-        .collect();
+    let columns = set_columns(rows.first()?);
     let mut documents = as_json(rows, &columns)?;
     if documents.len() != 1 {
         return None;

@@ -48,18 +48,22 @@ pub trait Scope: Sync {
 /// Lookups one transaction reuses instead of repeating them for every record it
 /// writes (a bulk upsert resolves the same picklists and owners thousands of
 /// times). Only reference data that the transaction itself does not change.
-///
-/// Its configuration (picklists, custom fields, rules, key fields) may come
-/// from `shared`: the tenant's configuration at the `config_version` this
-/// transaction read holding the tenant's row, kept across transactions (see
-/// [`TenantTx::read_config`]).
 #[derive(Default)]
 pub struct Memo {
-    shared: OnceLock<Arc<Memo>>,
+    /// The tenant's configuration at the `config_version` this transaction
+    /// read holding the tenant's row, kept across transactions (see
+    /// [`TenantTx::read_config`]); unset, `own` holds what it reads.
+    shared: OnceLock<Arc<TenantConfig>>,
+    own: TenantConfig,
     live_users: Mutex<HashSet<Uuid>>,
     /// Records (entity name, id) found live in this transaction: a bulk
     /// upsert's references then cost no lookup each.
     live_records: Mutex<HashSet<(&'static str, Uuid)>>,
+}
+
+/// The configuration record writes read, filled part by part as read.
+#[derive(Default)]
+pub struct TenantConfig {
     picklists: Mutex<HashMap<(String, String), Vec<picklist_option::Model>>>,
     definitions: Mutex<HashMap<String, Vec<field_definition::Model>>>,
     field_rules: Mutex<HashMap<String, Arc<crate::service::field_rules::EntityRules>>>,
@@ -92,8 +96,8 @@ impl Memo {
 
     /// Where configuration read in this transaction is kept: the shared copy
     /// when the transaction uses one (it then never changes configuration).
-    fn config(&self) -> &Memo {
-        self.shared.get().map_or(self, |shared| shared)
+    fn config(&self) -> &TenantConfig {
+        self.shared.get().map_or(&self.own, |shared| shared)
     }
 
     pub fn picklist(&self, entity: &str, field: &str) -> Option<Vec<picklist_option::Model>> {
@@ -153,7 +157,7 @@ impl Memo {
 
 /// Each tenant's configuration at the version it was read at, shared by the
 /// transactions that read that version (see [`TenantTx::read_config`]).
-pub type ConfigCache = Arc<RwLock<HashMap<Uuid, (i64, Arc<Memo>)>>>;
+pub type ConfigCache = Arc<RwLock<HashMap<Uuid, (i64, Arc<TenantConfig>)>>>;
 
 /// How a transaction stands towards its tenant's configuration.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -570,7 +574,7 @@ impl TenantTx {
 
     /// The tenant's configuration kept for `version`: the one kept when it is
     /// that version, else a new empty one, kept unless a newer version is.
-    fn shared_config(&self, version: i64) -> Arc<Memo> {
+    fn shared_config(&self, version: i64) -> Arc<TenantConfig> {
         let tenant = self.actor.tenant_id;
         let kept = self.configs.read().ok().and_then(|configs| configs.get(&tenant).cloned());
         if let Some((at, memo)) = kept
@@ -578,7 +582,7 @@ impl TenantTx {
         {
             return memo;
         }
-        let fresh = Arc::new(Memo::default());
+        let fresh = Arc::new(TenantConfig::default());
         let mut configs = self.configs.write().unwrap_or_else(std::sync::PoisonError::into_inner);
         match configs.get(&tenant) {
             Some((at, memo)) if *at == version => memo.clone(),
