@@ -1,10 +1,12 @@
 //! Adoption metrics, as a query.
 
-use async_graphql::{ComplexObject, Context, Enum, ID, Object, SimpleObject};
+use async_graphql::parser::types::Field;
+use async_graphql::{ComplexObject, Context, ContextSelectionSet, Enum, ID, Object, Positioned, SimpleObject, Value};
 use chrono::{DateTime, NaiveDate, Utc};
 use uuid::Uuid;
 
 use super::context::{parse_id, request};
+use super::plain::{self, PlainObject, Rows};
 use super::types::User;
 use crate::error::GqlResult;
 use crate::service;
@@ -32,12 +34,41 @@ pub struct AdoptionCounts {
     pub leads_created: i64,
     pub opportunities_created: i64,
     /// Records created per custom entity.
-    pub records_created: Vec<EntityCount>,
+    pub records_created: Rows<EntityCount>,
     /// Updates, deletions, restores and conversions of records.
     pub updates: i64,
     pub logins: i64,
     /// All writes to records: creations, completions and updates.
     pub writes: i64,
+}
+
+impl PlainObject for EntityCount {
+    fn field_value(&self, field: &Positioned<Field>, _: &ContextSelectionSet<'_>) -> Option<Value> {
+        match field.node.name.node.as_str() {
+            "entity" => plain::scalar(&self.entity),
+            "count" => plain::scalar(&self.count),
+            _ => None,
+        }
+    }
+}
+
+impl PlainObject for AdoptionCounts {
+    fn field_value(&self, field: &Positioned<Field>, selection: &ContextSelectionSet<'_>) -> Option<Value> {
+        match field.node.name.node.as_str() {
+            "activitiesLogged" => plain::scalar(&self.activities_logged),
+            "activitiesCompleted" => plain::scalar(&self.activities_completed),
+            "activitiesOverdue" => plain::scalar(&self.activities_overdue),
+            "accountsCreated" => plain::scalar(&self.accounts_created),
+            "contactsCreated" => plain::scalar(&self.contacts_created),
+            "leadsCreated" => plain::scalar(&self.leads_created),
+            "opportunitiesCreated" => plain::scalar(&self.opportunities_created),
+            "recordsCreated" => plain::list(&self.records_created.0, field, selection),
+            "updates" => plain::scalar(&self.updates),
+            "logins" => plain::scalar(&self.logins),
+            "writes" => plain::scalar(&self.writes),
+            _ => None,
+        }
+    }
 }
 
 impl From<&Counts> for AdoptionCounts {
@@ -73,6 +104,19 @@ pub struct UserAdoption {
     pub counts: AdoptionCounts,
     /// The user's last trace in that week (sign-in or write).
     pub last_active_at: Option<DateTime<Utc>>,
+}
+
+impl PlainObject for UserAdoption {
+    /// `user` takes a loader: the executor's.
+    fn field_value(&self, field: &Positioned<Field>, selection: &ContextSelectionSet<'_>) -> Option<Value> {
+        match field.node.name.node.as_str() {
+            "week" => plain::scalar(&self.week),
+            "userId" => plain::scalar(&self.user_id),
+            "counts" => plain::nested(&self.counts, field, selection),
+            "lastActiveAt" => plain::nullable(self.last_active_at.as_ref()),
+            _ => None,
+        }
+    }
 }
 
 #[ComplexObject]
@@ -111,6 +155,22 @@ pub struct AdoptionTotals {
     pub change: AdoptionCounts,
     /// `writingShare` minus the previous week's.
     pub writing_share_change: f64,
+}
+
+impl PlainObject for AdoptionTotals {
+    fn field_value(&self, field: &Positioned<Field>, selection: &ContextSelectionSet<'_>) -> Option<Value> {
+        match field.node.name.node.as_str() {
+            "week" => plain::scalar(&self.week),
+            "counts" => plain::nested(&self.counts, field, selection),
+            "seats" => plain::scalar(&self.seats),
+            "activeUsers" => plain::scalar(&self.active_users),
+            "writingUsers" => plain::scalar(&self.writing_users),
+            "writingShare" => plain::scalar(&self.writing_share),
+            "change" => plain::nested(&self.change, field, selection),
+            "writingShareChange" => plain::scalar(&self.writing_share_change),
+            _ => None,
+        }
+    }
 }
 
 impl From<TenantWeek> for AdoptionTotals {
@@ -152,6 +212,20 @@ pub struct AutomatedAdoption {
     pub last_active_at: Option<DateTime<Utc>>,
 }
 
+impl PlainObject for AutomatedAdoption {
+    fn field_value(&self, field: &Positioned<Field>, selection: &ContextSelectionSet<'_>) -> Option<Value> {
+        match field.node.name.node.as_str() {
+            "week" => plain::scalar(&self.week),
+            "kind" => Some(async_graphql::resolver_utils::enum_value(self.kind)),
+            "apiTokenId" => plain::nullable(self.api_token_id.as_ref()),
+            "userId" => plain::nullable(self.user_id.as_ref()),
+            "counts" => plain::nested(&self.counts, field, selection),
+            "lastActiveAt" => plain::nullable(self.last_active_at.as_ref()),
+            _ => None,
+        }
+    }
+}
+
 impl From<ActorWeek> for AutomatedAdoption {
     fn from(row: ActorWeek) -> Self {
         let (kind, token, user) = match row.kind {
@@ -179,11 +253,11 @@ pub struct AdoptionReport {
     pub weeks: Vec<NaiveDate>,
     /// Per user and week, for the users the caller may see: everyone with
     /// `viewAllMetrics`, else themselves and the people they manage.
-    pub users: Vec<UserAdoption>,
+    pub users: Rows<UserAdoption>,
     /// Tenant totals per week (everyone sees these).
-    pub totals: Vec<AdoptionTotals>,
+    pub totals: Rows<AdoptionTotals>,
     /// Integrations, imports and workflows, apart (only with `viewAllMetrics`).
-    pub automated: Vec<AutomatedAdoption>,
+    pub automated: Rows<AutomatedAdoption>,
 }
 
 #[derive(Default)]

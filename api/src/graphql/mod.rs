@@ -19,6 +19,7 @@ pub mod loaders;
 mod metadata;
 mod opportunities;
 mod pagination;
+mod plain;
 mod points;
 mod profiles;
 mod records;

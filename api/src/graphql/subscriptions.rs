@@ -19,6 +19,7 @@ use uuid::Uuid;
 use super::adoption::{AdoptionTotals, UserAdoption};
 use super::context::{parse_id, request};
 use super::data_quality::DataQuality;
+use super::plain::{Plain, Rows};
 use super::points::PointsAwarded;
 use super::session::SocketSession;
 use super::traces::{ChangeType, Trace};
@@ -176,7 +177,7 @@ pub struct TraceAddedFilter {
 pub struct AdoptionChange {
     pub week: NaiveDate,
     /// The rows that changed, of users the subscriber may see.
-    pub users: Vec<UserAdoption>,
+    pub users: Rows<UserAdoption>,
     /// The tenant's totals for the week, as they are now.
     pub totals: Option<AdoptionTotals>,
 }
@@ -192,7 +193,7 @@ impl Subscription {
         &self,
         ctx: &Context<'_>,
         filter: Option<TraceAddedFilter>,
-    ) -> Result<impl Stream<Item = GqlResult<Arc<Trace>>>, GqlError> {
+    ) -> Result<impl Stream<Item = GqlResult<Plain<Arc<Trace>>>>, GqlError> {
         let filter = filter.unwrap_or_default();
         let entity_id = filter.entity_id.as_ref().map(|id| parse_id("filter.entityId", id)).transpose()?;
         let change_types: Option<Vec<&'static str>> =
@@ -221,13 +222,13 @@ impl Subscription {
                 // Converted once per profile (the JSON values parsed once):
                 // each subscriber only filters and shares them.
                 let shown = service::traces::redacted(&watch.read(), &batch, |t| Arc::new(Trace::from(t.clone())));
-                let items: Vec<GqlResult<Arc<Trace>>> = shown
+                let items: Vec<GqlResult<Plain<Arc<Trace>>>> = shown
                     .iter()
                     .filter(|(t, _)| service::traces::may_read(readable.as_deref(), t))
                     .filter(|(t, _)| entity_types.as_ref().is_none_or(|types| types.contains(&t.entity_type)))
                     .filter(|(t, _)| change_types.as_ref().is_none_or(|types| types.contains(&t.change_type.as_str())))
                     .filter(|(t, _)| entity_id.is_none_or(|id| t.entity_id == Some(id)))
-                    .map(|(_, shown)| Ok(shown.clone()))
+                    .map(|(_, shown)| Ok(Plain(shown.clone())))
                     .collect();
                 Some((items, (watch, readable)))
             }

@@ -1,12 +1,16 @@
 //! The trace, as queries.
 
-use async_graphql::{ComplexObject, Context, Enum, ID, InputObject, Json, Object, SimpleObject};
+use async_graphql::parser::types::Field;
+use async_graphql::{
+    ComplexObject, Context, ContextSelectionSet, Enum, ID, InputObject, Json, Object, Positioned, SimpleObject, Value,
+};
 use chrono::{DateTime, Utc};
 use entity::trace;
 use uuid::Uuid;
 
 use super::context::{parse_id, request};
 use super::pagination::{PageInfo, decode, encode, page_size};
+use super::plain::{self, PlainObject, Rows};
 use super::types::User;
 use crate::auth::Source;
 use crate::db::trace::ChangeType as DbChangeType;
@@ -91,6 +95,27 @@ pub struct Trace {
     pub user_id: Option<Uuid>,
 }
 
+impl PlainObject for Trace {
+    /// `user` takes a loader: the executor's.
+    fn field_value(&self, field: &Positioned<Field>, _: &ContextSelectionSet<'_>) -> Option<Value> {
+        match field.node.name.node.as_str() {
+            "id" => plain::scalar(&self.id),
+            "seq" => plain::scalar(&self.seq),
+            "hash" => plain::nullable(self.hash.as_ref()),
+            "at" => plain::scalar(&self.at),
+            "changeType" => plain::scalar(&self.change_type),
+            "entityType" => plain::scalar(&self.entity_type),
+            "entityId" => plain::nullable(self.entity_id.as_ref()),
+            "before" => plain::json(self.before.as_ref()),
+            "after" => plain::json(self.after.as_ref()),
+            "source" => plain::scalar(&self.source),
+            "apiTokenId" => plain::nullable(self.api_token_id.as_ref()),
+            "requestId" => plain::nullable(self.request_id.as_ref()),
+            _ => None,
+        }
+    }
+}
+
 #[ComplexObject]
 impl Trace {
     /// The person who made the change (null for tokens and the system).
@@ -130,11 +155,21 @@ pub struct TraceEdge {
     pub node: Trace,
 }
 
+impl PlainObject for TraceEdge {
+    fn field_value(&self, field: &Positioned<Field>, selection: &ContextSelectionSet<'_>) -> Option<Value> {
+        match field.node.name.node.as_str() {
+            "cursor" => plain::scalar(&self.cursor),
+            "node" => plain::nested(&self.node, field, selection),
+            _ => None,
+        }
+    }
+}
+
 /// A page of traces, newest first.
 #[derive(SimpleObject)]
 pub struct TraceConnection {
-    pub nodes: Vec<Trace>,
-    pub edges: Vec<TraceEdge>,
+    pub nodes: Rows<Trace>,
+    pub edges: Rows<TraceEdge>,
     pub page_info: PageInfo,
 }
 
@@ -173,7 +208,7 @@ pub async fn page(
             start_cursor: edges.first().map(|e| e.cursor.clone()),
             end_cursor: edges.last().map(|e| e.cursor.clone()),
         },
-        edges,
+        edges: Rows(edges),
     })
 }
 

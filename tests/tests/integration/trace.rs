@@ -1,5 +1,7 @@
 //! The trace is append-only in the database itself, and its hash chain catches tampering.
 
+use std::time::Duration;
+
 use crm_api::db::system;
 use crm_api::db::trace::{ChainStatus, verify_chain};
 use crm_tests::serde_json::{Value, json};
@@ -10,6 +12,7 @@ db_tests!(
     trace_refuses_update_and_delete,
     hash_chain_detects_tampering,
     a_commit_stores_and_counts_its_traces_whatever_their_number,
+    trace_rows_answer_any_selection_as_the_executor_does,
 );
 
 async fn trace_refuses_update_and_delete(app: TestApp) {
@@ -87,4 +90,81 @@ async fn a_commit_stores_and_counts_its_traces_whatever_their_number(app: TestAp
     assert_eq!(app.sql_count(created).await, 2_101);
     let counted = "SELECT CAST(SUM(value) AS BIGINT) FROM adoption_rollup WHERE counter = 'accounts_created'";
     assert_eq!(app.sql_count(counted).await, 2_101, "each creation counted once");
+}
+
+/// Traces are read straight off the values when the selection allows
+/// (`graphql::plain`), in the `traces` query and in `traceAdded`; with `user`,
+/// which takes a loader, they go through the executor. Both answer alike.
+async fn trace_rows_answer_any_selection_as_the_executor_does(app: TestApp) {
+    let acme = app.tenant("acme").await;
+    let admin = acme.admin.token.as_str();
+    let selection = |user: &str| {
+        format!(
+            "__typename {user} ...T ... on Trace {{ seq }} hash at changeType entityType entityId before after
+            source apiTokenId requestId"
+        )
+    };
+    let fragment = "fragment T on Trace { id kind: changeType after }";
+    let subscription = |user: &str| format!("subscription {{ traceAdded {{ {} }} }} {fragment}", selection(user));
+    let mut plain = app.socket(admin).await;
+    plain.subscribe("p", &subscription(""), json!({})).await;
+    let mut executed = app.socket(admin).await;
+    executed.subscribe("e", &subscription("user { id }"), json!({})).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let r = app.gql(Some(admin), "mutation { createApiToken(name: \"ERP\") { token } }", json!({})).await;
+    let token = r.data()["createApiToken"]["token"].as_str().unwrap().to_owned();
+    let r = app
+        .gql(
+            Some(&token),
+            "mutation($o: ID!) { createAccount(input: { name: \"Initech\", ownerId: $o }) { id } }",
+            json!({ "o": acme.admin.user_id }),
+        )
+        .await;
+    let id = r.data()["createAccount"]["id"].as_str().unwrap().to_owned();
+    app.gql(
+        Some(admin),
+        "mutation($id: ID!) { updateAccount(id: $id, input: { name: \"Initech Corp\" }) { id } }",
+        json!({ "id": id }),
+    )
+    .await
+    .data();
+
+    let without_user = |mut trace: Value| {
+        trace.as_object_mut().unwrap().shift_remove("user");
+        trace
+    };
+    let mut delivered = Vec::new();
+    for _ in 0..3 {
+        let p = plain.next().await;
+        let e = executed.next().await;
+        let p = p["payload"]["data"]["traceAdded"].clone();
+        assert_eq!(p, without_user(e["payload"]["data"]["traceAdded"].clone()));
+        delivered.push(p);
+    }
+    let keys = |row: &Value| row.as_object().unwrap().keys().cloned().collect::<Vec<_>>();
+    let expected = ["__typename", "id", "kind", "after", "seq", "hash", "at", "changeType", "entityType", "entityId"];
+    assert_eq!(keys(&delivered[1])[..10], expected);
+    assert_eq!(delivered[1]["after"]["name"], "Initech");
+    assert!(delivered[1]["apiTokenId"].is_string());
+    assert_eq!(
+        (delivered[2]["before"]["name"].clone(), delivered[2]["after"]["name"].clone()),
+        (json!("Initech"), json!("Initech Corp"))
+    );
+
+    let query = |user: &str| {
+        format!(
+            "{{ traces(first: 5) {{ nodes {{ {s} }} edges {{ cursor node {{ {s} }} }} }} }} {fragment}",
+            s = selection(user)
+        )
+    };
+    let plain = app.gql(Some(admin), &query(""), json!({})).await.data()["traces"].clone();
+    let executed = app.gql(Some(admin), &query("user { id }"), json!({})).await.data()["traces"].clone();
+    let nodes: Vec<Value> = executed["nodes"].as_array().unwrap().iter().cloned().map(without_user).collect();
+    assert_eq!(plain["nodes"], json!(nodes));
+    for (plain, executed) in plain["edges"].as_array().unwrap().iter().zip(executed["edges"].as_array().unwrap()) {
+        assert_eq!(plain["cursor"], executed["cursor"]);
+        assert_eq!(plain["node"], without_user(executed["node"].clone()));
+    }
+    assert_eq!(plain["nodes"][0], delivered[2], "the query and the subscription answer alike");
 }
