@@ -281,6 +281,12 @@ impl TestApp {
     }
 
     /// Statements the server has run so far.
+    /// A new API token of the admin's tenant, with the admin's rights.
+    pub async fn api_token(&self, admin_token: &str) -> String {
+        let r = self.gql(Some(admin_token), "mutation { createApiToken(name: \"ERP\") { token } }", json!({})).await;
+        r.data()["createApiToken"]["token"].as_str().unwrap().to_owned()
+    }
+
     pub fn statements(&self) -> u64 {
         self.db.statements()
     }

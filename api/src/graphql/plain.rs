@@ -12,8 +12,8 @@
 //! (fragments included) once per row; as soon as one field needs the executor
 //! (a loader, say), the whole list goes through the executor as a `Vec` would.
 //! The executor's hooks have nothing to do on such rows: visibility concerns
-//! the record types of the catalog, which never take this path (checked at
-//! run time too), and the fields cannot fail.
+//! the record types of the catalog, which never take this path (`object`
+//! refuses them, nested or not), and the fields cannot fail.
 
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -61,10 +61,8 @@ impl<T: PlainObject> OutputType for Rows<T> {
     }
 
     async fn resolve(&self, ctx: &ContextSelectionSet<'_>, field: &Positioned<Field>) -> ServerResult<Value> {
-        if catalog::entity(&T::type_name()).is_none()
-            && let Some(rows) = self.0.iter().map(|row| object(row, ctx)).collect::<Option<Vec<Value>>>()
-        {
-            return Ok(Value::List(rows));
+        if let Some(rows) = rows(&self.0, ctx) {
+            return Ok(rows);
         }
         resolve_list(ctx, field, &self.0, Some(self.0.len())).await
     }
@@ -91,9 +89,7 @@ impl<T: PlainObject> OutputType for Plain<T> {
     }
 
     async fn resolve(&self, ctx: &ContextSelectionSet<'_>, field: &Positioned<Field>) -> ServerResult<Value> {
-        if catalog::entity(&T::type_name()).is_none()
-            && let Some(value) = object(&self.0, ctx)
-        {
+        if let Some(value) = object(&self.0, ctx) {
             return Ok(value);
         }
         self.0.resolve(ctx, field).await
@@ -136,15 +132,23 @@ pub fn list<T: PlainObject>(
     field: &Positioned<Field>,
     selection: &ContextSelectionSet<'_>,
 ) -> Option<Value> {
-    let selection = selection.with_selection_set(&field.node.selection_set);
-    values.iter().map(|value| object(value, &selection)).collect::<Option<Vec<_>>>().map(Value::List)
+    rows(values, &selection.with_selection_set(&field.node.selection_set))
+}
+
+fn rows<T: PlainObject>(values: &[T], selection: &ContextSelectionSet<'_>) -> Option<Value> {
+    values.iter().map(|value| object(value, selection)).collect::<Option<Vec<_>>>().map(Value::List)
 }
 
 /// One object's response map, in selection order, or `None` when a field
-/// needs the executor.
+/// needs the executor (or the object is a catalog record).
 fn object<T: PlainObject>(value: &T, selection: &ContextSelectionSet<'_>) -> Option<Value> {
-    let mut map = IndexMap::with_capacity(selection.item.node.items.len());
     let type_name = value.introspection_type_name();
+    // Here rather than at the list, so that nested objects are checked too:
+    // which fields of a record type a caller sees is the executor hook's call.
+    if catalog::entity(&type_name).is_some() {
+        return None;
+    }
+    let mut map = IndexMap::with_capacity(selection.item.node.items.len());
     each_field(selection, &type_name, &mut |field, within| {
         // Skip and include were applied before execution; any other
         // directive is the executor's business.

@@ -80,11 +80,6 @@ async fn user_with_manager(app: &TestApp, tenant: &TenantFixture, name: &str, ma
     app.login(&tenant.slug, &email, crm_tests::PASSWORD).await
 }
 
-async fn api_token(app: &TestApp, admin: &str) -> String {
-    let r = app.gql(Some(admin), "mutation { createApiToken(name: \"ERP\") { token } }", json!({})).await;
-    r.data()["createApiToken"]["token"].as_str().unwrap().to_owned()
-}
-
 async fn adoption_counts_a_scripted_week(app: TestApp) {
     let acme = app.tenant("acme").await;
     let ana = app.user(&acme, "Ana", "Sales").await;
@@ -108,7 +103,7 @@ async fn adoption_counts_a_scripted_week(app: TestApp) {
     .await
     .data();
     // An integration's writes are reported apart and never count as a person's.
-    let token = api_token(&app, &acme.admin.token).await;
+    let token = app.api_token(&acme.admin.token).await;
     create(&app, &token, "createAccount", json!({ "name": "From ERP", "ownerId": ana.user_id })).await;
 
     let week = report(&app, &acme.admin.token, None).await;
@@ -162,7 +157,7 @@ async fn report_rows_answer_any_selection_as_the_executor_does(app: TestApp) {
         .await
         .data();
     create(&app, &ana.token, "createAccount", json!({ "name": "Initech" })).await;
-    let token = api_token(&app, admin).await;
+    let token = app.api_token(admin).await;
     create(&app, &token, "createAccount", json!({ "name": "From ERP", "ownerId": ana.user_id })).await;
 
     let selection = |user: &str| {
@@ -208,7 +203,7 @@ async fn metrics_visibility_between_users_managers_and_admins(app: TestApp) {
     let rex = user_with_manager(&app, &acme, "Rex", Some(&mia)).await;
     let ivy = user_with_manager(&app, &acme, "Ivy", Some(&rex)).await;
     let olga = user_with_manager(&app, &acme, "Olga", None).await;
-    let token = api_token(&app, &acme.admin.token).await;
+    let token = app.api_token(&acme.admin.token).await;
     create(&app, &token, "createAccount", json!({ "name": "From ERP", "ownerId": olga.user_id })).await;
 
     let mut team = vec![mia.user_id.clone(), rex.user_id.clone(), ivy.user_id.clone()];
@@ -255,7 +250,7 @@ async fn rebuild_equals_incremental(app: TestApp) {
     let acme = app.tenant("acme").await;
     let ana = app.user(&acme, "Ana", "Sales").await;
     let bob = app.user(&acme, "Bob", "Marketing").await;
-    let token = api_token(&app, &acme.admin.token).await;
+    let token = app.api_token(&acme.admin.token).await;
     let sessions = [acme.admin.token.clone(), ana.token.clone(), bob.token.clone(), token];
     // A deterministic pseudo-random mix of writes by people and an integration.
     let mut seed = 0x2545_f491_u64;

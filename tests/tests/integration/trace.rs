@@ -112,8 +112,7 @@ async fn trace_rows_answer_any_selection_as_the_executor_does(app: TestApp) {
     executed.subscribe("e", &subscription("user { id }"), json!({})).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
 
-    let r = app.gql(Some(admin), "mutation { createApiToken(name: \"ERP\") { token } }", json!({})).await;
-    let token = r.data()["createApiToken"]["token"].as_str().unwrap().to_owned();
+    let token = app.api_token(admin).await;
     let r = app
         .gql(
             Some(&token),
