@@ -102,6 +102,12 @@ async fn serve(db: Db, url: &str) -> SocketAddr {
 
 type WsStream = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
+/// A token signed as `claims` say with `secret`: forged on purpose.
+pub fn forge(claims: Value, secret: &str) -> String {
+    use jsonwebtoken::{Algorithm, EncodingKey, Header};
+    jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(secret.as_bytes())).unwrap()
+}
+
 /// A graphql-transport-ws client, as frontends use.
 pub struct Socket {
     stream: WsStream,

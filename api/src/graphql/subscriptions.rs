@@ -6,6 +6,7 @@
 //! checked again whenever the tenant's users, tokens or profiles change, and a
 //! session token ends its subscriptions when it expires.
 
+use std::pin::Pin;
 use std::sync::Arc;
 
 use async_graphql::{Context, ID, InputObject, SimpleObject, Subscription};
@@ -13,7 +14,7 @@ use chrono::NaiveDate;
 use futures_util::{Stream, StreamExt, stream};
 use tokio::sync::broadcast::Receiver;
 use tokio::sync::broadcast::error::RecvError;
-use tokio::time::Instant;
+use tokio::time::{Instant, Sleep};
 use uuid::Uuid;
 
 use super::adoption::{AdoptionTotals, UserAdoption};
@@ -55,9 +56,11 @@ struct Watch {
     actor: Arc<Actor>,
     receiver: Receiver<Arc<TraceBatch>>,
     /// When the session token stops being valid.
-    expires: Option<Instant>,
-    /// When the credential is next checked, events or not.
-    recheck: Instant,
+    expires: Option<Pin<Box<Sleep>>>,
+    /// When the credential is next checked, events or not. Both timers stay
+    /// armed between events: re-arming them for every event cost each of
+    /// thousands of subscribers two timer-wheel insertions and removals.
+    recheck: Pin<Box<Sleep>>,
     /// Set by the error that ends the subscription.
     ended: bool,
 }
@@ -75,10 +78,10 @@ impl Watch {
             actor,
             receiver,
             expires: None,
-            recheck: Instant::now() + RECHECK,
+            recheck: Box::pin(tokio::time::sleep(RECHECK)),
             ended: false,
         };
-        watch.expires = watch.expiry();
+        watch.expires = watch.expiry().map(|at| Box::pin(tokio::time::sleep_until(at)));
         Ok(watch)
     }
 
@@ -95,7 +98,7 @@ impl Watch {
 
     /// Checks the credential again; false when it no longer holds.
     async fn reauthenticate(&mut self) -> bool {
-        self.recheck = Instant::now() + RECHECK;
+        self.recheck.as_mut().reset(Instant::now() + RECHECK);
         let Some(credential) = &self.credential else { return true };
         match service::auth::authenticate(&self.db, &self.keys, credential).await {
             Ok(actor) if actor.tenant_id == self.actor.tenant_id => {
@@ -114,17 +117,17 @@ impl Watch {
             return None;
         }
         loop {
-            let expires = self.expires;
+            let expires = &mut self.expires;
             let expired = async move {
                 match expires {
-                    Some(at) => tokio::time::sleep_until(at).await,
+                    Some(at) => at.await,
                     None => std::future::pending().await,
                 }
             };
             let received = tokio::select! {
                 received = self.receiver.recv() => received,
                 () = expired => return self.end(ErrorCode::Unauthenticated, "the credential expired"),
-                () = tokio::time::sleep_until(self.recheck) => {
+                () = &mut self.recheck => {
                     if !self.reauthenticate().await {
                         return self.end(ErrorCode::Unauthenticated, REVOKED);
                     }

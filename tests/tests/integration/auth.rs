@@ -1,7 +1,6 @@
 //! Credentials: every way to be refused, and what a successful login leaves behind.
 
-use crm_tests::{PASSWORD, TestApp, db_tests, serde_json::json};
-use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use crm_tests::{PASSWORD, TestApp, db_tests, forge, serde_json::json};
 
 const ME: &str = "{ me { user { email } tenant { slug } profile { name } } }";
 
@@ -64,10 +63,6 @@ async fn login_is_recorded(app: TestApp) {
         .await;
     // One from the fixture, one here.
     assert_eq!(logins, 2, "tenant {}", acme.slug);
-}
-
-fn forge(claims: serde_json::Value, secret: &str) -> String {
-    jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(secret.as_bytes())).unwrap()
 }
 
 fn b64(value: &serde_json::Value) -> String {

@@ -2,12 +2,17 @@
 
 use std::time::Duration;
 
-use crm_tests::{TestApp, db_tests, serde_json::json};
+use crm_tests::{TestApp, db_tests, forge, serde_json::json};
 use futures_util::{SinkExt, StreamExt};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
-db_tests!(init_with_token_is_acknowledged, socket_without_init_is_closed, bad_credential_is_refused);
+db_tests!(
+    init_with_token_is_acknowledged,
+    socket_without_init_is_closed,
+    bad_credential_is_refused,
+    subscription_ends_when_its_session_expires
+);
 
 type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
@@ -54,4 +59,29 @@ async fn bad_credential_is_refused(app: TestApp) {
         Message::Close(Some(frame)) => assert_eq!(u16::from(frame.code), 4403),
         other => panic!("expected a 4403 close, got {other:?}"),
     }
+}
+
+async fn subscription_ends_when_its_session_expires(app: TestApp) {
+    let acme = app.tenant("acme").await;
+    let me = app.gql(Some(&acme.admin.token), "{ me { user { id } tenant { id } profile { id } } }", json!({})).await;
+    let me = &me.data()["me"];
+    let now = chrono::Utc::now().timestamp();
+    let claims = json!({
+        "sub": me["user"]["id"], "tenant": me["tenant"]["id"], "profile": me["profile"]["id"],
+        "iat": now, "exp": now + 3, "iss": "crm-api", "aud": "crm"
+    });
+    let mut socket = app.socket(&forge(claims, crm_tests::JWT_SECRET)).await;
+    socket.subscribe("t", "subscription { traceAdded { entityType } }", json!({})).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    // Events before the expiry arrive, and the expiry still ends the
+    // subscription after them.
+    let create = "mutation { createAccount(input: { name: \"Initech\" }) { id } }";
+    app.gql(Some(&acme.admin.token), create, json!({})).await.data();
+    let seen = socket.next().await;
+    assert_eq!(seen["payload"]["data"]["traceAdded"]["entityType"], "Account", "{seen}");
+    let ended = socket.next_within(Duration::from_secs(8)).await.expect("the subscription ends at the expiry");
+    assert_eq!(ended["type"], "next", "{ended}");
+    assert_eq!(ended["payload"]["errors"][0]["extensions"]["code"], "UNAUTHENTICATED", "{ended}");
+    assert_eq!(socket.next().await["type"], "complete");
 }
