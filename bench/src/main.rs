@@ -410,13 +410,14 @@ async fn measure(cli: &Cli, url: &str, size: &seed::Size, seconds: Duration, db_
         let today = chrono::Utc::now().date_naive();
         let range = json!({ "f": (today - chrono::Days::new(7 * 25)).to_string(), "t": today.to_string() });
         let adoption = "query($f: NaiveDate!, $t: NaiveDate!) { adoption(from: $f, to: $t) { users { week userId counts { writes logins updates } lastActiveAt } totals { week seats writingShare } } }";
-        let metrics_op = {
+        let report_of = |range: Value| {
             let (http, base, token) = (http.clone(), server.base.clone(), admin.clone());
             move |_: usize, _: u64| {
                 let (http, base, token, range) = (http.clone(), base.clone(), token.clone(), range.clone());
                 async move { gql(&http, &base, Some(&token), adoption, range).await.map(|_| ()) }
             }
         };
+        let metrics_op = report_of(range);
         let few = size.traces / 10;
         let single = closed_loop(1, seconds, pid, metrics_op.clone()).await?;
         rows.push(Row::alone(metrics_label(few), single));
@@ -426,6 +427,10 @@ async fn measure(cli: &Cli, url: &str, size: &seed::Size, seconds: Duration, db_
         eprintln!("done in {:.1} s", t.elapsed().as_secs_f64());
         let single = closed_loop(1, seconds, pid, metrics_op).await?;
         rows.push(Row::alone(metrics_label(size.traces), single));
+        // The narrower question a dashboard asks most: this week, everyone.
+        let this_week = json!({ "f": today.to_string(), "t": today.to_string() });
+        let single = closed_loop(1, seconds, pid, report_of(this_week)).await?;
+        rows.push(Row::alone("adoption 1 week", single));
     }
     // data quality: the contacts' figures (aggregates over 100,000 rows).
     if cli.runs(Scenario::DataQuality) {
