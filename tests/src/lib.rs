@@ -286,13 +286,13 @@ impl TestApp {
         self.login(&tenant.slug, &email, PASSWORD).await
     }
 
-    /// Statements the server has run so far.
     /// A new API token of the admin's tenant, with the admin's rights.
     pub async fn api_token(&self, admin_token: &str) -> String {
         let r = self.gql(Some(admin_token), "mutation { createApiToken(name: \"ERP\") { token } }", json!({})).await;
         r.data()["createApiToken"]["token"].as_str().unwrap().to_owned()
     }
 
+    /// Statements the server has run so far.
     pub fn statements(&self) -> u64 {
         self.db.statements()
     }

@@ -202,14 +202,18 @@ fn each_field<'a>(
 /// Adds a field's value under its response key; a key selected twice has its
 /// sub-selections merged, as the executor does.
 fn merge(map: &mut IndexMap<Name, Value>, key: Name, value: Value) {
-    let before = match map.entry(key) {
+    match map.entry(key) {
         Entry::Vacant(entry) => {
             entry.insert(value);
-            return;
         }
-        Entry::Occupied(entry) => entry.into_mut(),
-    };
-    match (before, value) {
+        Entry::Occupied(entry) => merge_into(entry.into_mut(), value),
+    }
+}
+
+/// Merges a second selection's value of one key into the first: objects key
+/// by key, lists item by item.
+fn merge_into(before: &mut Value, more: Value) {
+    match (before, more) {
         (Value::Object(before), Value::Object(more)) => {
             for (key, value) in more {
                 merge(before, key, value);
@@ -217,11 +221,7 @@ fn merge(map: &mut IndexMap<Name, Value>, key: Name, value: Value) {
         }
         (Value::List(before), Value::List(more)) => {
             for (before, more) in before.iter_mut().zip(more) {
-                if let (Value::Object(before), Value::Object(more)) = (before, more) {
-                    for (key, value) in more {
-                        merge(before, key, value);
-                    }
-                }
+                merge_into(before, more);
             }
         }
         _ => {}
