@@ -11,6 +11,7 @@ use super::activities::Activity;
 use super::contacts::Contact;
 use super::context::request;
 use super::opportunities::Opportunity;
+use super::plain::plain_record;
 use super::records::{
     self, OrderBy, OrderDirection, PicklistValue, RecordFields, RecordFilterInput, connection, create_input, given,
     given_id, option, patch, related, update_input,
@@ -108,6 +109,12 @@ impl From<account::Model> for Account {
         }
     }
 }
+
+plain_record!(Account {
+    "name" => name, "sector" => sector, "origin" => origin, "region" => region, "phone" => phone,
+    "email" => email, "website" => website, "street" => street, "city" => city, "state" => state,
+    "postalCode" => postal_code, "country" => country,
+} links |_account| {});
 
 connection!(AccountConnection, AccountEdge, Account, account::Entity);
 

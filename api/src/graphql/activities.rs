@@ -15,6 +15,7 @@ use super::contacts::Contact;
 use super::context::{parse_id, request};
 use super::leads::Lead;
 use super::opportunities::Opportunity;
+use super::plain::plain_record;
 use super::records::{
     self, OrderBy, OrderDirection, PicklistValue, RecordFields, RecordFilterInput, connection, create_input, given,
     given_id, one, option, optional_id, patch, update_input,
@@ -98,6 +99,10 @@ impl From<activity::Model> for Activity {
         }
     }
 }
+
+plain_record!(Activity {
+    "subject" => subject, "dueAt" => due_at, "completedAt" => completed_at, "notes" => notes,
+} links |_activity| {});
 
 connection!(ActivityConnection, ActivityEdge, Activity, activity::Entity);
 

@@ -10,6 +10,7 @@ use serde_json::{Map, Value};
 use super::accounts::Account;
 use super::activities::Activity;
 use super::context::request;
+use super::plain::{Link, plain_record};
 use super::records::{
     self, OrderBy, OrderDirection, RecordFields, RecordFilterInput, connection, create_input, given, given_id, one,
     optional_id, patch, patch_id, related, update_input,
@@ -72,6 +73,11 @@ impl From<contact::Model> for Contact {
         }
     }
 }
+
+plain_record!(Contact {
+    "firstName" => first_name, "lastName" => last_name, "title" => title, "email" => email,
+    "phone" => phone, "mobile" => mobile,
+} links |contact| { "account" => Link::Account(contact.model.account_id) });
 
 connection!(ContactConnection, ContactEdge, Contact, contact::Entity);
 

@@ -14,6 +14,7 @@ use super::activities::Activity;
 use super::contacts::Contact;
 use super::context::{parse_id, request};
 use super::opportunities::Opportunity;
+use super::plain::{Link, plain_record};
 use super::records::{
     self, OrderBy, OrderDirection, PicklistValue, RecordFields, RecordFilterInput, connection, create_input, given,
     given_id, one, option, optional_id, patch, related, update_input,
@@ -104,6 +105,12 @@ impl From<lead::Model> for Lead {
         }
     }
 }
+
+plain_record!(Lead {
+    "firstName" => first_name, "lastName" => last_name, "company" => company, "title" => title,
+    "phone" => phone, "email" => email, "street" => street, "city" => city, "state" => state,
+    "postalCode" => postal_code, "website" => website, "convertedAt" => converted_at,
+} links |lead| { "convertedAccount" => Link::Account(lead.model.converted_account_id) });
 
 connection!(LeadConnection, LeadEdge, Lead, lead::Entity);
 

@@ -13,6 +13,7 @@ use serde_json::{Map, Value};
 use super::accounts::Account;
 use super::activities::Activity;
 use super::context::request;
+use super::plain::{Link, plain_record};
 use super::records::{
     self, OrderBy, OrderDirection, RecordFields, RecordFilterInput, connection, create_input, given, given_id, one,
     optional_id, patch, patch_id, related, update_input,
@@ -107,6 +108,11 @@ impl From<opportunity::Model> for Opportunity {
         }
     }
 }
+
+plain_record!(Opportunity {
+    "name" => name, "amount" => amount, "currency" => currency, "closeDate" => close_date,
+    "stageChangedAt" => stage_changed_at,
+} links |opportunity| { "account" => Link::Account(Some(opportunity.model.account_id)) });
 
 connection!(OpportunityConnection, OpportunityEdge, Opportunity, opportunity::Entity);
 

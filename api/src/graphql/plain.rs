@@ -2,20 +2,29 @@
 //!
 //! async-graphql resolves each field of each object as its own boxed future,
 //! and with an extension installed it also builds a `ResolveInfo` for every
-//! field and list item and runs the extension chain on it. For report rows
-//! that only hold values (no loader, nothing that can fail, no field a profile
-//! can hide) that machinery was the larger part of a report's CPU: 26 weeks of
-//! 50 users is 1,300 rows of about eight fields each.
+//! field and list item and runs the extension chain on it. For rows that only
+//! hold values that machinery is the larger part of a list's CPU: 26 weeks of
+//! 50 users is 1,300 report rows of about eight fields each, and a page of 50
+//! contacts with their account and owner is some 400 fields.
 //!
 //! A `Rows<T>` is a `[T!]!` in the schema, like a `Vec<T>`. When every field
 //! its selection reaches is plain, the rows are built by walking the selection
 //! (fragments included) once per row; as soon as one field needs the executor
-//! (a loader, say), the whole list goes through the executor as a `Vec` would.
-//! The executor's hooks have nothing to do on such rows: visibility concerns
-//! the record types of the catalog, which never take this path (`object`
-//! refuses them, nested or not), and the fields cannot fail.
+//! (a custom field, a nested list, a directive), the whole list goes through
+//! the executor as a `Vec` would.
+//!
+//! Two things the executor's hooks do are done here too, or the list is left
+//! to them:
+//! - a field that points at one other record or user (a record's `account`,
+//!   `owner`, …; see [`Link`]) is loaded for the whole list at once, through
+//!   the request's loaders as the executor would load it, before the walk;
+//! - on a record type of the catalog, a field the caller's profile hides would
+//!   be a null with a FORBIDDEN error: a selection that reaches one is left to
+//!   the executor, which reports it (see `visibility`). Plain fields cannot
+//!   fail, so there is no other error to report.
 
 use std::borrow::Cow;
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_graphql::indexmap::IndexMap;
@@ -25,9 +34,14 @@ use async_graphql::resolver_utils::resolve_list;
 use async_graphql::{
     ContextSelectionSet, Json, Name, OutputType, Positioned, ScalarType, ServerResult, Value, registry,
 };
+use futures_util::future::join_all;
 use serde::Serialize;
+use uuid::Uuid;
 
-use crate::service::catalog;
+use super::accounts::Account;
+use super::context::RequestCtx;
+use super::types::User;
+use super::visibility;
 
 /// An object type whose fields can be read straight off the value.
 pub trait PlainObject: OutputType {
@@ -35,6 +49,42 @@ pub trait PlainObject: OutputType {
     /// the field needs the executor. `selection` is the selection set the
     /// field was selected in; sub-selections are reached from `field`.
     fn field_value(&self, field: &Positioned<Field>, selection: &ContextSelectionSet<'_>) -> Option<Value>;
+
+    /// What a field that points at another record or user points at, when
+    /// the field is one the walk may load for a whole list (its value comes
+    /// from [`Related`], not from `field_value`).
+    fn link(&self, _field: &str) -> Option<Link> {
+        None
+    }
+}
+
+/// A field's target, loaded for a whole list at once: null when the id is.
+#[derive(Clone, Copy)]
+pub enum Link {
+    /// Through the request's `users` loader, as `records::user` loads it.
+    User(Option<Uuid>),
+    /// Through the request's `accounts` loader, as `records::one` loads it
+    /// (deleted accounts resolve to null).
+    Account(Option<Uuid>),
+}
+
+impl Link {
+    fn id(self) -> Option<Uuid> {
+        match self {
+            Self::User(id) | Self::Account(id) => id,
+        }
+    }
+}
+
+/// The linked values of a list's rows, already walked with their field's
+/// sub-selection: by field (its address in the parsed query) and id.
+#[derive(Default)]
+pub struct Related(HashMap<usize, HashMap<Uuid, Value>>);
+
+/// Where a field was selected: two selections of one field (under two
+/// aliases, say) are two keys, each with its own sub-selection.
+fn place(field: &Positioned<Field>) -> usize {
+    std::ptr::from_ref(field).addr()
 }
 
 /// A list resolved without the executor when its selection allows.
@@ -61,7 +111,9 @@ impl<T: PlainObject> OutputType for Rows<T> {
     }
 
     async fn resolve(&self, ctx: &ContextSelectionSet<'_>, field: &Positioned<Field>) -> ServerResult<Value> {
-        if let Some(rows) = rows(&self.0, ctx) {
+        if let Some(related) = related(&self.0, ctx).await
+            && let Some(rows) = rows(&self.0, ctx, &related)
+        {
             return Ok(rows);
         }
         resolve_list(ctx, field, &self.0, Some(self.0.len())).await
@@ -89,7 +141,9 @@ impl<T: PlainObject> OutputType for Plain<T> {
     }
 
     async fn resolve(&self, ctx: &ContextSelectionSet<'_>, field: &Positioned<Field>) -> ServerResult<Value> {
-        if let Some(value) = object(&self.0, ctx) {
+        if let Some(related) = related(std::slice::from_ref(&self.0), ctx).await
+            && let Some(value) = object(&self.0, ctx, &related)
+        {
             return Ok(value);
         }
         self.0.resolve(ctx, field).await
@@ -99,6 +153,10 @@ impl<T: PlainObject> OutputType for Plain<T> {
 impl<T: PlainObject> PlainObject for Arc<T> {
     fn field_value(&self, field: &Positioned<Field>, selection: &ContextSelectionSet<'_>) -> Option<Value> {
         T::field_value(self, field, selection)
+    }
+
+    fn link(&self, field: &str) -> Option<Link> {
+        T::link(self, field)
     }
 }
 
@@ -117,52 +175,128 @@ pub fn json<T: Serialize>(value: Option<&Json<T>>) -> Option<Value> {
     Some(value.and_then(|json| async_graphql::to_value(&json.0).ok()).unwrap_or_default())
 }
 
-/// A nested object field's value, from the field's own selection.
+/// A nested object field's value, from the field's own selection (its own
+/// links are not loaded: one there leaves the list to the executor).
 pub fn nested<T: PlainObject>(
     value: &T,
     field: &Positioned<Field>,
     selection: &ContextSelectionSet<'_>,
 ) -> Option<Value> {
-    object(value, &selection.with_selection_set(&field.node.selection_set))
+    object(value, &selection.with_selection_set(&field.node.selection_set), &Related::default())
 }
 
-/// A nested list field's value, from the field's own selection.
+/// A nested list field's value, from the field's own selection (its links
+/// are not loaded either).
 pub fn list<T: PlainObject>(
     values: &[T],
     field: &Positioned<Field>,
     selection: &ContextSelectionSet<'_>,
 ) -> Option<Value> {
-    rows(values, &selection.with_selection_set(&field.node.selection_set))
+    rows(values, &selection.with_selection_set(&field.node.selection_set), &Related::default())
 }
 
-fn rows<T: PlainObject>(values: &[T], selection: &ContextSelectionSet<'_>) -> Option<Value> {
-    values.iter().map(|value| object(value, selection)).collect::<Option<Vec<_>>>().map(Value::List)
+fn rows<T: PlainObject>(values: &[T], selection: &ContextSelectionSet<'_>, related: &Related) -> Option<Value> {
+    let Some(first) = values.first() else { return Some(Value::List(Vec::new())) };
+    // The fields are looked up once for the list: every row is of one type.
+    let type_name = first.introspection_type_name();
+    let fields = selected(selection, &type_name)?;
+    values.iter().map(|value| fill(value, &type_name, &fields, related)).collect::<Option<Vec<_>>>().map(Value::List)
+}
+
+/// Loads the links `selection` selects on `values` (the rows of one list, all
+/// of one type), each field's targets in one load, and walks each target with
+/// the field's sub-selection. `None` when that fails or needs the executor:
+/// the executor then loads them itself and reports any error where it belongs.
+async fn related<T: PlainObject>(values: &[T], selection: &ContextSelectionSet<'_>) -> Option<Related> {
+    let Some(first) = values.first() else { return Some(Related::default()) };
+    let type_name = first.introspection_type_name();
+    let mut fields: Vec<(&Positioned<Field>, ContextSelectionSet<'_>)> = Vec::new();
+    each_field(selection, &type_name, &mut |field, within| {
+        let seen = fields.iter().any(|(f, _)| std::ptr::eq(*f, field));
+        if !seen && first.link(&field.node.name.node).is_some() {
+            fields.push((field, within.with_selection_set(&field.node.selection_set)));
+        }
+        Some(())
+    })?;
+    if fields.is_empty() {
+        return Some(Related::default());
+    }
+    let loaders = selection.data_opt::<RequestCtx>()?.loaders().ok()?;
+    let loads = fields.iter().map(|(field, sub)| async move {
+        let name = field.node.name.node.as_str();
+        let mut ids: Vec<Uuid> = values.iter().filter_map(|v| v.link(name)?.id()).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let walked = match first.link(name)? {
+            Link::User(_) => targets(loaders.users.load_many(ids).await.ok()?, User::from, sub),
+            Link::Account(_) => targets(loaders.accounts.load_many(ids).await.ok()?, Account::from, sub),
+        };
+        Some((place(field), walked?))
+    });
+    join_all(loads).await.into_iter().collect::<Option<HashMap<_, _>>>().map(Related)
+}
+
+/// Loaded link targets, each walked with the link field's sub-selection.
+fn targets<M, T: PlainObject>(
+    loaded: HashMap<Uuid, M>,
+    show: impl Fn(M) -> T,
+    selection: &ContextSelectionSet<'_>,
+) -> Option<HashMap<Uuid, Value>> {
+    let shown: Vec<(Uuid, T)> = loaded.into_iter().map(|(id, model)| (id, show(model))).collect();
+    let Some((_, first)) = shown.first() else { return Some(HashMap::new()) };
+    let type_name = first.introspection_type_name();
+    let fields = selected(selection, &type_name)?;
+    let none = Related::default();
+    shown.iter().map(|(id, target)| Some((*id, fill(target, &type_name, &fields, &none)?))).collect()
 }
 
 /// One object's response map, in selection order, or `None` when a field
-/// needs the executor (or the object is a catalog record).
-fn object<T: PlainObject>(value: &T, selection: &ContextSelectionSet<'_>) -> Option<Value> {
+/// needs the executor.
+fn object<T: PlainObject>(value: &T, selection: &ContextSelectionSet<'_>, related: &Related) -> Option<Value> {
     let type_name = value.introspection_type_name();
-    // Here rather than at the list, so that nested objects are checked too:
-    // which fields of a record type a caller sees is the executor hook's call.
-    if catalog::entity(&type_name).is_some() {
-        return None;
-    }
-    let mut map = IndexMap::with_capacity(selection.item.node.items.len());
-    each_field(selection, &type_name, &mut |field, within| {
-        // Skip and include were applied before execution; any other
-        // directive is the executor's business.
-        if !field.node.directives.is_empty() {
+    fill(value, &type_name, &selected(selection, &type_name)?, related)
+}
+
+/// A field selected on an object and the selection set it was selected in.
+type Selected<'a> = (&'a Positioned<Field>, ContextSelectionSet<'a>);
+
+/// The fields `selection` selects on an object of `type_name`, fragments
+/// expanded, in order; `None` when one needs the executor: a directive other
+/// than skip and include (applied before execution), or a field of a record
+/// type that the caller's profile hides.
+fn selected<'a>(selection: &ContextSelectionSet<'a>, type_name: &str) -> Option<Vec<Selected<'a>>> {
+    let actor = selection.data_opt::<RequestCtx>().and_then(|r| r.actor.get());
+    let mut fields = Vec::with_capacity(selection.item.node.items.len());
+    each_field(selection, type_name, &mut |field, within| {
+        let name = field.node.name.node.as_str();
+        if !field.node.directives.is_empty()
+            || (name != "__typename" && visibility::hides(actor.map(AsRef::as_ref), type_name, name))
+        {
             return None;
         }
-        let value = if field.node.name.node == "__typename" {
-            Value::String(type_name.to_string())
+        fields.push((field, within.clone()));
+        Some(())
+    })?;
+    Some(fields)
+}
+
+/// One object's response map from its selected fields, or `None` when a
+/// field needs the executor (one `field_value` leaves to it, a link not in
+/// `related`).
+fn fill<T: PlainObject>(value: &T, type_name: &str, fields: &[Selected<'_>], related: &Related) -> Option<Value> {
+    let mut map = IndexMap::with_capacity(fields.len());
+    for (field, within) in fields {
+        let name = field.node.name.node.as_str();
+        let value = if name == "__typename" {
+            Value::String(type_name.to_owned())
+        } else if let Some(link) = value.link(name) {
+            let walked = related.0.get(&place(field))?;
+            link.id().and_then(|id| walked.get(&id)).cloned().unwrap_or_default()
         } else {
             value.field_value(field, within)?
         };
         merge(&mut map, field.node.response_key().node.clone(), value);
-        Some(())
-    })?;
+    }
     Some(Value::Object(map))
 }
 
@@ -227,3 +361,34 @@ fn merge_into(before: &mut Value, more: Value) {
         _ => {}
     }
 }
+
+/// Implements [`PlainObject`] for a record type of the catalog: `id`, its own
+/// nullable scalar fields by GraphQL name, its links, then the fields and
+/// links every record shows (`RecordFields`, flattened into it as `record`).
+macro_rules! plain_record {
+    ($ty:ty { $($name:literal => $field:ident),* $(,)? } links |$r:ident| { $($link:literal => $to:expr),* $(,)? }) => {
+        impl $crate::graphql::plain::PlainObject for $ty {
+            fn field_value(
+                &self,
+                field: &async_graphql::Positioned<async_graphql::parser::types::Field>,
+                _: &async_graphql::ContextSelectionSet<'_>,
+            ) -> Option<async_graphql::Value> {
+                match field.node.name.node.as_str() {
+                    "id" => $crate::graphql::plain::scalar(&self.id),
+                    $($name => $crate::graphql::plain::nullable(self.$field.as_ref()),)*
+                    name => self.record.field_value(name),
+                }
+            }
+
+            fn link(&self, field: &str) -> Option<$crate::graphql::plain::Link> {
+                let $r = self;
+                match field {
+                    $($link => Some($to),)*
+                    name => $r.record.link(name),
+                }
+            }
+        }
+    };
+}
+
+pub(crate) use plain_record;

@@ -17,6 +17,7 @@ use super::custom_records::CustomRecordOrderField;
 use super::leads::LeadOrderField;
 use super::opportunities::OpportunityOrderField;
 use super::pagination::{PageInfo, decode, encode, page_size};
+use super::plain::{self, Link};
 use super::traces::TraceConnection;
 use super::types::User;
 use crate::error::ServiceError;
@@ -310,6 +311,31 @@ impl RecordFields {
     }
 }
 
+impl RecordFields {
+    /// A shared field's value for a plain walk (see `plain`); `None` for the
+    /// ones that need the executor.
+    pub fn field_value(&self, field: &str) -> Option<async_graphql::Value> {
+        match field {
+            "createdAt" => plain::scalar(&self.0.created_at),
+            "updatedAt" => plain::scalar(&self.0.updated_at),
+            "completeness" => plain::scalar(&self.0.completeness),
+            "version" => plain::scalar(&self.0.version),
+            "externalId" => plain::nullable(self.0.external_id.as_ref()),
+            _ => None,
+        }
+    }
+
+    /// The shared fields that point at a user, for a plain walk.
+    pub fn link(&self, field: &str) -> Option<Link> {
+        match field {
+            "owner" => Some(Link::User(Some(self.0.owner_id))),
+            "createdBy" => Some(Link::User(self.0.created_by)),
+            "updatedBy" => Some(Link::User(self.0.updated_by)),
+            _ => None,
+        }
+    }
+}
+
 #[Object]
 impl RecordFields {
     async fn created_at(&self) -> DateTime<Utc> {
@@ -390,7 +416,7 @@ macro_rules! connection {
         #[derive(async_graphql::SimpleObject)]
         #[graphql(complex)]
         pub struct $conn {
-            pub nodes: Vec<$node>,
+            pub nodes: $crate::graphql::plain::Rows<$node>,
             pub edges: Vec<$edge>,
             pub page_info: $crate::graphql::pagination::PageInfo,
             #[graphql(skip)]

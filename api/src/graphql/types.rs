@@ -1,12 +1,14 @@
 //! GraphQL object types for tenants, profiles and users: our own structs,
 //! converted from entity models, so no column becomes API by accident.
 
-use async_graphql::{ComplexObject, Context, ID, SimpleObject};
+use async_graphql::parser::types::Field;
+use async_graphql::{ComplexObject, Context, ContextSelectionSet, ID, Positioned, SimpleObject, Value};
 use chrono::{DateTime, Utc};
 use entity::{api_token, app_user, profile, tenant};
 use uuid::Uuid;
 
 use super::context::request;
+use super::plain::{self, PlainObject};
 use crate::error::GqlResult;
 use crate::service;
 
@@ -73,6 +75,18 @@ impl User {
         let Some(manager) = self.manager_id else { return Ok(None) };
         let read = request(ctx)?.read()?;
         Ok(service::users::get(&read, manager).await.ok().map(Into::into))
+    }
+}
+
+impl PlainObject for User {
+    fn field_value(&self, field: &Positioned<Field>, _: &ContextSelectionSet<'_>) -> Option<Value> {
+        match field.node.name.node.as_str() {
+            "id" => plain::scalar(&self.id),
+            "email" => plain::scalar(&self.email),
+            "displayName" => plain::scalar(&self.display_name),
+            "createdAt" => plain::scalar(&self.created_at),
+            _ => None,
+        }
     }
 }
 

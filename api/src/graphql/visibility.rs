@@ -12,6 +12,7 @@ use async_graphql::extensions::{ExtensionContext, NextResolve, ResolveInfo};
 use async_graphql::{ErrorExtensionValues, PathSegment, QueryPathSegment, Response, ServerError, ServerResult, Value};
 
 use super::context::RequestCtx;
+use crate::auth::Actor;
 use crate::error::ErrorCode;
 use crate::service::catalog;
 
@@ -41,6 +42,18 @@ fn hidden_error(info: &ResolveInfo<'_>) -> ServerError {
     error
 }
 
+/// Whether the caller's profile hides the output field `field` of
+/// `parent_type` (only fields of the catalog's record types can be hidden).
+/// Without a caller nothing is hidden here: the resolvers refuse the request.
+pub fn hides(actor: Option<&Actor>, parent_type: &str, field: &str) -> bool {
+    actor.is_some_and(|actor| {
+        !actor.access.is_admin()
+            && catalog::entity(parent_type).is_some_and(|entity| {
+                entity.fields_of_output(field).any(|f| !actor.access.can_see(entity.name, f.name))
+            })
+    })
+}
+
 impl Hidden {
     /// Adds the errors of the fields turned into nulls to the response.
     pub fn report(&self, response: &mut Response) {
@@ -62,11 +75,8 @@ impl Hidden {
         info: ResolveInfo<'_>,
         next: NextResolve<'_>,
     ) -> ServerResult<Option<Value>> {
-        if let Some(entity) = catalog::entity(info.parent_type)
-            && let Some(actor) = ctx.data_opt::<RequestCtx>().and_then(|r| r.actor.get())
-            && !actor.access.is_admin()
-            && entity.fields_of_output(info.name).any(|f| !actor.access.can_see(entity.name, f.name))
-        {
+        let actor = ctx.data_opt::<RequestCtx>().and_then(|r| r.actor.get());
+        if hides(actor.map(AsRef::as_ref), info.parent_type, info.name) {
             self.push(hidden_error(&info));
             return Ok(Some(Value::Null));
         }

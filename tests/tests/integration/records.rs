@@ -12,6 +12,7 @@ db_tests!(
     a_write_runs_a_fixed_number_of_statements,
     every_list_orders_and_pages,
     response_fields_follow_the_selection_order,
+    record_lists_answer_any_selection_as_the_executor_does,
 );
 
 /// One record of each type in a tenant: (type name, id).
@@ -260,4 +261,152 @@ async fn response_fields_follow_the_selection_order(app: TestApp) {
     assert_eq!(keys, ["version", "name", "z", "createdAt", "a"], "as selected, not sorted");
     let top: Vec<&str> = r.data()["accounts"].as_object().unwrap().keys().map(String::as_str).collect();
     assert_eq!(top, ["nodes", "totalCount"]);
+}
+
+/// A list's nodes are read straight off the rows, their accounts and users
+/// loaded for the whole page at once, when the selection allows
+/// (`graphql::plain`); `customFields` needs the executor, which then answers
+/// the whole list. Both must answer alike, for every field the plain walk
+/// knows, with aliases, fragments, `__typename`, a key selected twice, a
+/// deleted account, and a profile that hides a field (null and FORBIDDEN).
+async fn record_lists_answer_any_selection_as_the_executor_does(app: TestApp) {
+    let acme = app.tenant("acme").await;
+    let sam = app.user(&acme, "Sam", "Sales").await;
+    let t = Some(acme.admin.token.as_str());
+    let write = |query: String| {
+        let app = &app;
+        async move {
+            app.gql(t, &query, json!({})).await.data().as_object().unwrap().values().next().unwrap()["id"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        }
+    };
+    let initech = write("mutation { createAccount(input: { name: \"Initech\", sector: \"IT\", origin: \"fair\", region: \"EU\", phone: \"+33123451\", email: \"a@initech.test\", website: \"https://initech.test\", street: \"1 Main\", city: \"Austin\", state: \"TX\", postalCode: \"73301\", country: \"US\", externalId: \"A-1\" }) { id } }".to_owned()).await;
+    let gone = write("mutation { createAccount(input: { name: \"Gone\" }) { id } }".to_owned()).await;
+    let peter = write(format!(
+        "mutation {{ createContact(input: {{ accountId: \"{initech}\", firstName: \"Peter\", lastName: \"Gibbons\", title: \"Dev\", email: \"p@initech.test\", phone: \"+33123452\", mobile: \"+33123453\", ownerId: \"{}\" }}) {{ id }} }}",
+        sam.user_id
+    ))
+    .await;
+    write(format!("mutation {{ updateContact(id: \"{peter}\", input: {{ title: \"Lead dev\" }}) {{ id }} }}")).await;
+    write(format!("mutation {{ createContact(input: {{ accountId: \"{gone}\", lastName: \"Orphan\" }}) {{ id }} }}"))
+        .await;
+    write("mutation { createContact(input: { lastName: \"Loner\" }) { id } }".to_owned()).await;
+    write(format!("mutation {{ deleteAccount(id: \"{gone}\") {{ id }} }}")).await;
+    write("mutation { createLead(input: { firstName: \"Lu\", lastName: \"Lead\", company: \"Lumbergh\", title: \"VP\", phone: \"+33123454\", email: \"l@l.test\", street: \"2 Main\", city: \"Austin\", state: \"TX\", postalCode: \"73301\", website: \"https://l.test\" }) { id } }".to_owned()).await;
+    write(format!(
+        "mutation {{ createOpportunity(input: {{ accountId: \"{initech}\", name: \"Deal\", amount: \"1200.50\", currency: \"EUR\", closeDate: \"2027-01-31\" }}) {{ id }} }}"
+    ))
+    .await;
+    write(format!(
+        "mutation {{ createActivity(input: {{ kind: \"call\", subject: \"Call\", dueAt: \"2026-01-02T03:04:05Z\", notes: \"n\", target: {{ accountId: \"{initech}\" }} }}) {{ id }} }}"
+    ))
+    .await;
+
+    let admin = acme.admin.token.as_str();
+    same_as_executed(&app, admin, false).await;
+    same_as_executed(&app, &sam.token, false).await;
+
+    // The rows themselves: the contacts' accounts (one deleted, one never set)
+    // and users, also where a link's target has links (the executor's part).
+    let r = app
+        .gql(
+            Some(admin),
+            "{ contacts(first: 5) { nodes { lastName account { name } owner { email } updatedBy { email } } } }",
+            json!({}),
+        )
+        .await;
+    let nested = app
+        .gql(Some(admin), "{ contacts(first: 5) { nodes { lastName account { name owner { email } } } } }", json!({}))
+        .await;
+    let mine = |n: &Value| n["lastName"] == "Gibbons";
+    let peters = nested.data()["contacts"]["nodes"].as_array().unwrap().iter().find(|n| mine(n)).unwrap().clone();
+    assert_eq!(peters["account"], json!({ "name": "Initech", "owner": { "email": "admin@acme.test" } }));
+    let nodes = r.data()["contacts"]["nodes"].as_array().unwrap().clone();
+    let by_name = |name: &str| nodes.iter().find(|n| n["lastName"] == name).unwrap().clone();
+    assert_eq!(
+        by_name("Gibbons"),
+        json!({ "lastName": "Gibbons", "account": { "name": "Initech" }, "owner": { "email": "sam@acme.test" }, "updatedBy": { "email": "admin@acme.test" } })
+    );
+    assert_eq!(by_name("Orphan")["account"], Value::Null);
+    assert_eq!(by_name("Loner")["account"], Value::Null);
+
+    // A field Sam's profile hides: null with FORBIDDEN on each path, as the executor reports it.
+    let sales = app.profile_id(&acme, "Sales").await;
+    let hide = "mutation($p: ID!) { setFieldAccess(profileId: $p, entity: \"Account\", field: \"website\", access: HIDDEN) { access } }";
+    app.gql(t, hide, json!({ "p": sales })).await.data();
+    same_as_executed(&app, &sam.token, true).await;
+    let r = app
+        .gql(Some(&sam.token), "{ contacts(first: 5) { nodes { lastName account { name website } } } }", json!({}))
+        .await;
+    assert!(!r.body.to_string().contains("https://initech.test"), "{}", r.body);
+    assert_eq!(r.codes(), ["FORBIDDEN"], "{}", r.body);
+}
+
+const FRAGMENTS: &str = "fragment C on Contact { email phone } fragment A on Account { id name }";
+
+/// Asks each list for every plain field, then again with `customFields`
+/// (executed), and compares; `hidden`: Account.website is hidden from `token`.
+async fn same_as_executed(app: &TestApp, token: &str, hidden: bool) {
+    let shared = "id __typename createdAt updatedAt completeness version externalId owner { email } boss: owner { id displayName createdAt __typename } createdBy { id } updatedBy { email }";
+    let account = "name sector origin region phone email website street city state postalCode country";
+    let lists = [
+        ("accounts", format!("{account} ...on Account {{ again: name }}"), true),
+        (
+            "contacts",
+            format!("firstName lastName title ...C mobile account {{ {account} __typename ...A }} company: account {{ id }}"),
+            true,
+        ),
+        (
+            "leads",
+            "firstName lastName company title phone email street city state postalCode website convertedAt convertedAccount { name }".to_owned(),
+            false,
+        ),
+        ("opportunities", "name amount currency closeDate stageChangedAt account { name website }".to_owned(), true),
+        ("activities", "subject dueAt completedAt notes".to_owned(), false),
+    ];
+    for (list, fields, shows_website) in lists {
+        let query = |extra: &str| {
+            let fragments = if list == "contacts" { FRAGMENTS } else { "" };
+            format!("{{ {list}(first: 20) {{ nodes {{ {shared} {fields} {extra} }} }} }} {fragments}")
+        };
+        let plain = app.gql(Some(token), &query(""), json!({})).await;
+        let executed = app.gql(Some(token), &query("customFields"), json!({})).await;
+        let mut nodes = executed.body["data"][list]["nodes"].clone();
+        for node in nodes.as_array_mut().unwrap_or_else(|| panic!("{list}: {}", executed.body)) {
+            node.as_object_mut().unwrap().shift_remove("customFields").unwrap();
+        }
+        assert_eq!(plain.body["data"][list]["nodes"], nodes, "{list}: {}", plain.body);
+        assert_eq!(plain.body["errors"], executed.body["errors"], "{list}");
+        assert_eq!(plain.body["errors"].is_array(), hidden && shows_website, "{list}: {}", plain.body);
+        // In selection order (async-graphql's executor orders a loaded field
+        // by when its value came, so only the plain walk is asked).
+        if list == "contacts" && !hidden {
+            let first = &plain.body["data"][list]["nodes"][0];
+            let keys: Vec<&str> = first.as_object().unwrap().keys().map(String::as_str).collect();
+            let order = [
+                "id",
+                "__typename",
+                "createdAt",
+                "updatedAt",
+                "completeness",
+                "version",
+                "externalId",
+                "owner",
+                "boss",
+                "createdBy",
+                "updatedBy",
+                "firstName",
+                "lastName",
+                "title",
+                "email",
+                "phone",
+                "mobile",
+                "account",
+                "company",
+            ];
+            assert_eq!(keys, order, "{}", plain.body);
+        }
+    }
 }
