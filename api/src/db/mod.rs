@@ -9,6 +9,7 @@
 
 mod bulk;
 mod combined;
+pub mod decode;
 pub mod events;
 pub mod rollup;
 mod scope;

@@ -25,6 +25,7 @@ use super::validate::{self, Patch};
 use super::{data_quality, field_rules};
 use super::{require_admin, users};
 use crate::auth::access::Op;
+use crate::db::decode::{self, Decode};
 use crate::db::trace::{Change, ChangeType};
 use crate::db::{Scope, TenantTx};
 use crate::error::{ServiceError, ServiceResult};
@@ -52,7 +53,7 @@ pub struct Columns<C> {
 /// A CRM entity: its name in traces, its shared columns, and its own fields.
 pub trait Record:
     EntityTrait<
-        Model: Sync + IntoActiveModel<Self::ActiveModel>,
+        Model: Sync + IntoActiveModel<Self::ActiveModel> + Decode,
         ActiveModel: ActiveModelBehavior + Send + Sync + TryIntoModel<Self::Model> + From<Self::Model>,
     > + TenantOwned
 {
@@ -301,7 +302,7 @@ pub async fn get<R: Record>(scope: &impl Scope, id: Uuid) -> ServiceResult<R::Mo
 /// Records by id (for DataLoaders); deleted and foreign ones are left out.
 pub async fn by_ids<R: Record>(scope: &impl Scope, ids: &[Uuid]) -> ServiceResult<Vec<R::Model>> {
     allowed::<R>(scope, Op::Read)?;
-    Ok(live::<R>(scope).filter(R::COLUMNS.id.is_in(ids.iter().copied())).all(scope.conn()).await?)
+    Ok(decode::all(live::<R>(scope).filter(R::COLUMNS.id.is_in(ids.iter().copied())), scope.conn()).await?)
 }
 
 /// The live records whose `column` is one of `ids`, ordered by `order` then id.
@@ -321,7 +322,7 @@ pub async fn children<R: Record>(
     if column_visible::<R>(scope, &order)? {
         query = query.order_by_asc(order);
     }
-    Ok(query.order_by_asc(R::COLUMNS.id).all(scope.conn()).await?)
+    Ok(decode::all(query.order_by_asc(R::COLUMNS.id), scope.conn()).await?)
 }
 
 fn set<A: ActiveModelTrait>(
@@ -938,7 +939,8 @@ pub async fn list<R: Record>(
             query = query.order_by(expr.clone().is_null(), sea_orm::Order::Asc).order_by(expr, direction.clone());
         }
     }
-    let mut rows = query.order_by(R::COLUMNS.id, direction).offset(offset).limit(first + 1).all(scope.conn()).await?;
+    let mut rows =
+        decode::all(query.order_by(R::COLUMNS.id, direction).offset(offset).limit(first + 1), scope.conn()).await?;
     let more = rows.len() as u64 > first;
     rows.truncate(usize::try_from(first).unwrap_or(usize::MAX));
     Ok((rows, more))

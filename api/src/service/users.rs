@@ -7,6 +7,7 @@ use uuid::Uuid;
 
 use super::{require_admin, validate};
 use crate::auth::password;
+use crate::db::decode;
 use crate::db::trace::Change;
 use crate::db::{Scope, TenantTx};
 use crate::error::{ServiceError, ServiceResult};
@@ -134,9 +135,6 @@ pub async fn delete(tx: &TenantTx, id: Uuid) -> ServiceResult<app_user::Model> {
 
 /// Users by id, deleted ones included (traces and owners keep naming them).
 pub async fn by_ids(scope: &impl Scope, ids: &[Uuid]) -> ServiceResult<Vec<app_user::Model>> {
-    Ok(scope
-        .select::<app_user::Entity>()
-        .filter(app_user::Column::Id.is_in(ids.iter().copied()))
-        .all(scope.conn())
-        .await?)
+    let query = scope.select::<app_user::Entity>().filter(app_user::Column::Id.is_in(ids.iter().copied()));
+    Ok(decode::all(query, scope.conn()).await?)
 }
