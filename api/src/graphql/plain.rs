@@ -74,6 +74,14 @@ impl Link {
             Self::User(id) | Self::Account(id) => id,
         }
     }
+
+    /// The GraphQL type of its target.
+    fn type_name(self) -> &'static str {
+        match self {
+            Self::User(_) => "User",
+            Self::Account(_) => "Account",
+        }
+    }
 }
 
 /// The linked values of a list's rows, already walked with their field's
@@ -220,6 +228,18 @@ async fn related<T: PlainObject>(values: &[T], selection: &ContextSelectionSet<'
     })?;
     if fields.is_empty() {
         return Some(Related::default());
+    }
+    // A field the walk cannot answer (checked on the first row) or may not
+    // show leaves the list to the executor, which would load the links again.
+    let answerable = |(field, within): &Selected<'_>| {
+        let name = field.node.name.node.as_str();
+        name == "__typename" || first.link(name).is_some() || first.field_value(field, within).is_some()
+    };
+    if !selected(selection, &type_name)?.iter().all(answerable) {
+        return None;
+    }
+    for (field, sub) in &fields {
+        selected(sub, first.link(&field.node.name.node)?.type_name())?;
     }
     let loaders = selection.data_opt::<RequestCtx>()?.loaders().ok()?;
     let loads = fields.iter().map(|(field, sub)| async move {

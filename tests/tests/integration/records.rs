@@ -191,6 +191,12 @@ async fn relations_are_batched_not_one_query_per_row(app: TestApp) {
     // Authentication, the page, then one batch per relation: the same for 5 rows as for 50.
     assert_eq!(few, many, "statements must not grow with the number of rows");
     assert!(many <= 8, "{many} statements for 50 contacts with account, owner and siblings");
+
+    // A list the plain walk leaves to the executor (custom fields) loads each
+    // relation once all the same: one statement more for the owners.
+    let (without, _) = statements_for(&app, t, "{ contacts(first: 50) { nodes { customFields } } }").await;
+    let (with, _) = statements_for(&app, t, "{ contacts(first: 50) { nodes { customFields owner { email } } } }").await;
+    assert_eq!(with, without + 1);
 }
 
 async fn a_write_runs_a_fixed_number_of_statements(app: TestApp) {
