@@ -119,10 +119,8 @@ impl<T: PlainObject> OutputType for Rows<T> {
     }
 
     async fn resolve(&self, ctx: &ContextSelectionSet<'_>, field: &Positioned<Field>) -> ServerResult<Value> {
-        if let Some(related) = related(&self.0, ctx).await
-            && let Some(rows) = rows(&self.0, ctx, &related)
-        {
-            return Ok(rows);
+        if let Some(rows) = walk(&self.0, ctx).await {
+            return Ok(Value::List(rows));
         }
         resolve_list(ctx, field, &self.0, Some(self.0.len())).await
     }
@@ -149,9 +147,7 @@ impl<T: PlainObject> OutputType for Plain<T> {
     }
 
     async fn resolve(&self, ctx: &ContextSelectionSet<'_>, field: &Positioned<Field>) -> ServerResult<Value> {
-        if let Some(related) = related(std::slice::from_ref(&self.0), ctx).await
-            && let Some(value) = object(&self.0, ctx, &related)
-        {
+        if let Some(value) = walk(std::slice::from_ref(&self.0), ctx).await.and_then(|mut one| one.pop()) {
             return Ok(value);
         }
         self.0.resolve(ctx, field).await
@@ -190,7 +186,7 @@ pub fn nested<T: PlainObject>(
     field: &Positioned<Field>,
     selection: &ContextSelectionSet<'_>,
 ) -> Option<Value> {
-    object(value, &selection.with_selection_set(&field.node.selection_set), &Related::default())
+    object(value, &selection.with_selection_set(&field.node.selection_set))
 }
 
 /// A nested list field's value, from the field's own selection (its links
@@ -200,33 +196,51 @@ pub fn list<T: PlainObject>(
     field: &Positioned<Field>,
     selection: &ContextSelectionSet<'_>,
 ) -> Option<Value> {
-    rows(values, &selection.with_selection_set(&field.node.selection_set), &Related::default())
+    let selection = selection.with_selection_set(&field.node.selection_set);
+    let Some(first) = values.first() else { return Some(Value::List(Vec::new())) };
+    let type_name = first.introspection_type_name();
+    let fields = selected(&selection, &type_name)?;
+    fill_all(values, &type_name, &fields, &Related::default()).map(Value::List)
 }
 
-fn rows<T: PlainObject>(values: &[T], selection: &ContextSelectionSet<'_>, related: &Related) -> Option<Value> {
-    let Some(first) = values.first() else { return Some(Value::List(Vec::new())) };
-    // The fields are looked up once for the list: every row is of one type.
+/// The rows of one list (all of one type) walked, their links loaded first;
+/// `None` when a field needs the executor. The fields are looked up once.
+async fn walk<T: PlainObject>(values: &[T], selection: &ContextSelectionSet<'_>) -> Option<Vec<Value>> {
+    let Some(first) = values.first() else { return Some(Vec::new()) };
     let type_name = first.introspection_type_name();
     let fields = selected(selection, &type_name)?;
-    values.iter().map(|value| fill(value, &type_name, &fields, related)).collect::<Option<Vec<_>>>().map(Value::List)
+    let related = related(values, first, &fields, selection).await?;
+    fill_all(values, &type_name, &fields, &related)
 }
 
-/// Loads the links `selection` selects on `values` (the rows of one list, all
-/// of one type), each field's targets in one load, and walks each target with
-/// the field's sub-selection. `None` when that fails or needs the executor:
-/// the executor then loads them itself and reports any error where it belongs.
-async fn related<T: PlainObject>(values: &[T], selection: &ContextSelectionSet<'_>) -> Option<Related> {
-    let Some(first) = values.first() else { return Some(Related::default()) };
-    let type_name = first.introspection_type_name();
-    let mut fields: Vec<(&Positioned<Field>, ContextSelectionSet<'_>)> = Vec::new();
-    each_field(selection, &type_name, &mut |field, within| {
-        let seen = fields.iter().any(|(f, _)| std::ptr::eq(*f, field));
-        if !seen && first.link(&field.node.name.node).is_some() {
-            fields.push((field, within.with_selection_set(&field.node.selection_set)));
+fn fill_all<T: PlainObject>(
+    values: &[T],
+    type_name: &str,
+    fields: &[Selected<'_>],
+    related: &Related,
+) -> Option<Vec<Value>> {
+    values.iter().map(|value| fill(value, type_name, fields, related)).collect()
+}
+
+/// Loads the links among `fields` (selected on `values`, whose first row is
+/// `first`), each field's targets in one load, and walks each target with the
+/// field's sub-selection. `None` when that fails or needs the executor: the
+/// executor then loads them itself and reports any error where it belongs.
+async fn related<T: PlainObject>(
+    values: &[T],
+    first: &T,
+    fields: &[Selected<'_>],
+    selection: &ContextSelectionSet<'_>,
+) -> Option<Related> {
+    let mut links: Vec<(&Positioned<Field>, Link, ContextSelectionSet<'_>)> = Vec::new();
+    for (field, within) in fields {
+        if let Some(link) = first.link(&field.node.name.node)
+            && !links.iter().any(|(f, ..)| std::ptr::eq(*f, *field))
+        {
+            links.push((field, link, within.with_selection_set(&field.node.selection_set)));
         }
-        Some(())
-    })?;
-    if fields.is_empty() {
+    }
+    if links.is_empty() {
         return Some(Related::default());
     }
     // A field the walk cannot answer (checked on the first row) or may not
@@ -235,19 +249,19 @@ async fn related<T: PlainObject>(values: &[T], selection: &ContextSelectionSet<'
         let name = field.node.name.node.as_str();
         name == "__typename" || first.link(name).is_some() || first.field_value(field, within).is_some()
     };
-    if !selected(selection, &type_name)?.iter().all(answerable) {
+    if !fields.iter().all(answerable) {
         return None;
     }
-    for (field, sub) in &fields {
-        selected(sub, first.link(&field.node.name.node)?.type_name())?;
+    for (_, link, sub) in &links {
+        selected(sub, link.type_name())?;
     }
     let loaders = selection.data_opt::<RequestCtx>()?.loaders().ok()?;
-    let loads = fields.iter().map(|(field, sub)| async move {
+    let loads = links.iter().map(|(field, link, sub)| async move {
         let name = field.node.name.node.as_str();
         let mut ids: Vec<Uuid> = values.iter().filter_map(|v| v.link(name)?.id()).collect();
         ids.sort_unstable();
         ids.dedup();
-        let walked = match first.link(name)? {
+        let walked = match link {
             Link::User(_) => targets(loaders.users.load_many(ids).await.ok()?, User::from, sub),
             Link::Account(_) => targets(loaders.accounts.load_many(ids).await.ok()?, Account::from, sub),
         };
@@ -262,19 +276,19 @@ fn targets<M, T: PlainObject>(
     show: impl Fn(M) -> T,
     selection: &ContextSelectionSet<'_>,
 ) -> Option<HashMap<Uuid, Value>> {
-    let shown: Vec<(Uuid, T)> = loaded.into_iter().map(|(id, model)| (id, show(model))).collect();
-    let Some((_, first)) = shown.first() else { return Some(HashMap::new()) };
+    let (ids, shown): (Vec<Uuid>, Vec<T>) = loaded.into_iter().map(|(id, model)| (id, show(model))).unzip();
+    let Some(first) = shown.first() else { return Some(HashMap::new()) };
     let type_name = first.introspection_type_name();
     let fields = selected(selection, &type_name)?;
-    let none = Related::default();
-    shown.iter().map(|(id, target)| Some((*id, fill(target, &type_name, &fields, &none)?))).collect()
+    let walked = fill_all(&shown, &type_name, &fields, &Related::default())?;
+    Some(ids.into_iter().zip(walked).collect())
 }
 
 /// One object's response map, in selection order, or `None` when a field
 /// needs the executor.
-fn object<T: PlainObject>(value: &T, selection: &ContextSelectionSet<'_>, related: &Related) -> Option<Value> {
+fn object<T: PlainObject>(value: &T, selection: &ContextSelectionSet<'_>) -> Option<Value> {
     let type_name = value.introspection_type_name();
-    fill(value, &type_name, &selected(selection, &type_name)?, related)
+    fill(value, &type_name, &selected(selection, &type_name)?, &Related::default())
 }
 
 /// A field selected on an object and the selection set it was selected in.
