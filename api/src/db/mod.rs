@@ -39,6 +39,12 @@ use entity::profile;
 use crate::auth::access::Permissions;
 use crate::auth::{Actor, admin_access};
 
+/// How long a PostgreSQL connection may sit idle in the pool before its next
+/// checkout pings it. Below typical proxy and firewall idle timeouts; after a
+/// database restart, at most one statement per pooled connection meets a dead
+/// connection within this window (sqlx then drops that connection).
+const PING_IF_IDLE_FOR: Duration = Duration::from_secs(10);
+
 /// Rules by (tenant, profile), with the access version they were read at.
 type AccessCache = HashMap<(Uuid, Uuid), (i64, Arc<Permissions>)>;
 
@@ -70,6 +76,9 @@ impl Db {
         options.sqlx_logging(false).acquire_timeout(Duration::from_secs(10));
         let sqlite = url.starts_with("sqlite:");
         if sqlite {
+            // A file has no far end to lose; the default ping on every
+            // checkout was a round trip to sqlx's SQLite thread per statement.
+            options.test_before_acquire(false);
             options.max_connections(8).min_connections(1).map_sqlx_sqlite_opts(|o| {
                 o.create_if_missing(true)
                     .journal_mode(SqliteJournalMode::Wal)
@@ -83,7 +92,12 @@ impl Db {
                     .row_buffer_size(1024)
             });
         } else {
-            options.max_connections(16).min_connections(1);
+            // sqlx pings a connection on every checkout by default: one more
+            // round trip for each statement run outside a transaction (a read
+            // of three statements paid six). A connection in steady use is
+            // known to be alive; only one left idle long enough for the server,
+            // a proxy or a firewall to have dropped it is checked first.
+            options.max_connections(16).min_connections(1).test_before_acquire_if_idle_for(PING_IF_IDLE_FOR);
         }
         let mut conn = Database::connect(options).await?;
         let statements = Arc::new(AtomicU64::new(0));
