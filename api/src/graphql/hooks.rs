@@ -6,14 +6,16 @@
 //! list's CPU. So the concerns below share one extension; each keeps its logic
 //! in its own module.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use async_graphql::extensions::{
-    Extension, ExtensionContext, ExtensionFactory, NextPrepareRequest, NextRequest, NextResolve, ResolveInfo,
+    Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextPrepareRequest, NextRequest, NextResolve,
+    ResolveInfo,
 };
-use async_graphql::{Request, Response, ServerResult, Value};
+use async_graphql::parser::types::ExecutableDocument;
+use async_graphql::{Request, Response, ServerResult, Value, Variables};
 
-use super::{codes, session, visibility};
+use super::{codes, order, session, variables, visibility};
 
 pub struct Hooks;
 
@@ -27,6 +29,9 @@ impl ExtensionFactory for Hooks {
 #[derive(Default)]
 struct RequestHooks {
     hidden: visibility::Hidden,
+    /// The operation's name, then its document: to order the response by.
+    operation: Mutex<Option<String>>,
+    asked: Mutex<Option<order::Asked>>,
 }
 
 #[async_trait::async_trait]
@@ -37,12 +42,31 @@ impl Extension for RequestHooks {
         request: Request,
         next: NextPrepareRequest<'_>,
     ) -> ServerResult<Request> {
-        let request = session::authenticate(ctx, request).await?;
+        let mut request = session::authenticate(ctx, request).await?;
+        variables::fill_defaults(&mut request);
+        *self.operation.lock().unwrap_or_else(PoisonError::into_inner) = request.operation_name.clone();
         next.run(ctx, request).await
+    }
+
+    async fn parse_query(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        query: &str,
+        variables: &Variables,
+        next: NextParseQuery<'_>,
+    ) -> ServerResult<ExecutableDocument> {
+        let document = next.run(ctx, query, variables).await?;
+        let operation = self.operation.lock().unwrap_or_else(PoisonError::into_inner).take();
+        let asked = order::Asked { document: document.clone(), operation, variables: variables.clone() };
+        *self.asked.lock().unwrap_or_else(PoisonError::into_inner) = Some(asked);
+        Ok(document)
     }
 
     async fn request(&self, ctx: &ExtensionContext<'_>, next: NextRequest<'_>) -> Response {
         let mut response = next.run(ctx).await;
+        if let Some(asked) = self.asked.lock().unwrap_or_else(PoisonError::into_inner).take() {
+            order::restore(&mut response.data, &asked, &ctx.schema_env.registry);
+        }
         self.hidden.report(&mut response);
         // Last, so that the errors reported just above get a code too.
         codes::fill_in(&mut response);

@@ -18,6 +18,7 @@ mod leads;
 pub mod loaders;
 mod metadata;
 mod opportunities;
+mod order;
 mod pagination;
 mod plain;
 mod points;
@@ -29,6 +30,7 @@ mod traces;
 mod types;
 mod upsert;
 mod users;
+mod variables;
 mod visibility;
 
 use async_graphql::{MergedObject, Schema, SchemaBuilder};

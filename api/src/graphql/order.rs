@@ -1,0 +1,225 @@
+//! Response entries in selection order.
+//!
+//! async-graphql 7.2 resolves an object's fields concurrently and adds each to
+//! the response as it completes, so a field that waits on a loader (`account`,
+//! `owner`) lands after the fields that resolve at once. The spec orders an
+//! object's entries as its selection set, fragments expanded (CollectFields),
+//! and clients that print or snapshot responses see the difference. This pass
+//! puts every object of the response back in that order once execution ends.
+
+use async_graphql::parser::types::{
+    Directive, DocumentOperations, ExecutableDocument, OperationDefinition, OperationType, Selection, SelectionSet,
+};
+use async_graphql::registry::{MetaTypeName, Registry};
+use async_graphql::{Name, Positioned, Value, Variables};
+
+/// What a request asked: kept from its parsing to its response.
+pub struct Asked {
+    pub document: ExecutableDocument,
+    pub operation: Option<String>,
+    pub variables: Variables,
+}
+
+/// Reorders every object in `data` as `asked` selected it.
+pub fn restore(data: &mut Value, asked: &Asked, registry: &Registry) {
+    let Some(operation) = operation(&asked.document, asked.operation.as_deref()) else { return };
+    let root = match operation.ty {
+        OperationType::Query => Some(registry.query_type.as_str()),
+        OperationType::Mutation => registry.mutation_type.as_deref(),
+        // Events are built one by one elsewhere; this pass sees query responses.
+        OperationType::Subscription => None,
+    };
+    let Some(root) = root else { return };
+    let walk = Walk { document: &asked.document, variables: &asked.variables, registry };
+    walk.value(data, &[&operation.selection_set.node], root);
+}
+
+fn operation<'d>(document: &'d ExecutableDocument, name: Option<&str>) -> Option<&'d OperationDefinition> {
+    match (&document.operations, name) {
+        (DocumentOperations::Single(op), _) => Some(&op.node),
+        (DocumentOperations::Multiple(ops), Some(name)) => ops.get(name).map(|op| &op.node),
+        (DocumentOperations::Multiple(ops), None) if ops.len() == 1 => ops.values().next().map(|op| &op.node),
+        _ => None,
+    }
+}
+
+/// One response key and the selection sets of the fields merged under it.
+struct Entry<'d> {
+    key: &'d str,
+    field: &'d str,
+    sets: Vec<&'d SelectionSet>,
+}
+
+struct Walk<'d> {
+    document: &'d ExecutableDocument,
+    variables: &'d Variables,
+    registry: &'d Registry,
+}
+
+impl<'d> Walk<'d> {
+    /// Orders `value`, the answer to `sets` on a field of type `ty` (named).
+    fn value(&self, value: &mut Value, sets: &[&'d SelectionSet], ty: &str) {
+        match value {
+            Value::List(items) => {
+                // A list of one object type shares one collected selection.
+                if self.is_concrete(ty) {
+                    let entries = self.entries(sets, ty);
+                    for item in items {
+                        self.value_with(item, &entries, sets, ty);
+                    }
+                } else {
+                    for item in items {
+                        self.value(item, sets, ty);
+                    }
+                }
+            }
+            Value::Object(map) => {
+                let Some(runtime) = self.runtime_type(map, sets, ty) else { return };
+                let entries = self.entries(sets, runtime);
+                self.object(map, &entries, runtime);
+            }
+            _ => {}
+        }
+    }
+
+    fn value_with(&self, value: &mut Value, entries: &[Entry<'d>], sets: &[&'d SelectionSet], ty: &str) {
+        match value {
+            Value::Object(map) => self.object(map, entries, ty),
+            Value::List(_) => self.value(value, sets, ty),
+            _ => {}
+        }
+    }
+
+    fn object(&self, map: &mut async_graphql::indexmap::IndexMap<Name, Value>, entries: &[Entry<'d>], ty: &str) {
+        // One pass over both when already in order, the common case.
+        let mut next = 0;
+        let in_order = map.keys().all(|key| match entries[next..].iter().position(|e| e.key == key.as_str()) {
+            Some(at) => {
+                next += at + 1;
+                true
+            }
+            None => false,
+        });
+        if !in_order {
+            let position = |key: &Name| entries.iter().position(|e| e.key == key.as_str()).unwrap_or(usize::MAX);
+            // Stable: keys the selection does not name (none expected) keep their order, last.
+            map.sort_by(|a, _, b, _| position(a).cmp(&position(b)));
+        }
+        let Some(meta) = self.registry.types.get(ty) else { return };
+        for entry in entries {
+            if entry.sets.iter().all(|set| set.items.is_empty()) {
+                continue;
+            }
+            let (Some(child), Some(field)) = (map.get_mut(entry.key), meta.field_by_name(entry.field)) else {
+                continue;
+            };
+            self.value(child, &entry.sets, MetaTypeName::concrete_typename(&field.ty));
+        }
+    }
+
+    fn is_concrete(&self, ty: &str) -> bool {
+        self.registry.types.get(ty).is_some_and(|meta| !meta.is_abstract())
+    }
+
+    /// The object type of an answer to a field of type `ty`. For a union or
+    /// interface, the one member whose collected selection names every key of
+    /// the object; when several do and order those keys differently, none.
+    fn runtime_type<'t>(
+        &self,
+        map: &async_graphql::indexmap::IndexMap<Name, Value>,
+        sets: &[&'d SelectionSet],
+        ty: &'t str,
+    ) -> Option<&'t str>
+    where
+        'd: 't,
+    {
+        let meta = self.registry.types.get(ty)?;
+        let Some(members) = meta.possible_types() else { return Some(ty) };
+        let mut found: Option<(&'d str, Vec<usize>)> = None;
+        for member in members {
+            let entries = self.entries(sets, member);
+            let positions: Option<Vec<usize>> =
+                map.keys().map(|key| entries.iter().position(|e| e.key == key.as_str())).collect();
+            let Some(mut positions) = positions else { continue };
+            // Only the relative order of the keys present matters.
+            let mut ranks: Vec<usize> = (0..positions.len()).collect();
+            ranks.sort_by_key(|&i| positions[i]);
+            positions = ranks;
+            let member: &'d str = self.registry.types.get(member.as_str())?.name();
+            match &found {
+                None => found = Some((member, positions)),
+                Some((_, order)) if *order == positions => {}
+                Some(_) => return None,
+            }
+        }
+        found.map(|(member, _)| member)
+    }
+
+    /// The response keys `sets` select on an object of type `ty`, in order.
+    fn entries(&self, sets: &[&'d SelectionSet], ty: &str) -> Vec<Entry<'d>> {
+        let mut entries = Vec::new();
+        for set in sets {
+            self.collect(set, ty, &mut entries);
+        }
+        entries
+    }
+
+    fn collect(&self, set: &'d SelectionSet, ty: &str, entries: &mut Vec<Entry<'d>>) {
+        for selection in &set.items {
+            match &selection.node {
+                Selection::Field(field) => {
+                    if !self.included(&field.node.directives) {
+                        continue;
+                    }
+                    let key = field.node.response_key().node.as_str();
+                    let sub = &field.node.selection_set.node;
+                    match entries.iter_mut().find(|e| e.key == key) {
+                        Some(entry) => entry.sets.push(sub),
+                        None => entries.push(Entry { key, field: field.node.name.node.as_str(), sets: vec![sub] }),
+                    }
+                }
+                Selection::FragmentSpread(spread) => {
+                    if !self.included(&spread.node.directives) {
+                        continue;
+                    }
+                    let Some(fragment) = self.document.fragments.get(&spread.node.fragment_name.node) else {
+                        continue;
+                    };
+                    if self.applies(fragment.node.type_condition.node.on.node.as_str(), ty) {
+                        self.collect(&fragment.node.selection_set.node, ty, entries);
+                    }
+                }
+                Selection::InlineFragment(fragment) => {
+                    if !self.included(&fragment.node.directives) {
+                        continue;
+                    }
+                    let applies =
+                        fragment.node.type_condition.as_ref().is_none_or(|c| self.applies(c.node.on.node.as_str(), ty));
+                    if applies {
+                        self.collect(&fragment.node.selection_set.node, ty, entries);
+                    }
+                }
+            }
+        }
+    }
+
+    fn applies(&self, condition: &str, ty: &str) -> bool {
+        condition == ty || self.registry.types.get(condition).is_some_and(|meta| meta.is_possible_type(ty))
+    }
+
+    /// `@skip` and `@include`, as the executor evaluates them.
+    fn included(&self, directives: &[Positioned<Directive>]) -> bool {
+        directives.iter().all(|directive| match directive.node.name.node.as_str() {
+            "skip" => !self.condition(&directive.node),
+            "include" => self.condition(&directive.node),
+            _ => true,
+        })
+    }
+
+    /// Defaults are in `variables` already (see `variables::fill_defaults`).
+    fn condition(&self, directive: &Directive) -> bool {
+        let Some(argument) = directive.get_argument("if") else { return false };
+        let value = argument.node.clone().into_const_with(|name| self.variables.get(&name).cloned().ok_or(()));
+        matches!(value, Ok(Value::Boolean(true)))
+    }
+}

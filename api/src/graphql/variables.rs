@@ -1,0 +1,34 @@
+//! Variable defaults, filled in before execution.
+//!
+//! async-graphql 7.2 drops `@skip`/`@include` selections by the variables the
+//! request sent, without the operation's defaults: `query($s: Boolean = true)
+//! { a @skip(if: $s) }` sent without `s` answered `a`. The spec coerces the
+//! variables first (an absent variable with a default takes the default), so
+//! this does that, once, before anything reads them. A variable sent, even as
+//! `null`, stays as sent.
+
+use async_graphql::Request;
+use async_graphql::parser::types::DocumentOperations;
+
+pub fn fill_defaults(request: &mut Request) {
+    let name = request.operation_name.clone();
+    // Parses the document when the request arrived unparsed (WebSocket); the
+    // executor then takes this parse. A syntax error is reported there.
+    let Ok(document) = request.parsed_query() else { return };
+    let operation = match (&document.operations, name.as_deref()) {
+        (DocumentOperations::Single(op), _) => Some(op),
+        (DocumentOperations::Multiple(ops), Some(name)) => ops.get(name),
+        (DocumentOperations::Multiple(ops), None) if ops.len() == 1 => ops.values().next(),
+        _ => None,
+    };
+    let Some(operation) = operation else { return };
+    let defaults: Vec<_> = operation
+        .node
+        .variable_definitions
+        .iter()
+        .filter_map(|d| Some((d.node.name.node.clone(), d.node.default_value.as_ref()?.node.clone())))
+        .collect();
+    for (name, value) in defaults {
+        request.variables.entry(name).or_insert(value);
+    }
+}
