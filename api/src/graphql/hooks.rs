@@ -57,8 +57,7 @@ impl Extension for RequestHooks {
     ) -> ServerResult<ExecutableDocument> {
         let document = next.run(ctx, query, variables).await?;
         let operation = self.operation.lock().unwrap_or_else(PoisonError::into_inner).take();
-        let asked = order::Asked { document: document.clone(), operation, variables: variables.clone() };
-        *self.asked.lock().unwrap_or_else(PoisonError::into_inner) = Some(asked);
+        *self.asked.lock().unwrap_or_else(PoisonError::into_inner) = order::Asked::new(&document, operation, variables);
         Ok(document)
     }
 

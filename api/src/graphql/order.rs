@@ -15,9 +15,23 @@ use async_graphql::{Name, Positioned, Value, Variables};
 
 /// What a request asked: kept from its parsing to its response.
 pub struct Asked {
-    pub document: ExecutableDocument,
-    pub operation: Option<String>,
-    pub variables: Variables,
+    document: ExecutableDocument,
+    operation: Option<String>,
+    variables: Variables,
+}
+
+impl Asked {
+    /// What to order a query's or mutation's response by; none for a
+    /// subscription, whose events are built elsewhere (and which would keep
+    /// this copy of its document for as long as it runs).
+    pub fn new(document: &ExecutableDocument, name: Option<String>, variables: &Variables) -> Option<Self> {
+        let op = operation(document, name.as_deref())?;
+        (op.ty != OperationType::Subscription).then(|| Self {
+            document: document.clone(),
+            operation: name,
+            variables: variables.clone(),
+        })
+    }
 }
 
 /// Reorders every object in `data` as `asked` selected it.
