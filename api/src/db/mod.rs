@@ -93,8 +93,8 @@ impl Db {
             });
         } else {
             // sqlx pings a connection on every checkout by default: one more
-            // round trip for each statement run outside a transaction (a read
-            // of three statements paid six). A connection in steady use is
+            // round trip for each statement run outside a transaction (a list
+            // read of four statements paid eight). A connection in steady use is
             // known to be alive; only one left idle long enough for the server,
             // a proxy or a firewall to have dropped it is checked first.
             options.max_connections(16).min_connections(1).test_before_acquire_if_idle_for(PING_IF_IDLE_FOR);

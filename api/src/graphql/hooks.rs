@@ -10,9 +10,11 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use async_graphql::extensions::{
     Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextPrepareRequest, NextRequest, NextResolve,
-    ResolveInfo,
+    NextSubscribe, ResolveInfo,
 };
+use async_graphql::futures_util::stream::{BoxStream, StreamExt};
 use async_graphql::parser::types::ExecutableDocument;
+use async_graphql::registry::Registry;
 use async_graphql::{Request, Response, ServerResult, Value, Variables};
 
 use super::{codes, order, session, variables, visibility};
@@ -28,10 +30,26 @@ impl ExtensionFactory for Hooks {
 /// One per request.
 #[derive(Default)]
 struct RequestHooks {
-    hidden: visibility::Hidden,
+    hidden: Arc<visibility::Hidden>,
     /// The operation's name, then its document: to order the response by.
     operation: Mutex<Option<String>>,
-    asked: Mutex<Option<order::Asked>>,
+    asked: Arc<Mutex<Option<order::Asked>>>,
+}
+
+/// What every response gets before it leaves, over HTTP (`request`) or
+/// WebSocket (`subscribe`, which carries queries and mutations there too).
+fn finish(
+    hidden: &visibility::Hidden,
+    asked: &Mutex<Option<order::Asked>>,
+    registry: &Registry,
+    response: &mut Response,
+) {
+    if let Some(asked) = asked.lock().unwrap_or_else(PoisonError::into_inner).take() {
+        order::restore(&mut response.data, &asked, registry);
+    }
+    hidden.report(response);
+    // Last, so that the errors reported just above get a code too.
+    codes::fill_in(response);
 }
 
 #[async_trait::async_trait]
@@ -63,13 +81,23 @@ impl Extension for RequestHooks {
 
     async fn request(&self, ctx: &ExtensionContext<'_>, next: NextRequest<'_>) -> Response {
         let mut response = next.run(ctx).await;
-        if let Some(asked) = self.asked.lock().unwrap_or_else(PoisonError::into_inner).take() {
-            order::restore(&mut response.data, &asked, &ctx.schema_env.registry);
-        }
-        self.hidden.report(&mut response);
-        // Last, so that the errors reported just above get a code too.
-        codes::fill_in(&mut response);
+        finish(&self.hidden, &self.asked, &ctx.schema_env.registry, &mut response);
         response
+    }
+
+    fn subscribe<'s>(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        stream: BoxStream<'s, Response>,
+        next: NextSubscribe<'_>,
+    ) -> BoxStream<'s, Response> {
+        let (hidden, asked, env) = (self.hidden.clone(), self.asked.clone(), ctx.schema_env.clone());
+        next.run(ctx, stream)
+            .map(move |mut response| {
+                finish(&hidden, &asked, &env.registry, &mut response);
+                response
+            })
+            .boxed()
     }
 
     async fn resolve(

@@ -26,11 +26,46 @@ impl Asked {
     /// this copy of its document for as long as it runs).
     pub fn new(document: &ExecutableDocument, name: Option<String>, variables: &Variables) -> Option<Self> {
         let op = operation(document, name.as_deref())?;
-        (op.ty != OperationType::Subscription).then(|| Self {
-            document: document.clone(),
-            operation: name,
-            variables: variables.clone(),
-        })
+        if op.ty == OperationType::Subscription {
+            return None;
+        }
+        // Only what `@skip`/`@include` read: a bulk upsert's records arrive as variables.
+        let mut kept = Variables::default();
+        let mut keep = |name: Name| {
+            if let Some(value) = variables.get(&name) {
+                kept.insert(name, value.clone());
+            }
+        };
+        for (_, op) in document.operations.iter() {
+            conditions(&op.node.selection_set.node, &mut keep);
+        }
+        for fragment in document.fragments.values() {
+            conditions(&fragment.node.selection_set.node, &mut keep);
+        }
+        Some(Self { document: document.clone(), operation: name, variables: kept })
+    }
+}
+
+/// Calls `found` with each variable an `if:` of `@skip`/`@include` reads in `set`.
+fn conditions(set: &SelectionSet, found: &mut impl FnMut(Name)) {
+    for selection in &set.items {
+        for directive in selection.node.directives() {
+            let name = directive.node.name.node.as_str();
+            if name != "skip" && name != "include" {
+                continue;
+            }
+            if let Some(argument) = directive.node.get_argument("if") {
+                let _ = argument.node.clone().into_const_with(|variable| {
+                    found(variable);
+                    Ok::<_, ()>(Value::Null)
+                });
+            }
+        }
+        match &selection.node {
+            Selection::Field(field) => conditions(&field.node.selection_set.node, found),
+            Selection::InlineFragment(fragment) => conditions(&fragment.node.selection_set.node, found),
+            Selection::FragmentSpread(_) => {}
+        }
     }
 }
 
@@ -62,6 +97,17 @@ struct Entry<'d> {
     key: &'d str,
     field: &'d str,
     sets: Vec<&'d SelectionSet>,
+}
+
+/// The same keys, fields and sub-selections, in the same order.
+fn same(a: &[Entry<'_>], b: &[Entry<'_>]) -> bool {
+    a.len() == b.len()
+        && a.iter().zip(b).all(|(a, b)| {
+            a.key == b.key
+                && a.field == b.field
+                && a.sets.len() == b.sets.len()
+                && a.sets.iter().zip(&b.sets).all(|(x, y)| std::ptr::eq(*x, *y))
+        })
 }
 
 struct Walk<'d> {
@@ -136,8 +182,10 @@ impl<'d> Walk<'d> {
     }
 
     /// The object type of an answer to a field of type `ty`. For a union or
-    /// interface, the one member whose collected selection names every key of
-    /// the object; when several do and order those keys differently, none.
+    /// interface: the one its `__typename` names, when selected; else the
+    /// member whose collected selection has exactly the object's keys, when
+    /// every member that does collects the same selection. Otherwise none: the
+    /// object is left as the executor built it rather than guessed.
     fn runtime_type<'t>(
         &self,
         map: &async_graphql::indexmap::IndexMap<Name, Value>,
@@ -149,20 +197,23 @@ impl<'d> Walk<'d> {
     {
         let meta = self.registry.types.get(ty)?;
         let Some(members) = meta.possible_types() else { return Some(ty) };
-        let mut found: Option<(&'d str, Vec<usize>)> = None;
+        let mut found: Option<(&'d str, Vec<Entry<'d>>)> = None;
         for member in members {
             let entries = self.entries(sets, member);
-            let positions: Option<Vec<usize>> =
-                map.keys().map(|key| entries.iter().position(|e| e.key == key.as_str())).collect();
-            let Some(mut positions) = positions else { continue };
-            // Only the relative order of the keys present matters.
-            let mut ranks: Vec<usize> = (0..positions.len()).collect();
-            ranks.sort_by_key(|&i| positions[i]);
-            positions = ranks;
-            let member: &'d str = self.registry.types.get(member.as_str())?.name();
+            let named = entries.iter().filter(|e| e.field == "__typename").find_map(|e| match map.get(e.key) {
+                Some(Value::String(name)) => Some(name.as_str()),
+                _ => None,
+            });
+            if let Some(name) = named {
+                return self.registry.types.get(name).map(|meta| meta.name());
+            }
+            let exact = entries.len() == map.len() && map.keys().all(|k| entries.iter().any(|e| e.key == k.as_str()));
+            if !exact {
+                continue;
+            }
             match &found {
-                None => found = Some((member, positions)),
-                Some((_, order)) if *order == positions => {}
+                None => found = Some((self.registry.types.get(member.as_str())?.name(), entries)),
+                Some((_, first)) if same(first, &entries) => {}
                 Some(_) => return None,
             }
         }

@@ -299,6 +299,16 @@ async fn response_fields_follow_the_selection_order(app: TestApp) {
     assert_eq!(keys(&node["account"]), ["name", "id"]);
     assert_eq!(keys(&data["act"]), ["subject", "target", "id"], "{}", r.body);
     assert_eq!(keys(&data["act"]["target"]), ["account", "owner", "id", "lastName"], "{}", r.body);
+    // A union member named by `__typename`, where another member's fragment
+    // selects the same keys in another order (so no guess by the keys).
+    let named = "query($x: ID!) { activity(id: $x) { target { __typename
+        ... on Account { id owner { email displayName } }
+        ... on Contact { owner { displayName email } id }
+    } } }";
+    let r = app.gql(Some(t), named, json!({ "x": activity })).await;
+    let target = &r.data()["activity"]["target"];
+    assert_eq!(keys(target), ["__typename", "owner", "id"], "{}", r.body);
+    assert_eq!(keys(&target["owner"]), ["displayName", "email"], "{}", r.body);
     // The variable's default skipped `owner` above; sent, it is obeyed.
     let r = app.gql(Some(t), q, json!({ "c": contact, "x": activity, "skip": false })).await;
     let late = keys(&r.data()["late"]);

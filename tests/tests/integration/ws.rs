@@ -11,7 +11,8 @@ db_tests!(
     init_with_token_is_acknowledged,
     socket_without_init_is_closed,
     bad_credential_is_refused,
-    subscription_ends_when_its_session_expires
+    subscription_ends_when_its_session_expires,
+    queries_over_the_socket_answer_as_over_http
 );
 
 type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
@@ -84,4 +85,50 @@ async fn subscription_ends_when_its_session_expires(app: TestApp) {
     assert_eq!(ended["type"], "next", "{ended}");
     assert_eq!(ended["payload"]["errors"][0]["extensions"]["code"], "UNAUTHENTICATED", "{ended}");
     assert_eq!(socket.next().await["type"], "complete");
+}
+
+/// A query over the socket gets what it gets over HTTP: entries in selection
+/// order, a defaulted `@skip` obeyed, a hidden field null with FORBIDDEN, and
+/// a code on every error, async-graphql's own included.
+async fn queries_over_the_socket_answer_as_over_http(app: TestApp) {
+    let acme = app.tenant("acme").await;
+    let sam = app.user(&acme, "Sam", "Sales").await;
+    let t = Some(acme.admin.token.as_str());
+    let create = "mutation { createAccount(input: { name: \"Initech\", website: \"https://initech.test\" }) { id } }";
+    let account = app.gql(t, create, json!({})).await.data()["createAccount"]["id"].clone();
+    let create = "mutation($a: ID!) { createContact(input: { accountId: $a, lastName: \"Gibbons\" }) { id } }";
+    let contact = app.gql(t, create, json!({ "a": account })).await.data()["createContact"]["id"].clone();
+    let sales = app.profile_id(&acme, "Sales").await;
+    let hide = "mutation($p: ID!) { setFieldAccess(profileId: $p, entity: \"Account\", field: \"website\", access: HIDDEN) { access } }";
+    app.gql(t, hide, json!({ "p": sales })).await.data();
+
+    let mut socket = connect(&app).await;
+    let init = json!({ "type": "connection_init", "payload": { "authorization": format!("Bearer {}", sam.token) } });
+    socket.send(Message::Text(init.to_string().into())).await.unwrap();
+    assert_eq!(json_of(next_message(&mut socket).await)["type"], "connection_ack");
+    let query = "query($c: ID!, $s: Boolean = true) { contact(id: $c) { account { website name } lastName owner @skip(if: $s) { email } } }";
+    let subscribe =
+        json!({ "id": "1", "type": "subscribe", "payload": { "query": query, "variables": { "c": contact } } });
+    socket.send(Message::Text(subscribe.to_string().into())).await.unwrap();
+    let next = json_of(next_message(&mut socket).await);
+    let payload = &next["payload"];
+    let keys = |v: &serde_json::Value| -> Vec<String> { v.as_object().unwrap().keys().cloned().collect() };
+    assert_eq!(keys(&payload["data"]["contact"]), ["account", "lastName"], "{payload}");
+    assert_eq!(keys(&payload["data"]["contact"]["account"]), ["website", "name"], "{payload}");
+    assert_eq!(payload["data"]["contact"]["account"]["website"], serde_json::Value::Null);
+    assert_eq!(payload["errors"][0]["extensions"]["code"], "FORBIDDEN", "{payload}");
+    assert_eq!(json_of(next_message(&mut socket).await)["type"], "complete");
+
+    let subscribe = json!({ "id": "2", "type": "subscribe", "payload": { "query": "{ nope }" } });
+    socket.send(Message::Text(subscribe.to_string().into())).await.unwrap();
+    let next = json_of(next_message(&mut socket).await);
+    let errors = next["payload"].as_array().or_else(|| next["payload"]["errors"].as_array()).unwrap().clone();
+    assert!(!errors.is_empty(), "{next}");
+    for error in errors {
+        assert_eq!(error["extensions"]["code"], "BAD_USER_INPUT", "{next}");
+    }
+}
+
+fn json_of(message: Message) -> serde_json::Value {
+    serde_json::from_str(message.to_text().unwrap()).unwrap()
 }
