@@ -9,13 +9,12 @@
 use std::sync::{Arc, Mutex, PoisonError};
 
 use async_graphql::extensions::{
-    Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextPrepareRequest, NextRequest, NextResolve,
-    NextSubscribe, ResolveInfo,
+    Extension, ExtensionContext, ExtensionFactory, NextPrepareRequest, NextRequest, NextResolve, NextSubscribe,
+    ResolveInfo,
 };
 use async_graphql::futures_util::stream::{BoxStream, StreamExt};
-use async_graphql::parser::types::ExecutableDocument;
 use async_graphql::registry::Registry;
-use async_graphql::{Request, Response, ServerResult, Value, Variables};
+use async_graphql::{Request, Response, ServerResult, Value};
 
 use super::{codes, order, session, variables, visibility};
 
@@ -31,8 +30,7 @@ impl ExtensionFactory for Hooks {
 #[derive(Default)]
 struct RequestHooks {
     hidden: Arc<visibility::Hidden>,
-    /// The operation's name, then its document: to order the response by.
-    operation: Mutex<Option<String>>,
+    /// To order the response by.
     asked: Arc<Mutex<Option<order::Asked>>>,
 }
 
@@ -62,21 +60,8 @@ impl Extension for RequestHooks {
     ) -> ServerResult<Request> {
         let mut request = session::authenticate(ctx, request).await?;
         variables::fill_defaults(&mut request);
-        *self.operation.lock().unwrap_or_else(PoisonError::into_inner) = request.operation_name.clone();
+        *self.asked.lock().unwrap_or_else(PoisonError::into_inner) = order::Asked::new(&mut request);
         next.run(ctx, request).await
-    }
-
-    async fn parse_query(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        query: &str,
-        variables: &Variables,
-        next: NextParseQuery<'_>,
-    ) -> ServerResult<ExecutableDocument> {
-        let document = next.run(ctx, query, variables).await?;
-        let operation = self.operation.lock().unwrap_or_else(PoisonError::into_inner).take();
-        *self.asked.lock().unwrap_or_else(PoisonError::into_inner) = order::Asked::new(&document, operation, variables);
-        Ok(document)
     }
 
     async fn request(&self, ctx: &ExtensionContext<'_>, next: NextRequest<'_>) -> Response {

@@ -11,9 +11,9 @@ use async_graphql::parser::types::{
     Directive, DocumentOperations, ExecutableDocument, OperationDefinition, OperationType, Selection, SelectionSet,
 };
 use async_graphql::registry::{MetaTypeName, Registry};
-use async_graphql::{Name, Positioned, Value, Variables};
+use async_graphql::{Name, Positioned, Request, Value, Variables};
 
-/// What a request asked: kept from its parsing to its response.
+/// What a request asked: kept from its preparation to its response.
 pub struct Asked {
     document: ExecutableDocument,
     operation: Option<String>,
@@ -21,10 +21,21 @@ pub struct Asked {
 }
 
 impl Asked {
-    /// What to order a query's or mutation's response by; none for a
+    /// What to order the response to `request` by, parsing it when it came
+    /// unparsed (WebSocket; the executor then takes this parse); none for a
     /// subscription, whose events are built elsewhere (and which would keep
-    /// this copy of its document for as long as it runs).
-    pub fn new(document: &ExecutableDocument, name: Option<String>, variables: &Variables) -> Option<Self> {
+    /// this copy of its document for as long as it runs), or a document that
+    /// does not parse.
+    pub fn new(request: &mut Request) -> Option<Self> {
+        // Out while the parse borrows the request; put back below.
+        let variables = std::mem::take(&mut request.variables);
+        let name = request.operation_name.clone();
+        let asked = request.parsed_query().ok().and_then(|document| Self::of(document, name, &variables));
+        request.variables = variables;
+        asked
+    }
+
+    fn of(document: &ExecutableDocument, name: Option<String>, variables: &Variables) -> Option<Self> {
         let op = operation(document, name.as_deref())?;
         if op.ty == OperationType::Subscription {
             return None;
@@ -83,7 +94,8 @@ pub fn restore(data: &mut Value, asked: &Asked, registry: &Registry) {
     walk.value(data, &[&operation.selection_set.node], root);
 }
 
-fn operation<'d>(document: &'d ExecutableDocument, name: Option<&str>) -> Option<&'d OperationDefinition> {
+/// The operation `name` picks, as the executor picks it.
+pub(super) fn operation<'d>(document: &'d ExecutableDocument, name: Option<&str>) -> Option<&'d OperationDefinition> {
     match (&document.operations, name) {
         (DocumentOperations::Single(op), _) => Some(&op.node),
         (DocumentOperations::Multiple(ops), Some(name)) => ops.get(name).map(|op| &op.node),

@@ -8,22 +8,16 @@
 //! `null`, stays as sent.
 
 use async_graphql::Request;
-use async_graphql::parser::types::DocumentOperations;
+
+use super::order::operation;
 
 pub fn fill_defaults(request: &mut Request) {
     let name = request.operation_name.clone();
     // Parses the document when the request arrived unparsed (WebSocket); the
     // executor then takes this parse. A syntax error is reported there.
     let Ok(document) = request.parsed_query() else { return };
-    let operation = match (&document.operations, name.as_deref()) {
-        (DocumentOperations::Single(op), _) => Some(op),
-        (DocumentOperations::Multiple(ops), Some(name)) => ops.get(name),
-        (DocumentOperations::Multiple(ops), None) if ops.len() == 1 => ops.values().next(),
-        _ => None,
-    };
-    let Some(operation) = operation else { return };
+    let Some(operation) = operation(document, name.as_deref()) else { return };
     let defaults: Vec<_> = operation
-        .node
         .variable_definitions
         .iter()
         .filter_map(|d| Some((d.node.name.node.clone(), d.node.default_value.as_ref()?.node.clone())))
