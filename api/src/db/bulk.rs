@@ -9,7 +9,10 @@
 
 use chrono::SecondsFormat;
 use sea_orm::sea_query::Value;
-use sea_orm::{ActiveModelTrait, ConnectionTrait, DbBackend, DbErr, EntityName, EntityTrait, IdenStatic, Iterable};
+use sea_orm::{
+    ActiveModelTrait, ConnectionTrait, DbBackend, DbErr, EntityName, EntityTrait, IdenStatic, Iterable, QueryTrait,
+    Statement,
+};
 use serde_json::Value as Json;
 
 use super::combined::Combined;
@@ -44,27 +47,33 @@ where
     {
         let sql = json_insert::<A>(&columns, "$1", skip);
         for document in documents {
-            let statement = sea_orm::Statement::from_sql_and_values(DbBackend::Postgres, &sql, [document.into()]);
+            let statement = Statement::from_sql_and_values(DbBackend::Postgres, &sql, [document.into()]);
             inserted += conn.execute_raw(statement).await?.rows_affected();
         }
         return Ok(inserted);
     }
-    let per_statement = (SQLITE_BINDS / columns.len().max(1)).max(1);
+    for statement in values_inserts(conn.get_database_backend(), rows, taken) {
+        inserted += conn.execute_raw(statement).await?.rows_affected();
+    }
+    Ok(inserted)
+}
+
+/// `rows` (all setting the same columns) as INSERTs with VALUES lists, each
+/// under SQLite's bind limit.
+pub(super) fn values_inserts<A: ActiveModelTrait>(backend: DbBackend, rows: Vec<A>, taken: Taken) -> Vec<Statement> {
+    let Some(first) = rows.first() else { return Vec::new() };
+    let per_statement = (SQLITE_BINDS / set_columns(first).len().max(1)).max(1);
+    let mut statements = Vec::with_capacity(rows.len().div_ceil(per_statement));
     let mut rows = rows.into_iter().peekable();
     while rows.peek().is_some() {
         let chunk: Vec<A> = rows.by_ref().take(per_statement).collect();
-        let insert = <A::Entity as EntityTrait>::insert_many(chunk);
-        inserted += match taken {
-            Taken::Fail => insert.exec_without_returning(conn).await?,
-            Taken::Skip => {
-                insert
-                    .on_conflict(sea_orm::sea_query::OnConflict::new().do_nothing().to_owned())
-                    .exec_without_returning(conn)
-                    .await?
-            }
-        };
+        let mut insert = <A::Entity as EntityTrait>::insert_many(chunk);
+        if taken == Taken::Skip {
+            insert = insert.on_conflict(sea_orm::sea_query::OnConflict::new().do_nothing().to_owned());
+        }
+        statements.push(insert.build(backend));
     }
-    Ok(inserted)
+    statements
 }
 
 /// The columns `row` sets (every row of one insert sets the same ones).

@@ -12,7 +12,10 @@ use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
 use entity::{activity, adoption_rollup, tenant, trace, trace_head};
 use sea_orm::sea_query::{Expr, OnConflict};
-use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Select, Set};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait,
+    Select, Set, Statement,
+};
 use uuid::Uuid;
 
 use crate::service::adoption::counters::{
@@ -169,9 +172,17 @@ pub(super) fn write_part(combined: &mut super::combined::Combined, tenant_id: Uu
 /// Adds the rollup to the stored counters: counts add up, `last_active_at`
 /// keeps the later time. Both backends run the same upsert.
 pub async fn write<C: ConnectionTrait>(conn: &C, tenant_id: Uuid, rollup: &Rollup) -> Result<(), DbErr> {
+    for statement in write_statements(conn.get_database_backend(), tenant_id, rollup) {
+        conn.execute_raw(statement).await?;
+    }
+    Ok(())
+}
+
+/// What [`write`] runs, in order: the upserts, then [`drop_zero_steps`]'s deletes.
+pub(super) fn write_statements(backend: DbBackend, tenant_id: Uuid, rollup: &Rollup) -> Vec<Statement> {
     let rows = rows(tenant_id, rollup);
     let merge = Expr::cust(merge());
-    for chunk in rows.chunks(CHUNK) {
+    let upserts = rows.chunks(CHUNK).map(|chunk| {
         adoption_rollup::Entity::insert_many(chunk.to_vec())
             .on_conflict(
                 OnConflict::columns([
@@ -184,10 +195,9 @@ pub async fn write<C: ConnectionTrait>(conn: &C, tenant_id: Uuid, rollup: &Rollu
                 .value(adoption_rollup::Column::Value, merge.clone())
                 .to_owned(),
             )
-            .exec_without_returning(conn)
-            .await?;
-    }
-    drop_zero_steps(conn, tenant_id, rollup).await
+            .build(backend)
+    });
+    upserts.chain(zero_step_deletes(backend, tenant_id, rollup)).collect()
 }
 
 /// Steps that cancel out across transactions leave no row behind, so the
@@ -198,6 +208,13 @@ pub(super) async fn drop_zero_steps<C: ConnectionTrait>(
     tenant_id: Uuid,
     rollup: &Rollup,
 ) -> Result<(), DbErr> {
+    for statement in zero_step_deletes(conn.get_database_backend(), tenant_id, rollup) {
+        conn.execute_raw(statement).await?;
+    }
+    Ok(())
+}
+
+fn zero_step_deletes(backend: DbBackend, tenant_id: Uuid, rollup: &Rollup) -> Vec<Statement> {
     let stepped: Vec<NaiveDate> = rollup
         .counts
         .keys()
@@ -206,16 +223,17 @@ pub(super) async fn drop_zero_steps<C: ConnectionTrait>(
         .collect::<std::collections::BTreeSet<_>>()
         .into_iter()
         .collect();
-    for weeks in stepped.chunks(CHUNK) {
-        adoption_rollup::Entity::delete_many()
-            .filter(adoption_rollup::Column::TenantId.eq(tenant_id))
-            .filter(adoption_rollup::Column::Week.is_in(weeks.iter().copied()))
-            .filter(adoption_rollup::Column::Counter.is_in([OVERDUE_STEP, OVERDUE_STEPS_SUM]))
-            .filter(adoption_rollup::Column::Value.eq(0))
-            .exec(conn)
-            .await?;
-    }
-    Ok(())
+    stepped
+        .chunks(CHUNK)
+        .map(|weeks| {
+            adoption_rollup::Entity::delete_many()
+                .filter(adoption_rollup::Column::TenantId.eq(tenant_id))
+                .filter(adoption_rollup::Column::Week.is_in(weeks.iter().copied()))
+                .filter(adoption_rollup::Column::Counter.is_in([OVERDUE_STEP, OVERDUE_STEPS_SUM]))
+                .filter(adoption_rollup::Column::Value.eq(0))
+                .build(backend)
+        })
+        .collect()
 }
 
 /// Recomputes a tenant's whole rollup from its traces: the answer to "the

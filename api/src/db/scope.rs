@@ -640,18 +640,29 @@ impl TenantTx {
         Ok(())
     }
 
-    /// On PostgreSQL, stores the traces, moves the head, adds the counters and
-    /// announces the batch in one statement (see `db::combined`); false, with
-    /// nothing written, where that does not fit (SQLite, or too many rows for
-    /// one statement's parts).
+    /// Stores the traces, moves the head, adds the counters and announces the
+    /// batch in one round trip (see `db::combined`): on PostgreSQL as one
+    /// statement, on SQLite as one batch of statements (its announcement comes
+    /// after the commit). False, with nothing written, where that does not fit
+    /// (too many rows for one PostgreSQL statement's parts).
     async fn finish_combined(
         &self,
         batch: &TraceBatch,
         unstored: &[entity::trace::Model],
         counted: &rollup::Rollup,
     ) -> Result<bool, DbErr> {
-        use sea_orm::ConnectionTrait;
-        if self.txn.get_database_backend() != sea_orm::DbBackend::Postgres {
+        use sea_orm::{ConnectionTrait, DbBackend};
+        let backend = self.txn.get_database_backend();
+        if backend == DbBackend::Sqlite {
+            let mut statements = super::combined::Batch::default();
+            let writes = trace::store_statements(backend, unstored);
+            for statement in writes.into_iter().chain(rollup::write_statements(backend, batch.tenant_id, counted)) {
+                statements.push(statement);
+            }
+            statements.run(&self.txn).await?;
+            return Ok(true);
+        }
+        if backend != DbBackend::Postgres {
             return Ok(false);
         }
         let mut combined = super::combined::Combined::default();

@@ -13,8 +13,8 @@ use chrono::{DateTime, SubsecRound, Utc};
 use entity::{trace, trace_head};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, DbErr, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, DbErr, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, QueryTrait, Statement,
 };
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
@@ -192,25 +192,37 @@ pub(super) fn next(
 /// multi-row INSERTs, and moves the tenant's head to the last of them.
 pub(super) async fn store(txn: &DatabaseTransaction, traces: &[trace::Model]) -> Result<(), DbErr> {
     let Some(last) = traces.last() else { return Ok(()) };
-    // Every column set, as an insert of the whole row needs.
-    let rows = traces.iter().map(|row| trace::ActiveModel::from(row.clone()).reset_all()).collect();
-    super::bulk::insert(txn, rows, super::bulk::Taken::Fail).await?;
+    super::bulk::insert(txn, rows(traces), super::bulk::Taken::Fail).await?;
+    move_head(last).exec(txn).await?;
+    Ok(())
+}
+
+/// What [`store`] writes, as statements for a [`Batch`](super::combined::Batch) (SQLite).
+pub(super) fn store_statements(backend: DbBackend, traces: &[trace::Model]) -> Vec<Statement> {
+    let Some(last) = traces.last() else { return Vec::new() };
+    let mut statements = super::bulk::values_inserts(backend, rows(traces), super::bulk::Taken::Fail);
+    statements.push(move_head(last).build(backend));
+    statements
+}
+
+/// Every column set, as an insert of the whole row needs.
+fn rows(traces: &[trace::Model]) -> Vec<trace::ActiveModel> {
+    traces.iter().map(|row| trace::ActiveModel::from(row.clone()).reset_all()).collect()
+}
+
+/// Moves the tenant's head to `last`.
+fn move_head(last: &trace::Model) -> sea_orm::UpdateMany<trace_head::Entity> {
     trace_head::Entity::update_many()
         .col_expr(trace_head::Column::LastSeq, Expr::value(last.seq))
         .col_expr(trace_head::Column::LastHash, Expr::value(last.hash.clone()))
         .filter(trace_head::Column::TenantId.eq(last.tenant_id))
-        .exec(txn)
-        .await?;
-    Ok(())
 }
 
 /// What [`store`] writes, as parts of a combined statement (PostgreSQL):
 /// `None`, with nothing added, when the traces take more than one part.
 pub(super) fn store_part(combined: &mut super::combined::Combined, traces: &[trace::Model]) -> Option<()> {
     let Some(last) = traces.last() else { return Some(()) };
-    let rows: Vec<trace::ActiveModel> =
-        traces.iter().map(|row| trace::ActiveModel::from(row.clone()).reset_all()).collect();
-    super::bulk::insert_part(combined, &rows, "")?;
+    super::bulk::insert_part(combined, &rows(traces), "")?;
     let (seq, hash, tenant) =
         (combined.bind(last.seq), combined.bind(last.hash.clone()), combined.bind(last.tenant_id));
     combined.part(format!("UPDATE trace_head SET last_seq = {seq}, last_hash = {hash} WHERE tenant_id = {tenant}"));
