@@ -110,7 +110,7 @@ impl PlainObject for UserAdoption {
     /// `user` takes a loader: the executor's.
     fn field_value(&self, field: &Positioned<Field>, selection: &ContextSelectionSet<'_>) -> Option<Value> {
         match field.node.name.node.as_str() {
-            "week" => plain::scalar(&self.week),
+            "week" => plain::date(&self.week),
             "userId" => plain::scalar(&self.user_id),
             "counts" => plain::nested(&self.counts, field, selection),
             "lastActiveAt" => plain::nullable(self.last_active_at.as_ref()),
@@ -160,7 +160,7 @@ pub struct AdoptionTotals {
 impl PlainObject for AdoptionTotals {
     fn field_value(&self, field: &Positioned<Field>, selection: &ContextSelectionSet<'_>) -> Option<Value> {
         match field.node.name.node.as_str() {
-            "week" => plain::scalar(&self.week),
+            "week" => plain::date(&self.week),
             "counts" => plain::nested(&self.counts, field, selection),
             "seats" => plain::scalar(&self.seats),
             "activeUsers" => plain::scalar(&self.active_users),
@@ -215,7 +215,7 @@ pub struct AutomatedAdoption {
 impl PlainObject for AutomatedAdoption {
     fn field_value(&self, field: &Positioned<Field>, selection: &ContextSelectionSet<'_>) -> Option<Value> {
         match field.node.name.node.as_str() {
-            "week" => plain::scalar(&self.week),
+            "week" => plain::date(&self.week),
             "kind" => Some(async_graphql::resolver_utils::enum_value(self.kind)),
             "apiTokenId" => plain::nullable(self.api_token_id.as_ref()),
             "userId" => plain::nullable(self.user_id.as_ref()),

@@ -169,6 +169,13 @@ pub fn scalar<S: ScalarType>(value: &S) -> Option<Value> {
     Some(value.to_value())
 }
 
+/// A date's value as the executor writes it (`%Y-%m-%d` for the years a
+/// report covers), without parsing that format for each value: reports write
+/// a week's date on every row.
+pub fn date(value: &chrono::NaiveDate) -> Option<Value> {
+    Some(Value::String(value.to_string()))
+}
+
 /// A nullable scalar field's value.
 pub fn nullable<S: ScalarType>(value: Option<&S>) -> Option<Value> {
     Some(value.map_or(Value::Null, ScalarType::to_value))

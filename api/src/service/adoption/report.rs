@@ -13,7 +13,7 @@ use sea_orm::{ColumnTrait, Condition, QueryFilter, QuerySelect};
 use uuid::Uuid;
 
 use super::counters::{self, ActorKind, CREATED_PREFIX, LAST_ACTIVE_AT, OVERDUE_STEP, OVERDUE_STEPS_SUM};
-use crate::db::{Scope, rollup};
+use crate::db::{Scope, decode, rollup};
 use crate::error::{ServiceError, ServiceResult};
 
 type ActorWeekKey = (NaiveDate, ActorKind, Uuid);
@@ -207,7 +207,7 @@ pub fn visible_users(scope: &impl Scope, users: &[app_user::Model]) -> HashSet<U
 
 /// Every user of the tenant, removed ones included (their past weeks count).
 pub async fn all_users(scope: &impl Scope) -> ServiceResult<Vec<app_user::Model>> {
-    Ok(scope.select::<app_user::Entity>().all(scope.conn()).await?)
+    Ok(decode::all(scope.select::<app_user::Entity>(), scope.conn()).await?)
 }
 
 /// Checks a requested user list against what the caller may see.
@@ -238,22 +238,24 @@ pub async fn report(
         return Err(ServiceError::invalid("to", "the range holds no week"));
     };
     let tenant = scope.actor().tenant_id;
-    let (time_zone, tz) = rollup::tenant_zone_named(scope.conn(), tenant).await?;
-    let all = all_users(scope).await?;
-    let visible = visible_users(scope, &all);
-    let wanted = requested(users, &all, &visible)?;
     let previous = first - Days::new(7);
-
     let now = Utc::now();
     // The range's counters, and for the overdue counts the steps after it
     // and their sums: one read of the rollup, whatever the history's length.
-    let since = previous.min(counters::week_of(now, tz));
+    // The steps are read from the week before UTC's current one, which starts
+    // no later than the tenant's current week in any zone (at most a day
+    // apart): the rollup is then read alongside the zone and the users,
+    // instead of after them. Earlier steps read here are left unused.
+    let since = previous.min(counters::week_of(now, Tz::UTC) - Days::new(7));
     let (week, counter) = (adoption_rollup::Column::Week, adoption_rollup::Column::Counter);
     let read = Condition::any()
         .add(week.between(previous, last))
         .add(Condition::all().add(week.gte(since)).add(counter.eq(OVERDUE_STEP)))
         .add(week.eq(counters::steps_sum_week()));
-    let rows = rollup_rows(scope, read).await?;
+    let zone = async { Ok(rollup::tenant_zone_named(scope.conn(), tenant).await?) };
+    let ((time_zone, tz), all, rows) = futures_util::try_join!(zone, all_users(scope), rollup_rows(scope, read))?;
+    let visible = visible_users(scope, &all);
+    let wanted = requested(users, &all, &visible)?;
     let mut by_actor = by_actor(&rows, previous, last);
     // The week before the range too: the first week's change is against it.
     let compared: Vec<NaiveDate> = std::iter::once(previous).chain(weeks.iter().copied()).collect();
