@@ -416,6 +416,10 @@ impl TenantTx {
         // configuration take them in the same order, so neither waits on the
         // other holding what it needs (and the commit counts in the zone read).
         self.read_config().await?;
+        // On SQLite the configuration's read took the head too.
+        if let Some(base) = lock(&self.base).clone() {
+            return Ok(base);
+        }
         let head = trace::take_head(&self.txn, self.actor.tenant_id).await?;
         *lock(&self.base) = Some(head.clone());
         Ok(head)
@@ -559,12 +563,20 @@ impl TenantTx {
             // `savepoint` reads it in the outer transaction first.
             return Err(DbErr::Custom("the tenant's configuration is first read in a savepoint".into()));
         }
-        let query = entity::tenant::Entity::find_by_id(self.actor.tenant_id);
-        let query = match self.txn.get_database_backend() {
-            sea_orm::DbBackend::Postgres => query.lock_shared(),
-            _ => query,
+        let tenant_id = self.actor.tenant_id;
+        let query = entity::tenant::Entity::find_by_id(tenant_id);
+        let tenant = match self.txn.get_database_backend() {
+            sea_orm::DbBackend::Postgres => query.lock_shared().one(&self.txn).await?,
+            // The transaction holds SQLite's write lock from its BEGIN
+            // (IMMEDIATE): the trace head read now stays the head until the
+            // commit, so it comes with the tenant's row instead of in a
+            // statement of its own at the first trace.
+            _ => trace::with_head(query, &self.txn, tenant_id).await?.map(|(tenant, head)| {
+                *lock(&self.base) = Some(head);
+                tenant
+            }),
         };
-        let tenant = query.one(&self.txn).await?.ok_or_else(|| DbErr::RecordNotFound("tenant".into()))?;
+        let tenant = tenant.ok_or_else(|| DbErr::RecordNotFound("tenant".into()))?;
         *lock(&self.zone) = Some(tenant.time_zone);
         // Set once, before any configuration is read into this memo.
         let _ = self.memo.shared.set(self.shared_config(tenant.config_version));

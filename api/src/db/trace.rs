@@ -10,11 +10,11 @@
 use std::borrow::Cow;
 
 use chrono::{DateTime, SubsecRound, Utc};
-use entity::{trace, trace_head};
+use entity::{tenant, trace, trace_head};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, DbErr, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, QueryTrait, Statement,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, DbErr, EntityTrait, JoinType,
+    QueryFilter, QueryOrder, QuerySelect, QueryTrait, Statement,
 };
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
@@ -155,6 +155,23 @@ pub(super) async fn take_head(txn: &DatabaseTransaction, tenant_id: Uuid) -> Res
         .pop()
         .ok_or_else(|| DbErr::Custom(format!("no trace head for tenant {tenant_id}")))?;
     Ok(Head { seq: head.last_seq, hash: head.last_hash })
+}
+
+/// The tenant's row that `query` selects, if any, with its trace head, in
+/// one statement and without taking the head: for transactions that already
+/// hold every other writer off, as SQLite's IMMEDIATE ones do.
+pub(super) async fn with_head(
+    query: sea_orm::Select<tenant::Entity>,
+    txn: &DatabaseTransaction,
+    tenant_id: Uuid,
+) -> Result<Option<(tenant::Model, Head)>, DbErr> {
+    let relation =
+        tenant::Entity::belongs_to(trace_head::Entity).from(tenant::Column::Id).to(trace_head::Column::TenantId).into();
+    match query.select_also(trace_head::Entity).join(JoinType::LeftJoin, relation).one(txn).await? {
+        None => Ok(None),
+        Some((tenant, Some(head))) => Ok(Some((tenant, Head { seq: head.last_seq, hash: head.last_hash }))),
+        Some((_, None)) => Err(DbErr::Custom(format!("no trace head for tenant {tenant_id}"))),
+    }
 }
 
 /// The trace that follows `head` for this change, hashed and linked; it is

@@ -222,8 +222,11 @@ async fn a_write_runs_a_fixed_number_of_statements(app: TestApp) {
     // configuration version and time zone, held shared on PostgreSQL); the
     // insert; the trace head taken; then the trace stored, the head moved and
     // the rollup counted in one call: on PostgreSQL one statement with the
-    // notification, on SQLite a batch of three statements.
-    assert_eq!(second, 6, "statements for one createContact");
+    // notification, on SQLite a batch of three statements. SQLite reads the
+    // head with the tenant's row: its transaction holds the write lock from
+    // the start.
+    let budget = if app.backend() == sea_orm::DbBackend::Postgres { 6 } else { 5 };
+    assert_eq!(second, budget, "statements for one createContact");
 }
 
 async fn every_list_orders_and_pages(app: TestApp) {
