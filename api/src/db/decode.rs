@@ -43,6 +43,15 @@ where
     Ok(query.into_model::<Decoded<E::Model>>().all(conn).await?.into_iter().map(|d| d.0).collect())
 }
 
+/// The first row `query` selects, decoded.
+pub async fn one<E>(query: Select<E>, conn: &impl ConnectionTrait) -> Result<Option<E::Model>, DbErr>
+where
+    E: EntityTrait,
+    E::Model: Decode,
+{
+    Ok(query.into_model::<Decoded<E::Model>>().one(conn).await?.map(|d| d.0))
+}
+
 /// Field `name`, expected as the row's column `*at` (then moves `at` on): by
 /// that index when the column there has that name, else by name. A model's
 /// select lists its columns in the order its fields are listed below, so the

@@ -58,6 +58,27 @@ pub async fn active_user<C: ConnectionTrait>(
     Ok(found.and_then(|(user, profile)| profile.map(|p| (user, p))))
 }
 
+/// The current profile of the user a session token names, if the user is
+/// still active: the credential check of every request, which needs nothing
+/// of the user's own row (and so reads none of it, the password hash least).
+pub async fn active_user_profile<C: ConnectionTrait>(
+    conn: &C,
+    tenant_id: Uuid,
+    user_id: Uuid,
+) -> Result<Option<profile::Model>, DbErr> {
+    let users = app_user::Entity::belongs_to(profile::Entity)
+        .from((app_user::Column::TenantId, app_user::Column::ProfileId))
+        .to((profile::Column::TenantId, profile::Column::Id))
+        .into();
+    profile::Entity::find()
+        .join(JoinType::InnerJoin, sea_orm::RelationDef::rev(users))
+        .filter(app_user::Column::TenantId.eq(tenant_id))
+        .filter(app_user::Column::Id.eq(user_id))
+        .filter(app_user::Column::DeletedAt.is_null())
+        .one(conn)
+        .await
+}
+
 /// An API token that has not been revoked, with its profile.
 pub async fn live_api_token<C: ConnectionTrait>(
     conn: &C,

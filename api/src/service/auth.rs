@@ -83,9 +83,10 @@ pub async fn authenticate(db: &Db, keys: &JwtKeys, bearer: &str) -> ServiceResul
         });
     }
     let claims = keys.verify(bearer)?;
-    let (user, profile) =
-        system::active_user(db.connection(), claims.tenant, claims.sub).await?.ok_or(ServiceError::Unauthenticated)?;
-    Ok(Actor::person(user.tenant_id, user.id, profile.id, db.permissions(&profile).await?))
+    let profile = system::active_user_profile(db.connection(), claims.tenant, claims.sub)
+        .await?
+        .ok_or(ServiceError::Unauthenticated)?;
+    Ok(Actor::person(profile.tenant_id, claims.sub, profile.id, db.permissions(&profile).await?))
 }
 
 /// Extracts the credential from an `Authorization: Bearer …` value.

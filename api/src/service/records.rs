@@ -296,7 +296,7 @@ pub fn live<R: Record>(scope: &impl Scope) -> Select<R> {
 /// A record that is not deleted; another tenant's is NOT_FOUND like a missing one.
 pub async fn get<R: Record>(scope: &impl Scope, id: Uuid) -> ServiceResult<R::Model> {
     allowed::<R>(scope, Op::Read)?;
-    live::<R>(scope).filter(R::COLUMNS.id.eq(id)).one(scope.conn()).await?.ok_or(ServiceError::NotFound)
+    decode::one(live::<R>(scope).filter(R::COLUMNS.id.eq(id)), scope.conn()).await?.ok_or(ServiceError::NotFound)
 }
 
 /// Records by id (for DataLoaders); deleted and foreign ones are left out.
