@@ -53,26 +53,41 @@ impl Combined {
 
 /// Several statements sent to SQLite in one call.
 ///
-/// SQLite runs in the server's process, but each statement through sqlx is a
-/// hand-off to the connection's thread and back: two thread switches that
-/// cost more than the work of a small write. Given several statements at
-/// once, sqlx runs them in order on that thread and answers once. Unlike the
-/// parts of a PostgreSQL `WITH`, each statement sees the writes before it.
+/// SQLite runs in the server's process, but sqlx hands each statement to the
+/// connection's thread as a command of its own and wakes the caller for its
+/// result: thread switches that cost more than the work of a small write.
+/// Given several statements in one command, sqlx runs them in order on that
+/// thread. Unlike the parts of a PostgreSQL `WITH`, each statement sees the
+/// writes before it.
 #[derive(Default)]
 pub(super) struct Batch {
     sql: String,
     values: Vec<Value>,
 }
 
+/// The most parameters one [`Batch`] carries. sqlx keeps each statement text
+/// it prepared (the last 100 per connection), and a batch is one text: a bulk
+/// commit's large inserts, whose sizes change from one commit to the next,
+/// go one by one instead, each keeping its own prepared statement.
+const BATCH_BINDS: usize = 1_000;
+
 impl Batch {
-    /// Adds a statement built for SQLite (its parameters are plain `?`s,
-    /// which sqlx numbers on from those of the statements before it).
-    pub fn push(&mut self, statement: Statement) {
-        if !self.sql.is_empty() {
-            self.sql.push_str(";\n");
+    /// The statements, built for SQLite, as one batch (their parameters are
+    /// plain `?`s, which sqlx numbers on from one statement to the next);
+    /// `None` when they carry more than [`BATCH_BINDS`] parameters.
+    pub fn of(statements: impl IntoIterator<Item = Statement>) -> Option<Self> {
+        let mut batch = Self::default();
+        for statement in statements {
+            if !batch.sql.is_empty() {
+                batch.sql.push_str(";\n");
+            }
+            batch.sql.push_str(&statement.sql);
+            batch.values.extend(statement.values.map(|values| values.0).unwrap_or_default());
+            if batch.values.len() > BATCH_BINDS {
+                return None;
+            }
         }
-        self.sql.push_str(&statement.sql);
-        self.values.extend(statement.values.map(|values| values.0).unwrap_or_default());
+        Some(batch)
     }
 
     /// Runs the statements, stopping at the first that fails; nothing when empty.

@@ -217,7 +217,7 @@ pub struct TenantTx {
     parent: Option<Arc<Mutex<Appended>>>,
     /// The chain's head before this transaction's first trace: a savepoint's
     /// is its parent's at the time; the outermost reads (and locks) it at
-    /// its first trace.
+    /// its first trace, or on SQLite with the tenant's row (`read_config`).
     base: Mutex<Option<trace::Head>>,
     /// The tenant's time zone, when the outermost transaction read it holding
     /// the tenant's row (see `read_config`): it cannot change before the
@@ -653,10 +653,10 @@ impl TenantTx {
     }
 
     /// Stores the traces, moves the head, adds the counters and announces the
-    /// batch in one round trip (see `db::combined`): on PostgreSQL as one
-    /// statement, on SQLite as one batch of statements (its announcement comes
-    /// after the commit). False, with nothing written, where that does not fit
-    /// (too many rows for one PostgreSQL statement's parts).
+    /// batch in one call (see `db::combined`): on PostgreSQL as one statement,
+    /// on SQLite as one batch of statements (announced in process after the
+    /// commit). False, with nothing written, where that does not fit (a bulk
+    /// commit's many rows).
     async fn finish_combined(
         &self,
         batch: &TraceBatch,
@@ -666,11 +666,11 @@ impl TenantTx {
         use sea_orm::{ConnectionTrait, DbBackend};
         let backend = self.txn.get_database_backend();
         if backend == DbBackend::Sqlite {
-            let mut statements = super::combined::Batch::default();
             let writes = trace::store_statements(backend, unstored);
-            for statement in writes.into_iter().chain(rollup::write_statements(backend, batch.tenant_id, counted)) {
-                statements.push(statement);
-            }
+            let counts = rollup::write_statements(backend, batch.tenant_id, counted);
+            let Some(statements) = super::combined::Batch::of(writes.into_iter().chain(counts)) else {
+                return Ok(false);
+            };
             statements.run(&self.txn).await?;
             return Ok(true);
         }

@@ -1,7 +1,9 @@
 //! The trace writer and the hash-chain verifier.
 //!
 //! Each tenant has one `trace_head` row. A writer's first trace takes it
-//! (`UPDATE … RETURNING`), which on PostgreSQL holds the row lock until commit:
+//! (`UPDATE … RETURNING`; SQLite's writers, which hold the database's write
+//! lock from `BEGIN`, read it with the tenant's row instead), which on
+//! PostgreSQL holds the row lock until commit:
 //! the tenant's traces therefore commit in sequence order and the sequence has
 //! no gaps, which is what lets a change-feed consumer resume from a cursor
 //! safely. Holding the head, the writer numbers and hashes its traces in

@@ -622,10 +622,12 @@ async fn overdue_follows_every_write_of_an_activity(app: TestApp) {
             })
             .count() as i64
     };
-    // Up to two weeks ahead, and a range that ended a week ago (its
-    // counts need the steps written after it): weeks, and more overdue
-    // activities than that the range must see.
-    for ((from, to), weeks, least) in [((-63, 14), 12, 20), ((-63, -7), 9, 3)] {
+    // Up to two weeks ahead, a range that ended a week ago (its counts need
+    // the steps written after it), and one starting three weeks ahead (its
+    // counts, as of now, need the steps between now and it: the activity due
+    // in five days is not overdue yet): weeks, and more overdue activities
+    // than that the range must see.
+    for ((from, to), weeks, least) in [((-63, 14), 12, 20), ((-63, -7), 9, 3), ((21, 35), 3, 3)] {
         let range = json!({ "f": days(from)[..10].to_owned(), "t": days(to)[..10].to_owned() });
         let report = app.gql(Some(t), REPORT, range).await;
         let report = &report.data()["adoption"];

@@ -393,7 +393,8 @@ pub async fn writes_in_week(scope: &impl Scope, week: NaiveDate) -> ServiceResul
 }
 
 /// Overdue activities per (week, owner), as of each week's end or now, from
-/// the rollup's steps (`rows`: those from the first week on, and the sums).
+/// the rollup's steps (`rows`: those from the first or the current week on,
+/// whichever is earlier, and the sums).
 ///
 /// A week's count is the owner's sum of all steps less the steps after that
 /// week. The steps count as of week ends; the current week (and any later
@@ -408,7 +409,10 @@ async fn overdue(
 ) -> ServiceResult<HashMap<(NaiveDate, Uuid), i64>> {
     let (Some(&first), Some(&last)) = (weeks.first(), weeks.last()) else { return Ok(HashMap::new()) };
     let current = counters::week_of(now, tz);
-    // Per owner: the sum of all steps, and the steps after the first week.
+    // Per owner: the sum of all steps, and the steps after the first week,
+    // or after the current one when the range starts later (the counts as of
+    // now take back every step after it).
+    let after = first.min(current);
     let mut sums: HashMap<Uuid, i64> = HashMap::new();
     let mut steps: HashMap<Uuid, BTreeMap<NaiveDate, i64>> = HashMap::new();
     for (week, kind, owner, counter, value) in rows {
@@ -417,7 +421,7 @@ async fn overdue(
         }
         match counter.as_str() {
             OVERDUE_STEPS_SUM => *sums.entry(*owner).or_default() += value,
-            OVERDUE_STEP if *week > first => *steps.entry(*owner).or_default().entry(*week).or_default() += value,
+            OVERDUE_STEP if *week > after => *steps.entry(*owner).or_default().entry(*week).or_default() += value,
             _ => {}
         }
     }
