@@ -196,7 +196,7 @@ fn fixed_query(
     let (http, base, token) = (http.clone(), base.to_owned(), token.clone());
     move |_, _| {
         let (http, base, token) = (http.clone(), base.clone(), token.clone());
-        Box::pin(async move { gql_ok(&http, &base, Some(&token), query, json!({})).await })
+        Box::pin(async move { answer(&http, &base, Some(&token), query, json!({})).await.map(drop) })
     }
 }
 
@@ -208,49 +208,36 @@ async fn gql(
     query: &str,
     variables: Value,
 ) -> Result<Value, Error> {
-    let body: Value = serde_json::from_slice(&post(http, base, token, query, variables).await?.bytes().await?)?;
-    if body.get("errors").is_some() {
-        return Err(format!("GraphQL errors: {body}").into());
-    }
-    Ok(body)
+    Ok(serde_json::from_slice(answer(http, base, token, query, variables).await?.as_ref())?)
 }
 
-/// A measured request: the answer is checked for errors without building it
-/// as a JSON tree, work that would land on the 2 cores the server runs on
-/// (about a millisecond for the adoption report's 200 KB).
-async fn gql_ok(
+/// The answer to a GraphQL request, checked for errors without building it
+/// as a JSON tree (what measured requests need: that work would land on the
+/// 2 cores the server runs on, about a millisecond for the adoption report's
+/// 200 KB).
+async fn answer(
     http: &reqwest::Client,
     base: &str,
     token: Option<&str>,
     query: &str,
     variables: Value,
-) -> Result<(), Error> {
+) -> Result<impl AsRef<[u8]>, Error> {
     #[derive(serde::Deserialize)]
-    struct Answer {
+    struct Checked {
         #[serde(default)]
         errors: Option<Value>,
         #[serde(default, rename = "data")]
         _data: Option<serde::de::IgnoredAny>,
     }
-    let body = post(http, base, token, query, variables).await?.bytes().await?;
-    match serde_json::from_slice::<Answer>(&body)?.errors {
-        Some(errors) => Err(format!("GraphQL errors: {errors}").into()),
-        None => Ok(()),
-    }
-}
-
-async fn post(
-    http: &reqwest::Client,
-    base: &str,
-    token: Option<&str>,
-    query: &str,
-    variables: Value,
-) -> Result<reqwest::Response, Error> {
     let mut request = http.post(format!("{base}/graphql")).json(&json!({ "query": query, "variables": variables }));
     if let Some(token) = token {
         request = request.bearer_auth(token);
     }
-    Ok(request.send().await?)
+    let body = request.send().await?.bytes().await?;
+    match serde_json::from_slice::<Checked>(&body)?.errors {
+        Some(errors) => Err(format!("GraphQL errors: {errors}").into()),
+        None => Ok(body),
+    }
 }
 
 struct Row {
@@ -369,7 +356,7 @@ async fn measure(cli: &Cli, url: &str, size: &seed::Size, seconds: Duration, db_
             move |client: usize, n: u64| {
                 let (http, base, token) = (http.clone(), base.clone(), token.clone());
                 let id = accounts[(client * 7919 + n as usize * 31) % accounts.len()];
-                async move { gql_ok(&http, &base, Some(&token), point, json!({ "id": id })).await }
+                async move { answer(&http, &base, Some(&token), point, json!({ "id": id })).await.map(drop) }
             }
         };
         let runs = server_runs(cli, seconds, server.pid, point_op).await?;
@@ -389,7 +376,11 @@ async fn measure(cli: &Cli, url: &str, size: &seed::Size, seconds: Duration, db_
             let (http, base, token) = (http.clone(), server.base.clone(), token.clone());
             move |client: usize, n: u64| {
                 let (http, base, token) = (http.clone(), base.clone(), token.clone());
-                async move { gql_ok(&http, &base, Some(&token), write, json!({ "n": format!("Bench {client}-{n}") })).await }
+                async move {
+                    answer(&http, &base, Some(&token), write, json!({ "n": format!("Bench {client}-{n}") }))
+                        .await
+                        .map(drop)
+                }
             }
         };
         let runs = server_runs(cli, seconds, server.pid, write_op).await?;
@@ -444,7 +435,7 @@ async fn measure(cli: &Cli, url: &str, size: &seed::Size, seconds: Duration, db_
             let (http, base, token) = (http.clone(), server.base.clone(), admin.clone());
             move |_: usize, _: u64| {
                 let (http, base, token, range) = (http.clone(), base.clone(), token.clone(), range.clone());
-                async move { gql_ok(&http, &base, Some(&token), adoption, range).await }
+                async move { answer(&http, &base, Some(&token), adoption, range).await.map(drop) }
             }
         };
         let metrics_op = report_of(range);
@@ -479,7 +470,7 @@ async fn measure(cli: &Cli, url: &str, size: &seed::Size, seconds: Duration, db_
         for n in counts {
             let (http, base, writer) = (http.clone(), server.base.clone(), token.clone());
             let mutate = || async move {
-                gql_ok(
+                answer(
                     &http,
                     &base,
                     Some(&writer),
@@ -487,6 +478,7 @@ async fn measure(cli: &Cli, url: &str, size: &seed::Size, seconds: Duration, db_
                     json!({}),
                 )
                 .await
+                .map(drop)
             };
             fan_outs.push(fanout::run(&ws, &token, n, Some(server.pid), mutate).await?);
         }

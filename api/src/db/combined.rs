@@ -8,8 +8,8 @@
 //! so only writes that do not read one another's go together (PostgreSQL
 //! documents the rule under "Data-Modifying Statements in WITH").
 //!
-//! SQLite has no data-modifying `WITH`; there the same writes go as a
-//! [`Batch`] of statements in one call.
+//! SQLite has no data-modifying `WITH`; there the same writes go as a batch
+//! of statements in one call ([`run_batched`]).
 
 use sea_orm::sea_query::Value;
 use sea_orm::{ConnectionTrait, DbBackend, DbErr, Statement};
@@ -51,51 +51,42 @@ impl Combined {
     }
 }
 
-/// Several statements sent to SQLite in one call.
+/// Runs statements built for SQLite, in order, stopping at the first that
+/// fails: in one call when together they carry at most [`BATCH_BINDS`]
+/// parameters, else one by one.
 ///
 /// SQLite runs in the server's process, but sqlx hands each statement to the
 /// connection's thread as a command of its own and wakes the caller for its
 /// result: thread switches that cost more than the work of a small write.
 /// Given several statements in one command, sqlx runs them in order on that
-/// thread. Unlike the parts of a PostgreSQL `WITH`, each statement sees the
+/// thread, numbering their plain `?` parameters on from one statement to the
+/// next. Unlike the parts of a PostgreSQL `WITH`, each statement sees the
 /// writes before it.
-#[derive(Default)]
-pub(super) struct Batch {
-    sql: String,
-    values: Vec<Value>,
-}
-
-/// The most parameters one [`Batch`] carries. sqlx keeps each statement text
-/// it prepared (the last 100 per connection), and a batch is one text: a bulk
-/// commit's large inserts, whose sizes change from one commit to the next,
-/// go one by one instead, each keeping its own prepared statement.
-const BATCH_BINDS: usize = 1_000;
-
-impl Batch {
-    /// The statements, built for SQLite, as one batch (their parameters are
-    /// plain `?`s, which sqlx numbers on from one statement to the next);
-    /// `None` when they carry more than [`BATCH_BINDS`] parameters.
-    pub fn of(statements: impl IntoIterator<Item = Statement>) -> Option<Self> {
-        let mut batch = Self::default();
+pub(super) async fn run_batched<C: ConnectionTrait>(conn: &C, statements: Vec<Statement>) -> Result<(), DbErr> {
+    let binds: usize = statements.iter().map(|s| s.values.as_ref().map_or(0, |values| values.0.len())).sum();
+    if binds > BATCH_BINDS {
         for statement in statements {
-            if !batch.sql.is_empty() {
-                batch.sql.push_str(";\n");
-            }
-            batch.sql.push_str(&statement.sql);
-            batch.values.extend(statement.values.map(|values| values.0).unwrap_or_default());
-            if batch.values.len() > BATCH_BINDS {
-                return None;
-            }
+            conn.execute_raw(statement).await?;
         }
-        Some(batch)
+        return Ok(());
     }
-
-    /// Runs the statements, stopping at the first that fails; nothing when empty.
-    pub async fn run<C: ConnectionTrait>(self, conn: &C) -> Result<(), DbErr> {
-        if self.sql.is_empty() {
-            return Ok(());
+    let (mut sql, mut values) = (String::new(), Vec::with_capacity(binds));
+    for statement in statements {
+        if !sql.is_empty() {
+            sql.push_str(";\n");
         }
-        conn.execute_raw(Statement::from_sql_and_values(DbBackend::Sqlite, self.sql, self.values)).await?;
-        Ok(())
+        sql.push_str(&statement.sql);
+        values.extend(statement.values.map(|v| v.0).unwrap_or_default());
     }
+    if !sql.is_empty() {
+        conn.execute_raw(Statement::from_sql_and_values(DbBackend::Sqlite, sql, values)).await?;
+    }
+    Ok(())
 }
+
+/// The most parameters one call of [`run_batched`] carries. sqlx keeps each
+/// statement text it prepared (the last 100 per connection), and a batch is
+/// one text: a bulk commit's large inserts, whose sizes change from one
+/// commit to the next, go one by one instead, each keeping its own prepared
+/// statement.
+const BATCH_BINDS: usize = 1_000;

@@ -655,8 +655,9 @@ impl TenantTx {
     /// Stores the traces, moves the head, adds the counters and announces the
     /// batch in one call (see `db::combined`): on PostgreSQL as one statement,
     /// on SQLite as one batch of statements (announced in process after the
-    /// commit). False, with nothing written, where that does not fit (a bulk
-    /// commit's many rows).
+    /// commit; a bulk commit's statements go one by one). False, with nothing
+    /// written, where that does not fit (a bulk commit's many rows on
+    /// PostgreSQL).
     async fn finish_combined(
         &self,
         batch: &TraceBatch,
@@ -666,12 +667,9 @@ impl TenantTx {
         use sea_orm::{ConnectionTrait, DbBackend};
         let backend = self.txn.get_database_backend();
         if backend == DbBackend::Sqlite {
-            let writes = trace::store_statements(backend, unstored);
-            let counts = rollup::write_statements(backend, batch.tenant_id, counted);
-            let Some(statements) = super::combined::Batch::of(writes.into_iter().chain(counts)) else {
-                return Ok(false);
-            };
-            statements.run(&self.txn).await?;
+            let mut statements = trace::store_statements(backend, unstored);
+            statements.extend(rollup::write_statements(backend, batch.tenant_id, counted));
+            super::combined::run_batched(&self.txn, statements).await?;
             return Ok(true);
         }
         if backend != DbBackend::Postgres {

@@ -216,7 +216,7 @@ pub(super) async fn store(txn: &DatabaseTransaction, traces: &[trace::Model]) ->
     Ok(())
 }
 
-/// What [`store`] writes, as statements for a [`Batch`](super::combined::Batch) (SQLite).
+/// What [`store`] writes, as statements for [`run_batched`](super::combined::run_batched) (SQLite).
 pub(super) fn store_statements(backend: DbBackend, traces: &[trace::Model]) -> Vec<Statement> {
     let Some(last) = traces.last() else { return Vec::new() };
     let mut statements = super::bulk::values_inserts(backend, rows(traces), super::bulk::Taken::Fail);
