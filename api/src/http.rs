@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use async_graphql::http::{
     ALL_WEBSOCKET_PROTOCOLS, GraphiQLSource, WebSocket as GqlWebSocket, WebSocketProtocols, WsMessage,
 };
-use async_graphql::parser::types::OperationType;
+use async_graphql::parser::types::{ExecutableDocument, OperationType};
 use async_graphql::{Data, Request as GqlRequest, Variables};
 use axum::Router;
 use axum::body::Bytes;
@@ -30,7 +30,7 @@ use crate::AppState;
 use crate::error::ErrorCode;
 use crate::graphql::batch::Driven;
 use crate::graphql::context::RequestCtx;
-use crate::graphql::guards;
+use crate::graphql::documents::{Prepared, Refused};
 use crate::graphql::session::SocketSession;
 use crate::service;
 
@@ -290,23 +290,21 @@ async fn run(
     method: Method,
     request_id: Arc<str>,
 ) -> Response {
-    let limits = state.limits();
-    if params.query.len() > limits.max_document_bytes {
-        let message = format!("the query document exceeds {} bytes", limits.max_document_bytes);
-        return request_error(StatusCode::PAYLOAD_TOO_LARGE, format, ErrorCode::BadUserInput, &message);
-    }
-    let document = match async_graphql::parser::parse_query(&params.query) {
+    let document = match state.documents().prepare(&params.query) {
         Ok(document) => document,
-        Err(err) => {
-            let status = if format == Format::Json { StatusCode::OK } else { StatusCode::BAD_REQUEST };
-            let message = format!("syntax error: {err}");
-            return request_error(status, format, ErrorCode::BadUserInput, &message);
+        Err(refused) => {
+            let status = match &refused {
+                Refused::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+                Refused::Syntax(_) if format == Format::Json => StatusCode::OK,
+                Refused::Syntax(_) => StatusCode::BAD_REQUEST,
+                Refused::Limits(refusal) => {
+                    tracing::info!(reason = %refusal.message(), "query refused before execution");
+                    StatusCode::BAD_REQUEST
+                }
+            };
+            return request_error(status, format, ErrorCode::BadUserInput, &refused.message());
         }
     };
-    if let Err(refusal) = guards::check(&document, limits) {
-        tracing::info!(reason = %refusal.message(), "query refused before execution");
-        return request_error(StatusCode::BAD_REQUEST, format, ErrorCode::BadUserInput, &refusal.message());
-    }
     if method == Method::GET {
         let operation = match &params.operation_name {
             Some(name) => {
@@ -342,7 +340,8 @@ async fn run(
     if let Some(variables) = params.variables {
         request = request.variables(Variables::from_json(variables));
     }
-    request.set_parsed_query(document);
+    request.set_parsed_query(ExecutableDocument::clone(&document));
+    request.data.insert(Prepared(document));
 
     let result = Driven::new(&batcher, state.schema().execute(request)).await;
     // Without data and without any error path, the request failed before
@@ -433,7 +432,12 @@ async fn serve_socket(state: AppState, socket: WebSocket, protocol: WebSocketPro
             // The credential, not the actor: each operation authenticates again
             // (see `graphql::session`).
             let mut data = Data::default();
-            data.insert(SocketSession { credential, db: state.db().clone(), keys: state.keys_arc() });
+            data.insert(SocketSession {
+                credential,
+                db: state.db().clone(),
+                keys: state.keys_arc(),
+                documents: state.documents().clone(),
+            });
             Ok(data)
         }
     };

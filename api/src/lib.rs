@@ -17,6 +17,7 @@ use crate::auth::jwt::JwtKeys;
 use crate::config::{Config, Limits};
 use crate::db::Db;
 use crate::graphql::CrmSchema;
+use crate::graphql::documents::Documents;
 
 pub use crate::graphql::schema_builder;
 
@@ -29,6 +30,7 @@ struct Inner {
     schema: CrmSchema,
     keys: Arc<JwtKeys>,
     limits: Limits,
+    documents: Arc<Documents>,
 }
 
 impl AppState {
@@ -38,6 +40,7 @@ impl AppState {
             schema: schema_builder().finish(),
             keys: Arc::new(JwtKeys::new(config)),
             limits: config.limits.clone(),
+            documents: Arc::new(Documents::new(config.limits.clone())),
         }))
     }
 
@@ -59,6 +62,10 @@ impl AppState {
 
     pub fn limits(&self) -> &Limits {
         &self.0.limits
+    }
+
+    pub fn documents(&self) -> &Arc<Documents> {
+        &self.0.documents
     }
 }
 

@@ -59,8 +59,10 @@ impl Extension for RequestHooks {
         next: NextPrepareRequest<'_>,
     ) -> ServerResult<Request> {
         let mut request = session::authenticate(ctx, request).await?;
+        let document = session::prepare(ctx, &mut request)?;
         variables::fill_defaults(&mut request);
-        *self.asked.lock().unwrap_or_else(PoisonError::into_inner) = order::Asked::new(&mut request);
+        *self.asked.lock().unwrap_or_else(PoisonError::into_inner) =
+            document.and_then(|document| order::Asked::new(document, &request));
         next.run(ctx, request).await
     }
 

@@ -12,6 +12,7 @@ pub mod context;
 mod custom_fields;
 mod custom_records;
 mod data_quality;
+pub mod documents;
 pub mod guards;
 mod hooks;
 mod leads;

@@ -7,6 +7,8 @@
 //! and clients that print or snapshot responses see the difference. This pass
 //! puts every object of the response back in that order once execution ends.
 
+use std::sync::Arc;
+
 use async_graphql::parser::types::{
     Directive, DocumentOperations, ExecutableDocument, OperationDefinition, OperationType, Selection, SelectionSet,
 };
@@ -15,35 +17,25 @@ use async_graphql::{Name, Positioned, Request, Value, Variables};
 
 /// What a request asked: kept from its preparation to its response.
 pub struct Asked {
-    document: ExecutableDocument,
+    document: Arc<ExecutableDocument>,
     operation: Option<String>,
     variables: Variables,
 }
 
 impl Asked {
-    /// What to order the response to `request` by, parsing it when it came
-    /// unparsed (WebSocket; the executor then takes this parse); none for a
-    /// subscription, whose events are built elsewhere (and which would keep
-    /// this copy of its document for as long as it runs), or a document that
-    /// does not parse.
-    pub fn new(request: &mut Request) -> Option<Self> {
-        // Out while the parse borrows the request; put back below.
-        let variables = std::mem::take(&mut request.variables);
+    /// What to order the response to `request`, whose document is `document`,
+    /// by; none for a subscription, whose events are built elsewhere (and
+    /// which would keep its document for as long as it runs).
+    pub fn new(document: Arc<ExecutableDocument>, request: &Request) -> Option<Self> {
         let name = request.operation_name.clone();
-        let asked = request.parsed_query().ok().and_then(|document| Self::of(document, name, &variables));
-        request.variables = variables;
-        asked
-    }
-
-    fn of(document: &ExecutableDocument, name: Option<String>, variables: &Variables) -> Option<Self> {
-        let op = operation(document, name.as_deref())?;
+        let op = operation(&document, name.as_deref())?;
         if op.ty == OperationType::Subscription {
             return None;
         }
         // Only what `@skip`/`@include` read: a bulk upsert's records arrive as variables.
         let mut kept = Variables::default();
         let mut keep = |name: Name| {
-            if let Some(value) = variables.get(&name) {
+            if let Some(value) = request.variables.get(&name) {
                 kept.insert(name, value.clone());
             }
         };
@@ -53,7 +45,7 @@ impl Asked {
         for fragment in document.fragments.values() {
             conditions(&fragment.node.selection_set.node, &mut keep);
         }
-        Some(Self { document: document.clone(), operation: name, variables: kept })
+        Some(Self { document, operation: name, variables: kept })
     }
 }
 

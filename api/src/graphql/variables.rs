@@ -13,8 +13,8 @@ use super::order::operation;
 
 pub fn fill_defaults(request: &mut Request) {
     let name = request.operation_name.clone();
-    // Parses the document when the request arrived unparsed (WebSocket); the
-    // executor then takes this parse. A syntax error is reported there.
+    // Parsed by now (see `documents`), unless the schema runs without HTTP or
+    // a socket: the executor then takes this parse and reports its errors.
     let Ok(document) = request.parsed_query() else { return };
     let Some(operation) = operation(document, name.as_deref()) else { return };
     let defaults: Vec<_> = operation

@@ -315,6 +315,18 @@ async fn response_fields_follow_the_selection_order(app: TestApp) {
     let r = app.gql(Some(t), q, json!({ "c": contact, "x": activity, "skip": false })).await;
     let late = keys(&r.data()["late"]);
     assert_eq!(late, ["lastName", "account", "id", "owner", "createdBy", "firstName", "version"], "{}", r.body);
+    // The server keeps parsed documents by their text and gives each request
+    // its own copy: the executor's removal of skipped fields in one request
+    // reaches no other request of the same text.
+    let r = app.gql(Some(t), q, json!({ "c": contact, "x": activity })).await;
+    assert_eq!(
+        keys(&r.data()["late"]),
+        ["lastName", "account", "id", "createdBy", "firstName", "version"],
+        "{}",
+        r.body
+    );
+    let r = app.gql(Some(t), q, json!({ "c": contact, "x": activity, "skip": false })).await;
+    assert_eq!(keys(&r.data()["late"]), late, "{}", r.body);
 }
 
 /// A list's nodes are read straight off the rows, their accounts and users

@@ -12,7 +12,8 @@ db_tests!(
     socket_without_init_is_closed,
     bad_credential_is_refused,
     subscription_ends_when_its_session_expires,
-    queries_over_the_socket_answer_as_over_http
+    queries_over_the_socket_answer_as_over_http,
+    the_socket_refuses_what_http_refuses
 );
 
 type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
@@ -127,6 +128,49 @@ async fn queries_over_the_socket_answer_as_over_http(app: TestApp) {
     for error in errors {
         assert_eq!(error["extensions"]["code"], "BAD_USER_INPUT", "{next}");
     }
+}
+
+/// The limits on a document (size, syntax, depth, aliases, fields after
+/// expanding fragments) hold on a socket as over HTTP, before execution: a
+/// fragment bomb is refused at once, not expanded.
+async fn the_socket_refuses_what_http_refuses(app: TestApp) {
+    let acme = app.tenant("acme").await;
+    let mut socket = app.socket(&acme.admin.token).await;
+    let mut bomb = String::from("query { ...F0 }\n");
+    for i in 0..40 {
+        bomb.push_str(&format!("fragment F{i} on Query {{ ...F{} ...F{} }}\n", i + 1, i + 1));
+    }
+    bomb.push_str("fragment F40 on Query { __typename }\n");
+    let aliases: String = (0..500).map(|i| format!("a{i}: __typename ")).collect();
+    let deep = format!("{{ me {{ user {{ {} id {} }} }} }}", "manager { ".repeat(17), "} ".repeat(17));
+    let huge = format!("{{ __typename }} #{}", "x".repeat(70 * 1024));
+    let cases = [
+        (bomb, "expanding fragments"),
+        (format!("{{ {aliases} }}"), "aliases"),
+        (deep, "depth"),
+        ("{ me { ".to_owned(), "syntax error"),
+        (huge, "exceeds"),
+    ];
+    for (n, (query, says)) in cases.iter().enumerate() {
+        for attempt in 0..2 {
+            let id = format!("{n}-{attempt}");
+            socket.subscribe(&id, query, json!({})).await;
+            let answer = socket.next().await;
+            assert_eq!(answer["id"], id.as_str(), "{answer}");
+            let errors = answer["payload"].as_array().or_else(|| answer["payload"]["errors"].as_array()).cloned();
+            let errors = errors.unwrap_or_else(|| panic!("refused: {answer}"));
+            assert_eq!(errors.len(), 1, "{answer}");
+            assert_eq!(errors[0]["extensions"]["code"], "BAD_USER_INPUT", "{answer}");
+            assert!(errors[0]["message"].as_str().unwrap().contains(says), "{says}: {answer}");
+            if answer["type"] == "next" {
+                assert_eq!(socket.next().await, json!({ "type": "complete", "id": id }));
+            }
+        }
+    }
+    // The socket still serves.
+    socket.subscribe("ok", "{ me { user { id } } }", json!({})).await;
+    let answer = socket.next().await;
+    assert_eq!(answer["payload"]["data"]["me"]["user"]["id"], acme.admin.user_id.as_str(), "{answer}");
 }
 
 fn json_of(message: Message) -> serde_json::Value {
