@@ -118,6 +118,15 @@ async fn bad_tokens_are_unauthenticated(app: TestApp) {
         assert_eq!(r.codes(), vec!["UNAUTHENTICATED"], "{what}: {}", r.body);
     }
     app.gql(None, ME, json!({})).await.assert_code("UNAUTHENTICATED");
+
+    // The server keeps the tokens it verified; a kept token still expires:
+    // accepted before its `exp`, refused once it and the 5 s leeway are past.
+    let brief = forge(claims(now + 1), crm_tests::JWT_SECRET);
+    app.gql(Some(&brief), ME, json!({})).await.data();
+    let past = now + 1 + 5 + 1;
+    let wait = u64::try_from(past - chrono::Utc::now().timestamp()).unwrap_or(0);
+    tokio::time::sleep(std::time::Duration::from_secs(wait + 1)).await;
+    app.gql(Some(&brief), ME, json!({})).await.assert_code("UNAUTHENTICATED");
 }
 
 async fn deleted_user_token_is_refused(app: TestApp) {
