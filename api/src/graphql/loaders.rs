@@ -21,6 +21,7 @@ pub struct Loaders {
     pub users: DataLoader<UserLoader>,
     pub options: DataLoader<OptionLoader>,
     pub accounts: DataLoader<ById<account::Entity>>,
+    pub account_names: DataLoader<AccountNames>,
     pub contacts: DataLoader<ById<contact::Entity>>,
     pub leads: DataLoader<ById<lead::Entity>>,
     pub opportunities: DataLoader<ById<opportunity::Entity>>,
@@ -52,6 +53,7 @@ impl Loaders {
             users: loader(UserLoader(read()), b),
             options: loader(OptionLoader(read()), b),
             accounts: loader(ById(read(), PhantomData), b),
+            account_names: loader(AccountNames(read()), b),
             contacts: loader(ById(read(), PhantomData), b),
             leads: loader(ById(read(), PhantomData), b),
             opportunities: loader(ById(read(), PhantomData), b),
@@ -90,6 +92,18 @@ impl Loader<Uuid> for UserLoader {
 
     async fn load(&self, keys: &[Uuid]) -> Result<HashMap<Uuid, Self::Value>, Self::Error> {
         Ok(service::users::by_ids(&self.0, keys).await?.into_iter().map(|u| (u.id, u)).collect())
+    }
+}
+
+/// Live accounts' names by id (see `service::accounts::names`).
+pub struct AccountNames(TenantRead);
+
+impl Loader<Uuid> for AccountNames {
+    type Value = String;
+    type Error = GqlError;
+
+    async fn load(&self, keys: &[Uuid]) -> Result<HashMap<Uuid, Self::Value>, Self::Error> {
+        Ok(service::accounts::names(&self.0, keys).await?)
     }
 }
 

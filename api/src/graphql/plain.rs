@@ -32,7 +32,7 @@ use async_graphql::indexmap::map::Entry;
 use async_graphql::parser::types::{Field, Selection};
 use async_graphql::resolver_utils::resolve_list;
 use async_graphql::{
-    ContextSelectionSet, Json, Name, OutputType, Positioned, ScalarType, ServerResult, Value, registry,
+    ContextSelectionSet, ID, Json, Name, OutputType, Positioned, ScalarType, ServerError, ServerResult, Value, registry,
 };
 use futures_util::future::join_all;
 use serde::Serialize;
@@ -64,7 +64,8 @@ pub enum Link {
     /// Through the request's `users` loader, as `records::user` loads it.
     User(Option<Uuid>),
     /// Through the request's `accounts` loader, as `records::one` loads it
-    /// (deleted accounts resolve to null).
+    /// (deleted accounts resolve to null); through `account_names` when
+    /// only the account's id and name are selected (see [`AccountName`]).
     Account(Option<Uuid>),
 }
 
@@ -259,22 +260,68 @@ async fn related<T: PlainObject>(
     if !fields.iter().all(answerable) {
         return None;
     }
+    let mut names_only = Vec::with_capacity(links.len());
     for (_, link, sub) in &links {
-        selected(sub, link.type_name())?;
+        let shown = selected(sub, link.type_name())?;
+        names_only.push(shown.iter().all(|(f, _)| matches!(f.node.name.node.as_str(), "id" | "name" | "__typename")));
     }
     let loaders = selection.data_opt::<RequestCtx>()?.loaders().ok()?;
-    let loads = links.iter().map(|(field, link, sub)| async move {
+    let loads = links.iter().zip(names_only).map(|((field, link, sub), names_only)| async move {
         let name = field.node.name.node.as_str();
         let mut ids: Vec<Uuid> = values.iter().filter_map(|v| v.link(name)?.id()).collect();
         ids.sort_unstable();
         ids.dedup();
         let walked = match link {
             Link::User(_) => targets(loaders.users.load_many(ids).await.ok()?, User::from, sub),
+            Link::Account(_) if names_only => {
+                let names = loaders.account_names.load_many(ids).await.ok()?;
+                targets(names.into_iter().map(|(id, name)| (id, (id, name))).collect(), AccountName::from, sub)
+            }
             Link::Account(_) => targets(loaders.accounts.load_many(ids).await.ok()?, Account::from, sub),
         };
         Some((place(field), walked?))
     });
     join_all(loads).await.into_iter().collect::<Option<HashMap<_, _>>>().map(Related)
+}
+
+/// An account as a link shows it when the link selects nothing but its `id`
+/// and `name` (a contact page's `account { name }`): read as those two
+/// columns instead of the whole row, whose 26 columns (the custom fields'
+/// JSON among them) were half of a contact page's decoding.
+struct AccountName {
+    id: ID,
+    name: String,
+}
+
+impl From<(Uuid, String)> for AccountName {
+    fn from((id, name): (Uuid, String)) -> Self {
+        Self { id: id.into(), name }
+    }
+}
+
+impl OutputType for AccountName {
+    fn type_name() -> Cow<'static, str> {
+        Account::type_name()
+    }
+
+    fn create_type_info(registry: &mut registry::Registry) -> String {
+        Account::create_type_info(registry)
+    }
+
+    async fn resolve(&self, ctx: &ContextSelectionSet<'_>, _field: &Positioned<Field>) -> ServerResult<Value> {
+        // Only the walk makes these, for selections it answers.
+        object(self, ctx).ok_or_else(|| ServerError::new("internal error", None))
+    }
+}
+
+impl PlainObject for AccountName {
+    fn field_value(&self, field: &Positioned<Field>, _: &ContextSelectionSet<'_>) -> Option<Value> {
+        match field.node.name.node.as_str() {
+            "id" => scalar(&self.id),
+            "name" => Some(Value::String(self.name.clone())),
+            _ => None,
+        }
+    }
 }
 
 /// Loaded link targets, each walked with the link field's sub-selection.
