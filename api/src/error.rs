@@ -142,6 +142,21 @@ impl From<DbErr> for GqlError {
     }
 }
 
+impl GqlError {
+    /// As an error of the response itself (no field, no location): one that
+    /// ends a request or an operation before its fields resolve.
+    pub fn into_server_error(self) -> async_graphql::ServerError {
+        let mut error = async_graphql::ServerError::new(self.message, None);
+        let mut extensions = async_graphql::ErrorExtensionValues::default();
+        extensions.set("code", self.code.as_str());
+        if let Some(field) = &self.field {
+            extensions.set("field", field.as_str());
+        }
+        error.extensions = Some(extensions);
+        error
+    }
+}
+
 impl From<GqlError> for async_graphql::Error {
     fn from(err: GqlError) -> Self {
         async_graphql::Error::new(err.message).extend_with(|_, ext| {

@@ -331,6 +331,9 @@ async fn run(
         },
         None => None,
     };
+    if actor.is_some() {
+        state.documents().keep(&params.query, &document);
+    }
     let ctx = RequestCtx::new(state.db().clone(), state.keys_arc(), actor, request_id);
     let batcher = ctx.batcher.clone();
     let mut request = GqlRequest::new(params.query).data(ctx);

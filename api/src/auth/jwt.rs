@@ -1,14 +1,12 @@
 //! Session tokens (HS256 JWT).
 
-use std::collections::HashMap;
-use std::sync::{Mutex, MutexGuard, PoisonError};
-
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::config::Config;
 use crate::error::{ServiceError, ServiceResult};
+use crate::kept::Kept;
 
 /// Tokens longer than this are refused before any parsing or signature work.
 pub const MAX_TOKEN_BYTES: usize = 4096;
@@ -48,7 +46,7 @@ pub struct JwtKeys {
     issuer: String,
     audience: String,
     ttl_secs: i64,
-    verified: Mutex<HashMap<String, Verified>>,
+    verified: Kept<Verified>,
 }
 
 impl JwtKeys {
@@ -67,7 +65,7 @@ impl JwtKeys {
             issuer: config.jwt_issuer.clone(),
             audience: config.jwt_audience.clone(),
             ttl_secs: i64::try_from(config.token_ttl.as_secs()).unwrap_or(i64::MAX),
-            verified: Mutex::default(),
+            verified: Kept::new(MAX_VERIFIED),
         }
     }
 
@@ -94,8 +92,7 @@ impl JwtKeys {
         if token.len() > MAX_TOKEN_BYTES {
             return Err(ServiceError::Unauthenticated);
         }
-        let kept = self.kept().get(token).copied();
-        if let Some(verified) = kept {
+        if let Some(verified) = self.verified.get(token) {
             // jsonwebtoken's own test of `exp`, with the same leeway.
             let now = i64::try_from(jsonwebtoken::get_current_timestamp()).unwrap_or(i64::MAX);
             return if verified.exp >= now.saturating_sub(i64::try_from(self.validation.leeway).unwrap_or(0)) {
@@ -108,16 +105,7 @@ impl JwtKeys {
             .map_err(|_| ServiceError::Unauthenticated)?
             .claims;
         let verified = Verified { sub: claims.sub, tenant: claims.tenant, profile: claims.profile, exp: claims.exp };
-        let mut kept = self.kept();
-        if kept.len() >= MAX_VERIFIED {
-            kept.clear();
-        }
-        kept.insert(token.to_owned(), verified);
+        self.verified.keep(token, verified, 1);
         Ok(verified)
-    }
-
-    fn kept(&self) -> MutexGuard<'_, HashMap<String, Verified>> {
-        // Every statement leaves the map consistent: a panic elsewhere leaves it usable.
-        self.verified.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }

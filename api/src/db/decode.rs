@@ -3,7 +3,7 @@
 //! sea-orm's derived `FromQueryResult` reads a nullable column by asking for
 //! the value and turning the "null" error into `None`, and it formats that
 //! error's text (the column's name, escaped) for every NULL it meets. On a page
-//! of accounts, most of whose 28 columns are usually empty, that alone was 7%
+//! of accounts, most of whose 26 columns are usually empty, that alone was 7%
 //! of a list's CPU. These decoders ask sqlx for each field's type by column
 //! name, as sea-orm does (it asks for `Option<T>` of the same `T` on both
 //! backends), so the models are the same; a test compares the two on every

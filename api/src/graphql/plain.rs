@@ -32,7 +32,7 @@ use async_graphql::indexmap::map::Entry;
 use async_graphql::parser::types::{Field, Selection};
 use async_graphql::resolver_utils::resolve_list;
 use async_graphql::{
-    ContextSelectionSet, ID, Json, Name, OutputType, Positioned, ScalarType, ServerError, ServerResult, Value, registry,
+    ContextSelectionSet, ID, Json, Name, OutputType, Positioned, ScalarType, ServerResult, Value, registry,
 };
 use futures_util::future::join_all;
 use serde::Serialize;
@@ -42,6 +42,7 @@ use super::accounts::Account;
 use super::context::RequestCtx;
 use super::types::User;
 use super::visibility;
+use crate::error::{ErrorCode, GqlError};
 
 /// An object type whose fields can be read straight off the value.
 pub trait PlainObject: OutputType {
@@ -260,13 +261,17 @@ async fn related<T: PlainObject>(
     if !fields.iter().all(answerable) {
         return None;
     }
-    let mut names_only = Vec::with_capacity(links.len());
+    // Accounts are read by name alone when no account link of the list wants
+    // more: one that does loads the whole rows, which serve them all.
+    let mut names_only = true;
     for (_, link, sub) in &links {
         let shown = selected(sub, link.type_name())?;
-        names_only.push(shown.iter().all(|(f, _)| matches!(f.node.name.node.as_str(), "id" | "name" | "__typename")));
+        if matches!(link, Link::Account(_)) {
+            names_only &= shown.iter().all(|(f, _)| matches!(f.node.name.node.as_str(), "id" | "name" | "__typename"));
+        }
     }
     let loaders = selection.data_opt::<RequestCtx>()?.loaders().ok()?;
-    let loads = links.iter().zip(names_only).map(|((field, link, sub), names_only)| async move {
+    let loads = links.iter().map(|(field, link, sub)| async move {
         let name = field.node.name.node.as_str();
         let mut ids: Vec<Uuid> = values.iter().filter_map(|v| v.link(name)?.id()).collect();
         ids.sort_unstable();
@@ -310,7 +315,7 @@ impl OutputType for AccountName {
 
     async fn resolve(&self, ctx: &ContextSelectionSet<'_>, _field: &Positioned<Field>) -> ServerResult<Value> {
         // Only the walk makes these, for selections it answers.
-        object(self, ctx).ok_or_else(|| ServerError::new("internal error", None))
+        object(self, ctx).ok_or_else(|| GqlError::new(ErrorCode::Internal, "internal error").into_server_error())
     }
 }
 

@@ -1,25 +1,29 @@
-//! WebSocket connections authenticate each operation anew.
+//! What each operation gets before it runs: its actor and its document.
 //!
-//! A socket may stay open for hours. Its `connection_init` credential is kept,
+//! WebSocket connections authenticate each operation anew. A socket may stay
+//! open for hours. Its `connection_init` credential is kept,
 //! not the actor it resolved to: every operation resolves it again, with the
 //! same check as an HTTP request, so a removed user, a revoked token, a changed
 //! profile or a narrowed rule applies to the next operation on an open socket
 //! too. Each operation also gets its own request data (loaders included), so
 //! nothing read for one operation is served to the next.
+//!
+//! Documents are checked (see `documents`) over HTTP before the request is
+//! built, and on a socket here, before the operation runs.
 
 use std::any::TypeId;
 use std::sync::Arc;
 
 use async_graphql::extensions::ExtensionContext;
 use async_graphql::parser::types::ExecutableDocument;
-use async_graphql::{ErrorExtensionValues, Request, ServerError, ServerResult};
+use async_graphql::{Request, ServerResult};
 use uuid::Uuid;
 
 use super::context::RequestCtx;
-use super::documents::{Documents, Prepared};
+use super::documents::{Documents, Prepared, Refused};
 use crate::auth::jwt::JwtKeys;
 use crate::db::Db;
-use crate::error::ErrorCode;
+use crate::error::{ErrorCode, GqlError};
 use crate::service;
 
 /// What a WebSocket connection keeps: its credential and where to check it.
@@ -34,9 +38,11 @@ pub struct SocketSession {
 /// gives the operation its own request data; elsewhere leaves it as it is.
 pub async fn authenticate(ctx: &ExtensionContext<'_>, mut request: Request) -> ServerResult<Request> {
     if let Some(session) = ctx.data_opt::<SocketSession>() {
-        let actor = service::auth::authenticate(&session.db, &session.keys, &session.credential)
-            .await
-            .map_err(|_| coded(ErrorCode::Unauthenticated, "the connection's credential is no longer valid".into()))?;
+        let actor =
+            service::auth::authenticate(&session.db, &session.keys, &session.credential).await.map_err(|_| {
+                GqlError::new(ErrorCode::Unauthenticated, "the connection's credential is no longer valid")
+                    .into_server_error()
+            })?;
         request.data.insert(RequestCtx::new(
             session.db.clone(),
             session.keys.clone(),
@@ -48,27 +54,24 @@ pub async fn authenticate(ctx: &ExtensionContext<'_>, mut request: Request) -> S
 }
 
 /// The request's document, checked (see `documents`): the one HTTP prepared,
-/// or on a socket, prepared now and set on the request for the executor.
+/// or on a socket, prepared now (and kept: the socket's credential was just
+/// checked) and set on the request for the executor.
 pub fn prepare(ctx: &ExtensionContext<'_>, request: &mut Request) -> ServerResult<Option<Arc<ExecutableDocument>>> {
     if let Some(Prepared(document)) = request.data.get(&TypeId::of::<Prepared>()).and_then(|d| d.downcast_ref()) {
         return Ok(Some(document.clone()));
     }
     let Some(session) = ctx.data_opt::<SocketSession>() else {
-        // Neither (a schema executed directly): the executor parses it.
+        // Neither (the schema run directly, as in no path of the server):
+        // parsed here, unchecked, as the executor would parse it.
         return Ok(request.parsed_query().ok().map(|document| Arc::new(document.clone())));
     };
-    let document = session
-        .documents
-        .prepare(&request.query)
-        .map_err(|refused| coded(ErrorCode::BadUserInput, refused.message()))?;
+    let document = session.documents.prepare(&request.query).map_err(|refused| {
+        if let Refused::Limits(refusal) = &refused {
+            tracing::info!(reason = %refusal.message(), "operation refused before execution");
+        }
+        GqlError::new(ErrorCode::BadUserInput, refused.message()).into_server_error()
+    })?;
+    session.documents.keep(&request.query, &document);
     request.set_parsed_query(ExecutableDocument::clone(&document));
     Ok(Some(document))
-}
-
-fn coded(code: ErrorCode, message: String) -> ServerError {
-    let mut error = ServerError::new(message, None);
-    let mut extensions = ErrorExtensionValues::default();
-    extensions.set("code", code.as_str());
-    error.extensions = Some(extensions);
-    error
 }

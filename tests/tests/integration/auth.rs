@@ -120,12 +120,12 @@ async fn bad_tokens_are_unauthenticated(app: TestApp) {
     app.gql(None, ME, json!({})).await.assert_code("UNAUTHENTICATED");
 
     // The server keeps the tokens it verified; a kept token still expires:
-    // accepted before its `exp`, refused once it and the 5 s leeway are past.
-    let brief = forge(claims(now + 1), crm_tests::JWT_SECRET);
+    // accepted within the 5 s leeway past its `exp`, refused after it.
+    let exp = chrono::Utc::now().timestamp() - 3;
+    let brief = forge(claims(exp), crm_tests::JWT_SECRET);
     app.gql(Some(&brief), ME, json!({})).await.data();
-    let past = now + 1 + 5 + 1;
-    let wait = u64::try_from(past - chrono::Utc::now().timestamp()).unwrap_or(0);
-    tokio::time::sleep(std::time::Duration::from_secs(wait + 1)).await;
+    let wait = u64::try_from(exp + 5 + 1 - chrono::Utc::now().timestamp()).unwrap_or(0);
+    tokio::time::sleep(std::time::Duration::from_millis(wait * 1000 + 500)).await;
     app.gql(Some(&brief), ME, json!({})).await.assert_code("UNAUTHENTICATED");
 }
 
