@@ -424,16 +424,22 @@ pub async fn reference<T: Record>(scope: &impl Scope, field: &str, id: Uuid) -> 
     if scope.memo().is_some_and(|memo| memo.is_live_record(T::NAME, id)) {
         return Ok(id);
     }
-    match get::<T>(scope, id).await {
-        Ok(_) => {
-            if let Some(memo) = scope.memo() {
-                memo.live_records(T::NAME, [id]);
-            }
-            Ok(id)
-        }
-        Err(ServiceError::NotFound) => Err(ServiceError::invalid(field, format!("no such {}", T::NAME.to_lowercase()))),
-        Err(e) => Err(e),
+    // Its id alone: the row's other columns (the custom fields' JSON among
+    // them) would be decoded for nothing.
+    let found: Option<Uuid> = live::<T>(scope)
+        .filter(T::COLUMNS.id.eq(id))
+        .select_only()
+        .column(T::COLUMNS.id)
+        .into_tuple()
+        .one(scope.conn())
+        .await?;
+    if found.is_none() {
+        return Err(ServiceError::invalid(field, format!("no such {}", T::NAME.to_lowercase())));
     }
+    if let Some(memo) = scope.memo() {
+        memo.live_records(T::NAME, [id]);
+    }
+    Ok(id)
 }
 
 /// Picklist keys of the given option ids, for snapshots.

@@ -64,6 +64,9 @@ async fn account_lifecycle_is_traced(app: TestApp) {
     // Soft delete: gone from queries, back after an admin's restore.
     app.gql(Some(t), "mutation($id: ID!) { deleteAccount(id: $id) { id } }", json!({ "id": id })).await.data();
     app.gql(Some(t), "query($id: ID!) { account(id: $id) { id } }", json!({ "id": id })).await.assert_code("NOT_FOUND");
+    // Nor may a new record point at it.
+    let late = "mutation($a: ID!) { createContact(input: { lastName: \"Late\", accountId: $a }) { id } }";
+    app.gql(Some(t), late, json!({ "a": id })).await.assert_invalid("accountId");
     let list = app.gql(Some(t), "{ accounts { totalCount } }", json!({})).await;
     assert_eq!(list.data()["accounts"]["totalCount"], 0);
     let sam = app.user(&acme, "Sam", "Sales").await;
