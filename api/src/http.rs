@@ -296,11 +296,7 @@ async fn run(
             let status = match &refused {
                 Refused::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
                 Refused::Syntax(_) if format == Format::Json => StatusCode::OK,
-                Refused::Syntax(_) => StatusCode::BAD_REQUEST,
-                Refused::Limits(refusal) => {
-                    tracing::info!(reason = %refusal.message(), "query refused before execution");
-                    StatusCode::BAD_REQUEST
-                }
+                Refused::Syntax(_) | Refused::Limits(_) => StatusCode::BAD_REQUEST,
             };
             return request_error(status, format, ErrorCode::BadUserInput, &refused.message());
         }

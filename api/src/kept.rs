@@ -48,6 +48,7 @@ impl<V: Clone> Kept<V> {
     }
 
     /// How many entries are kept, and their weight.
+    #[cfg(test)]
     pub fn size(&self) -> (usize, usize) {
         let entries = self.lock();
         (entries.by_key.len(), entries.weight)

@@ -70,7 +70,10 @@ impl Documents {
             return Ok(document);
         }
         let document = parse_query(text).map_err(|e| Refused::Syntax(e.to_string()))?;
-        guards::check(&document, &self.limits).map_err(Refused::Limits)?;
+        if let Err(refusal) = guards::check(&document, &self.limits) {
+            tracing::info!(reason = %refusal.message(), "document refused before execution");
+            return Err(Refused::Limits(refusal));
+        }
         Ok(Arc::new(document))
     }
 

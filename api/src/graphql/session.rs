@@ -20,7 +20,7 @@ use async_graphql::{Request, ServerResult};
 use uuid::Uuid;
 
 use super::context::RequestCtx;
-use super::documents::{Documents, Prepared, Refused};
+use super::documents::{Documents, Prepared};
 use crate::auth::jwt::JwtKeys;
 use crate::db::Db;
 use crate::error::{ErrorCode, GqlError};
@@ -60,17 +60,13 @@ pub fn prepare(ctx: &ExtensionContext<'_>, request: &mut Request) -> ServerResul
     if let Some(Prepared(document)) = request.data.get(&TypeId::of::<Prepared>()).and_then(|d| d.downcast_ref()) {
         return Ok(Some(document.clone()));
     }
-    let Some(session) = ctx.data_opt::<SocketSession>() else {
-        // Neither (the schema run directly, as in no path of the server):
-        // parsed here, unchecked, as the executor would parse it.
-        return Ok(request.parsed_query().ok().map(|document| Arc::new(document.clone())));
-    };
-    let document = session.documents.prepare(&request.query).map_err(|refused| {
-        if let Refused::Limits(refusal) = &refused {
-            tracing::info!(reason = %refusal.message(), "operation refused before execution");
-        }
-        GqlError::new(ErrorCode::BadUserInput, refused.message()).into_server_error()
-    })?;
+    // Neither is the schema run without HTTP or a socket, as no path of the
+    // server runs it: the executor then parses and reports on its own.
+    let Some(session) = ctx.data_opt::<SocketSession>() else { return Ok(None) };
+    let document = session
+        .documents
+        .prepare(&request.query)
+        .map_err(|refused| GqlError::new(ErrorCode::BadUserInput, refused.message()).into_server_error())?;
     session.documents.keep(&request.query, &document);
     request.set_parsed_query(ExecutableDocument::clone(&document));
     Ok(Some(document))
