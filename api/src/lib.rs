@@ -18,6 +18,7 @@ use crate::auth::jwt::JwtKeys;
 use crate::config::{Config, Limits};
 use crate::db::Db;
 use crate::graphql::CrmSchema;
+use crate::graphql::answers::Answers;
 use crate::graphql::documents::Documents;
 
 pub use crate::graphql::schema_builder;
@@ -32,6 +33,7 @@ struct Inner {
     keys: Arc<JwtKeys>,
     limits: Limits,
     documents: Arc<Documents>,
+    answers: Answers,
 }
 
 impl AppState {
@@ -42,6 +44,7 @@ impl AppState {
             keys: Arc::new(JwtKeys::new(config)),
             limits: config.limits.clone(),
             documents: Arc::new(Documents::new(config.limits.clone())),
+            answers: Answers::default(),
         }))
     }
 
@@ -67,6 +70,10 @@ impl AppState {
 
     pub fn documents(&self) -> &Arc<Documents> {
         &self.0.documents
+    }
+
+    pub fn answers(&self) -> &Answers {
+        &self.0.answers
     }
 }
 

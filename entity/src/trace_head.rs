@@ -11,6 +11,9 @@ pub struct Model {
     pub tenant_id: Uuid,
     pub last_seq: i64,
     pub last_hash: String,
+    /// Bumped by each rebuild of the tenant's adoption rollup: with `last_seq`,
+    /// it changes whenever the rollup does.
+    pub rollup_version: i64,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

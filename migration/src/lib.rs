@@ -16,6 +16,7 @@ mod m20261122_000011_create_data_quality;
 mod m20261123_000012_duplicate_key_indexes;
 mod m20261123_000013_queue_rollup_rebuilds;
 mod m20261206_000014_add_tenant_config_version;
+mod m20261207_000015_add_rollup_version;
 
 /// How the data-quality migration computes the completeness of existing rows.
 pub use m20261122_000011_create_data_quality::backfill_statements as data_quality_backfill;
@@ -40,6 +41,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000012_duplicate_key_indexes::Migration),
             Box::new(m20261123_000013_queue_rollup_rebuilds::Migration),
             Box::new(m20261206_000014_add_tenant_config_version::Migration),
+            Box::new(m20261207_000015_add_rollup_version::Migration),
         ]
     }
 }

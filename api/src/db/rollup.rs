@@ -244,9 +244,13 @@ pub async fn rebuild<C: ConnectionTrait>(conn: &C, tenant_id: Uuid) -> Result<u6
     // The tenant's writers hold its trace head from their first trace to their
     // commit (where they add to the rollup): holding it too, the rebuild waits
     // for those in flight and makes later ones wait, so none is counted twice
-    // or counted in a time zone this transaction is replacing.
+    // or counted in a time zone this transaction is replacing. The version
+    // tells servers that reports they kept no longer stand.
     trace_head::Entity::update_many()
-        .col_expr(trace_head::Column::LastSeq, Expr::col(trace_head::Column::LastSeq))
+        .col_expr(
+            trace_head::Column::RollupVersion,
+            sea_orm::sea_query::ExprTrait::add(Expr::col(trace_head::Column::RollupVersion), 1),
+        )
         .filter(trace_head::Column::TenantId.eq(tenant_id))
         .exec(conn)
         .await?;

@@ -147,6 +147,7 @@ pub async fn begin_new_tenant(
         tenant_id: Set(tenant_id),
         last_seq: Set(0),
         last_hash: Set(GENESIS_HASH.to_owned()),
+        rollup_version: Set(0),
     })
     .exec(tx.raw())
     .await?;

@@ -1,10 +1,13 @@
 //! Adoption metrics, as a query.
 
+use std::sync::Arc;
+
 use async_graphql::parser::types::Field;
 use async_graphql::{ComplexObject, Context, ContextSelectionSet, Enum, ID, Object, Positioned, SimpleObject, Value};
 use chrono::{DateTime, NaiveDate, Utc};
 use uuid::Uuid;
 
+use super::answers::Holds;
 use super::context::{parse_id, request};
 use super::plain::{self, PlainObject, Rows};
 use super::types::User;
@@ -279,6 +282,9 @@ impl AdoptionQuery {
             users.map(|ids| ids.iter().map(|id| parse_id("users", id)).collect::<GqlResult<_>>()).transpose()?;
         let read = request(ctx)?.read()?;
         let report = service::adoption::report::report(&read, from, to, users.as_deref()).await?;
+        if let Some(holds) = ctx.data_opt::<Arc<Holds>>() {
+            holds.until(report.fresh_until);
+        }
         Ok(AdoptionReport {
             time_zone: report.time_zone,
             weeks: report.weeks,

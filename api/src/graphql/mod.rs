@@ -3,6 +3,7 @@
 mod accounts;
 mod activities;
 mod adoption;
+pub mod answers;
 mod api_tokens;
 mod auth;
 pub mod batch;

@@ -24,6 +24,7 @@ db_tests!(
     adoption_changed_reaches_a_websocket_subscriber,
     trace_added_follows_visibility_and_ends_on_revocation,
     events_cross_server_processes,
+    a_kept_report_stands_until_its_data_or_its_clock_moves,
 );
 
 const REPORT: &str = "query($f: NaiveDate!, $t: NaiveDate!, $u: [ID!]) { adoption(from: $f, to: $t, users: $u) {
@@ -701,4 +702,57 @@ async fn upgrading_rebuilds_the_rollup_of_existing_tenants(app: TestApp) {
     app.db.migrate().await.unwrap();
     assert_eq!(overdue_now(app.gql(Some(t), REPORT, range).await.data()), 1);
     assert_eq!(app.sql_count("SELECT COUNT(*) FROM rollup_rebuild").await, 0, "the queue is done");
+}
+
+/// Statements the server runs to answer `report`, and the report.
+async fn counted_report(app: &TestApp, token: &str) -> (u64, Value) {
+    let before = app.statements();
+    let report = report(app, token, None).await;
+    (app.statements() - before, report)
+}
+
+/// A report asked again is answered from the kept answer, per caller, until a
+/// trace, a rebuild of the rollup or the clock (an open activity falling due)
+/// changes what it would say.
+async fn a_kept_report_stands_until_its_data_or_its_clock_moves(app: TestApp) {
+    let acme = app.tenant("acme").await;
+    let admin = acme.admin.token.as_str();
+    let ana = app.user(&acme, "Ana", "Sales").await;
+    let contacts = |r: &Value| row(r, &ana)["counts"]["contactsCreated"].as_i64().unwrap();
+    let overdue = |r: &Value| row(r, &ana)["counts"]["activitiesOverdue"].as_i64().unwrap();
+
+    let (computed, first) = counted_report(&app, admin).await;
+    let (kept, again) = counted_report(&app, admin).await;
+    assert_eq!(again, first);
+    assert!(kept < computed, "asked again, it is not computed again: {kept} statements against {computed}");
+    // Another caller asking the same question gets their own answer.
+    let own = report(&app, &ana.token, None).await;
+    assert_eq!(user_ids(&own), vec![ana.user_id.clone()]);
+    assert!(user_ids(&report(&app, admin, None).await).len() > 1);
+
+    // A write is a trace: the next report counts it.
+    create(&app, &ana.token, "createContact", json!({ "lastName": "Lovelace" })).await;
+    assert_eq!(contacts(&report(&app, admin, None).await), 1);
+
+    // The rollup drifts behind the API's back: reports read it again after the
+    // next trace (a sign-in), and a rebuild repairs it for the kept answers too.
+    app.sql("UPDATE adoption_rollup SET value = value + 5 WHERE counter = 'contacts_created'").await.unwrap();
+    app.login(&acme.slug, "ana@acme.test", crm_tests::PASSWORD).await;
+    assert_eq!(contacts(&report(&app, admin, None).await), 6);
+    let tenant = system::tenant_by_slug(app.db.connection(), "acme").await.unwrap().unwrap();
+    crm_api::service::adoption::rebuild(&app.db, tenant.id).await.unwrap();
+    assert_eq!(contacts(&report(&app, admin, None).await), 1);
+
+    // An open activity falling due this week changes the report by itself.
+    let account = create(&app, admin, "createAccount", json!({ "name": "Initech" })).await;
+    let due = Utc::now() + chrono::Duration::seconds(2);
+    let input = json!({ "kind": "Call", "subject": "Call", "target": { "accountId": account },
+        "ownerId": ana.user_id, "dueAt": due.to_rfc3339() });
+    create(&app, admin, "createActivity", input).await;
+    let before = report(&app, admin, None).await;
+    assert_eq!(overdue(&before), 0);
+    assert_eq!(overdue(&report(&app, admin, None).await), 0, "kept until it falls due");
+    let wait = (due - Utc::now()).to_std().unwrap_or_default() + Duration::from_millis(300);
+    tokio::time::sleep(wait).await;
+    assert_eq!(overdue(&report(&app, admin, None).await), 1, "due now");
 }

@@ -139,6 +139,10 @@ pub struct ActorWeek {
 }
 
 pub struct Report {
+    /// Until when the report holds as long as the tenant's data does not
+    /// change (see `adoption::Version`): the next due time of an open
+    /// activity that would count as overdue this week, or the next week.
+    pub fresh_until: DateTime<Utc>,
     pub time_zone: String,
     pub weeks: Vec<NaiveDate>,
     pub users: Vec<UserWeek>,
@@ -259,9 +263,12 @@ pub async fn report(
     let mut by_actor = by_actor(&rows, previous, last);
     // The week before the range too: the first week's change is against it.
     let compared: Vec<NaiveDate> = std::iter::once(previous).chain(weeks.iter().copied()).collect();
-    for ((week, owner), n) in overdue(scope, &compared, &rows, tz, now).await? {
+    let (overdue, next_due) = overdue(scope, &compared, &rows, tz, now).await?;
+    for ((week, owner), n) in overdue {
         by_actor.entry((week, ActorKind::User, owner)).or_default().0.activities_overdue += n;
     }
+    let next_week = week_start(counters::week_of(now, tz) + Days::new(7), tz);
+    let fresh_until = next_due.map_or(next_week, |due| due.min(next_week));
 
     // Each week's bounds once, not once per user: a zone conversion is not free.
     let bounds: HashMap<NaiveDate, (DateTime<Utc>, DateTime<Utc>)> =
@@ -331,7 +338,7 @@ pub async fn report(
     integrations.sort_by_key(|row| (row.week, row.kind, row.actor_id));
     let order: HashMap<Uuid, usize> = all.iter().enumerate().map(|(i, u)| (u.id, i)).collect();
     user_rows.sort_by_key(|row| (row.week, order.get(&row.user_id).copied()));
-    Ok(Report { time_zone, weeks, users: user_rows, totals, integrations })
+    Ok(Report { fresh_until, time_zone, weeks, users: user_rows, totals, integrations })
 }
 
 /// A stored counter: week, actor kind, actor, counter, value.
@@ -399,15 +406,16 @@ pub async fn writes_in_week(scope: &impl Scope, week: NaiveDate) -> ServiceResul
 /// A week's count is the owner's sum of all steps less the steps after that
 /// week. The steps count as of week ends; the current week (and any later
 /// one) counts as of now instead: the activities due between now and the
-/// week's end, read through the due-time index, make the difference.
+/// week's end, read through the due-time index, make the difference; the
+/// earliest of their due times comes back too, as the counts change then.
 async fn overdue(
     scope: &impl Scope,
     weeks: &[NaiveDate],
     rows: &[RollupRow],
     tz: Tz,
     now: DateTime<Utc>,
-) -> ServiceResult<HashMap<(NaiveDate, Uuid), i64>> {
-    let (Some(&first), Some(&last)) = (weeks.first(), weeks.last()) else { return Ok(HashMap::new()) };
+) -> ServiceResult<(HashMap<(NaiveDate, Uuid), i64>, Option<DateTime<Utc>>)> {
+    let (Some(&first), Some(&last)) = (weeks.first(), weeks.last()) else { return Ok((HashMap::new(), None)) };
     let current = counters::week_of(now, tz);
     // Per owner: the sum of all steps, and the steps after the first week,
     // or after the current one when the range starts later (the counts as of
@@ -425,9 +433,9 @@ async fn overdue(
             _ => {}
         }
     }
-    let mut not_yet: HashMap<Uuid, i64> = HashMap::new();
+    let (mut not_yet, mut next_due) = (HashMap::new(), None);
     if last >= current {
-        not_yet = due_before_week_end(scope, now, week_start(current + Days::new(7), tz)).await?;
+        (not_yet, next_due) = due_before_week_end(scope, now, week_start(current + Days::new(7), tz)).await?;
     }
     let owners: HashSet<Uuid> = sums.keys().chain(steps.keys()).chain(not_yet.keys()).copied().collect();
     let mut counts = HashMap::new();
@@ -444,23 +452,28 @@ async fn overdue(
             }
         }
     }
-    Ok(counts)
+    Ok((counts, next_due))
 }
 
 /// Per owner, the activities counted overdue at the end of the week holding
-/// `now` but not as of `now`: those falling due in between. (Creation and
-/// completion are stamped by the server, never after now.)
+/// `now` but not as of `now`: those falling due in between (creation and
+/// completion are stamped by the server, never after now); and the earliest
+/// due time among those, when one of them will count from then on.
 async fn due_before_week_end(
     scope: &impl Scope,
     now: DateTime<Utc>,
     week_end: DateTime<Utc>,
-) -> ServiceResult<HashMap<Uuid, i64>> {
+) -> ServiceResult<(HashMap<Uuid, i64>, Option<DateTime<Utc>>)> {
     use activity::Column;
     let due_soon = scope.select::<activity::Entity>().filter(Column::DueAt.gte(now)).filter(Column::DueAt.lt(week_end));
     let mut counts: HashMap<Uuid, i64> = HashMap::new();
+    let mut next_due: Option<DateTime<Utc>> = None;
     for span in rollup::overdue_spans(scope.conn(), due_soon).await? {
-        *counts.entry(span.owner).or_default() +=
-            i64::from(span.overdue_at(week_end)) - i64::from(span.overdue_at(now));
+        let counted = i64::from(span.overdue_at(week_end)) - i64::from(span.overdue_at(now));
+        if counted != 0 {
+            next_due = Some(next_due.map_or(span.due, |t| t.min(span.due)));
+        }
+        *counts.entry(span.owner).or_default() += counted;
     }
-    Ok(counts)
+    Ok((counts, next_due))
 }

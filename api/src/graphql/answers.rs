@@ -1,0 +1,135 @@
+//! Answers to the adoption report, kept while the data under them stands.
+//!
+//! Dashboards ask the same report again and again, and each time it costs a
+//! few thousand rollup rows read and some 200 KB of JSON written for 26 weeks
+//! of 50 users. So the bytes of an answer are kept, per caller and question,
+//! with the tenant's adoption [`Version`] it was computed at and the instant
+//! it stops holding on its own (an open activity falling due, a new week).
+//! The same question from the same caller is then answered with those bytes
+//! while the version read for it is the same and the instant has not come:
+//! one read of the tenant's trace head instead of the report.
+//!
+//! Only queries whose fields are all `adoption` (or `__typename`) are kept,
+//! over HTTP, for an authenticated caller, and only when they ran without an
+//! error. The caller is part of the question: what a report shows depends on
+//! who asks (their team, their profile's rights).
+
+use std::sync::{Arc, Mutex, PoisonError};
+
+use async_graphql::parser::types::{ExecutableDocument, OperationType, Selection};
+use axum::body::Bytes;
+use chrono::{DateTime, Utc};
+
+use crate::auth::Actor;
+use crate::db::Scope;
+use crate::error::ServiceResult;
+use crate::kept::Kept;
+use crate::service::adoption::{self, Version};
+
+/// The most the kept answers weigh together, in bytes.
+const MAX_KEPT_TOTAL: usize = 16 << 20;
+
+/// The root fields whose answers may be kept (besides `__typename`).
+const KEPT_FIELDS: [&str; 1] = ["adoption"];
+
+struct Answer {
+    version: Version,
+    until: DateTime<Utc>,
+    body: Bytes,
+}
+
+pub struct Answers {
+    kept: Kept<Arc<Answer>>,
+}
+
+impl Default for Answers {
+    fn default() -> Self {
+        Self { kept: Kept::new(MAX_KEPT_TOTAL) }
+    }
+}
+
+/// What a request asks and who asks it, when its answer may be kept.
+pub struct Question {
+    key: String,
+}
+
+/// Until when the answer of the request being run holds, as its resolvers
+/// tell (each `adoption` field its report's `fresh_until`).
+#[derive(Default)]
+pub struct Holds(Mutex<Option<DateTime<Utc>>>);
+
+impl Holds {
+    pub fn until(&self, instant: DateTime<Utc>) {
+        let mut until = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        *until = Some(until.map_or(instant, |t| t.min(instant)));
+    }
+
+    fn get(&self) -> Option<DateTime<Utc>> {
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// The question of a request whose answer may be kept: the operation it runs
+/// is a query selecting only kept fields (directly, not through fragments).
+pub fn question(
+    actor: &Actor,
+    document: &ExecutableDocument,
+    operation_name: Option<&str>,
+    variables: Option<&serde_json::Value>,
+    query: &str,
+) -> Option<Question> {
+    let mut operations = document.operations.iter();
+    let operation = match operation_name {
+        Some(name) => operations.find(|(n, _)| n.is_some_and(|n| n.as_str() == name)).map(|(_, op)| op)?,
+        None => match (operations.next(), operations.next()) {
+            (Some((_, op)), None) => op,
+            _ => return None,
+        },
+    };
+    if operation.node.ty != OperationType::Query {
+        return None;
+    }
+    let mut kept = false;
+    for selection in &operation.node.selection_set.node.items {
+        let Selection::Field(field) = &selection.node else { return None };
+        match field.node.name.node.as_str() {
+            "__typename" => {}
+            name if KEPT_FIELDS.contains(&name) => kept = true,
+            _ => return None,
+        }
+    }
+    let variables = variables.map(serde_json::Value::to_string).unwrap_or_default();
+    let caller = format!("{}/{:?}/{:?}/{}", actor.tenant_id, actor.user_id, actor.api_token_id, actor.profile_id);
+    kept.then(|| Question { key: format!("{caller}\n{}\n{variables}\n{query}", operation_name.unwrap_or_default()) })
+}
+
+/// Whether an answer is kept for the question, and the version it is checked
+/// against (to keep the answer under when there is none).
+pub enum Lookup {
+    Kept(Bytes),
+    Missing(Version),
+}
+
+impl Answers {
+    /// The kept answer to `question` if it still holds. The version is read
+    /// before the report would be: an answer computed after it reflects at
+    /// least that version, so it is never kept under a later one.
+    pub async fn lookup(&self, scope: &impl Scope, question: &Question) -> ServiceResult<Lookup> {
+        let version = adoption::version(scope).await?;
+        Ok(match self.kept.get(&question.key) {
+            Some(answer) if answer.version == version && Utc::now() < answer.until => Lookup::Kept(answer.body.clone()),
+            _ => Lookup::Missing(version),
+        })
+    }
+
+    /// Keeps the answer of a request that ran without errors, when its
+    /// resolvers said until when it holds.
+    pub fn keep(&self, question: &Question, version: Version, holds: &Holds, body: Bytes) {
+        let Some(until) = holds.get() else { return };
+        if Utc::now() >= until {
+            return;
+        }
+        let weight = question.key.len() + body.len();
+        self.kept.replace(&question.key, Arc::new(Answer { version, until, body }), weight);
+    }
+}
