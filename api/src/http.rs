@@ -338,8 +338,9 @@ async fn run(
     if let (Some(question), Ok(read)) = (&question, ctx.read()) {
         match state.answers().lookup(&read, question).await {
             Ok(Lookup::Kept(body)) => return with_body(StatusCode::OK, format, body),
-            Ok(Lookup::Missing(now)) => version = Some(now),
-            // The request runs as if never asked before; the report says what went wrong.
+            Ok(Lookup::Missing(current)) => version = Some(current),
+            // Without a version the request is only computed, not kept; if the
+            // database is failing, the report's own reads say so to the client.
             Err(err) => tracing::warn!(error = ?err, "reading the adoption version"),
         }
     }

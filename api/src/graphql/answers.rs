@@ -13,12 +13,18 @@
 //! over HTTP, for an authenticated caller, and only when they ran without an
 //! error. The caller is part of the question: what a report shows depends on
 //! who asks (their team, their profile's rights).
+//!
+//! That an answer stands while the version does rests on every change of what
+//! a report shows being traced (see `adoption::Version`): a field added to the
+//! report, or to the users and profiles it links to, must be one that only
+//! traced writes change, or the report must leave `KEPT_FIELDS`.
 
 use std::sync::{Arc, Mutex, PoisonError};
 
 use async_graphql::parser::types::{ExecutableDocument, OperationType, Selection};
 use axum::body::Bytes;
 use chrono::{DateTime, Utc};
+use sha2::{Digest, Sha256};
 
 use crate::auth::Actor;
 use crate::db::Scope;
@@ -29,6 +35,10 @@ use crate::service::adoption::{self, Version};
 /// The most the kept answers weigh together, in bytes.
 const MAX_KEPT_TOTAL: usize = 16 << 20;
 
+/// Questions longer than this (text and variables) are answered, not kept:
+/// dashboards ask short ones, and a key is hashed from the whole question.
+const MAX_QUESTION: usize = 16 << 10;
+
 /// The root fields whose answers may be kept (besides `__typename`).
 const KEPT_FIELDS: [&str; 1] = ["adoption"];
 
@@ -38,6 +48,7 @@ struct Answer {
     body: Bytes,
 }
 
+/// The kept answers of one server, by question.
 pub struct Answers {
     kept: Kept<Arc<Answer>>,
 }
@@ -48,7 +59,9 @@ impl Default for Answers {
     }
 }
 
-/// What a request asks and who asks it, when its answer may be kept.
+/// What a request asks and who asks it, when its answer may be kept: a
+/// digest of the caller, the operation's name, the variables it declares and
+/// the document's text.
 pub struct Question {
     key: String,
 }
@@ -59,6 +72,7 @@ pub struct Question {
 pub struct Holds(Mutex<Option<DateTime<Utc>>>);
 
 impl Holds {
+    /// The answer holds until `instant` at the latest.
     pub fn until(&self, instant: DateTime<Utc>) {
         let mut until = self.0.lock().unwrap_or_else(PoisonError::into_inner);
         *until = Some(until.map_or(instant, |t| t.min(instant)));
@@ -71,6 +85,8 @@ impl Holds {
 
 /// The question of a request whose answer may be kept: the operation it runs
 /// is a query selecting only kept fields (directly, not through fragments).
+/// Variables the operation does not declare cannot change its answer and are
+/// left out.
 pub fn question(
     actor: &Actor,
     document: &ExecutableDocument,
@@ -98,13 +114,31 @@ pub fn question(
             _ => return None,
         }
     }
-    let variables = variables.map(serde_json::Value::to_string).unwrap_or_default();
+    if !kept {
+        return None;
+    }
+    let declared: serde_json::Map<String, serde_json::Value> = operation
+        .node
+        .variable_definitions
+        .iter()
+        .filter_map(|definition| {
+            let name = definition.node.name.node.as_str();
+            Some((name.to_owned(), variables?.get(name)?.clone()))
+        })
+        .collect();
+    let variables = serde_json::Value::Object(declared).to_string();
+    if query.len() + variables.len() > MAX_QUESTION {
+        return None;
+    }
     let caller = format!("{}/{:?}/{:?}/{}", actor.tenant_id, actor.user_id, actor.api_token_id, actor.profile_id);
-    kept.then(|| Question { key: format!("{caller}\n{}\n{variables}\n{query}", operation_name.unwrap_or_default()) })
+    // Lengths first: no two different questions make one text to hash.
+    let name = operation_name.unwrap_or_default();
+    let text = format!("{caller}\n{}:{name}\n{}:{variables}\n{query}", name.len(), variables.len());
+    Some(Question { key: format!("{:x}", Sha256::digest(text.as_bytes())) })
 }
 
-/// Whether an answer is kept for the question, and the version it is checked
-/// against (to keep the answer under when there is none).
+/// A kept answer to the question, or the version read for it (under which
+/// the answer computed now is to be kept).
 pub enum Lookup {
     Kept(Bytes),
     Missing(Version),
@@ -130,6 +164,8 @@ impl Answers {
             return;
         }
         let weight = question.key.len() + body.len();
+        // An answer computed by an earlier request can land after a later one's:
+        // the store then holds the earlier, and the next request computes again.
         self.kept.replace(&question.key, Arc::new(Answer { version, until, body }), weight);
     }
 }

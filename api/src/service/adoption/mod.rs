@@ -16,29 +16,32 @@ use crate::error::{ServiceError, ServiceResult};
 /// Where a tenant's adoption figures stand: it changes whenever they may.
 /// Every write, sign-in and change of users, tokens, profiles or settings is
 /// traced, and the rollup moves with the traces in their transaction, so the
-/// last trace's sequence covers those; rebuilds of the rollup, which write no
-/// trace, bump their own version. (Time moves the figures too, as activities
-/// fall due and weeks begin: see `report::Report::fresh_until`.)
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// last trace covers those; rebuilds of the rollup, which write no trace, bump
+/// their own version. The last trace's hash, not only its sequence, tells two
+/// histories apart that reach one sequence (a database restored from a backup
+/// and written to again). (Time moves the figures too, as activities fall due
+/// and weeks begin: see `report::Report::fresh_until`.)
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Version {
     last_seq: i64,
+    last_hash: String,
     rollup_version: i64,
 }
 
 /// The caller's tenant's [`Version`], as committed now.
 pub async fn version(scope: &impl Scope) -> ServiceResult<Version> {
     use trace_head::Column;
-    let head: Option<(i64, i64)> = scope
+    let head: Option<(i64, String, i64)> = scope
         .select::<trace_head::Entity>()
         .select_only()
-        .columns([Column::LastSeq, Column::RollupVersion])
+        .columns([Column::LastSeq, Column::LastHash, Column::RollupVersion])
         .into_tuple()
         .one(scope.conn())
         .await?;
     // Every tenant gets its head row with the tenant, in one transaction.
-    let (last_seq, rollup_version) =
+    let (last_seq, last_hash, rollup_version) =
         head.ok_or_else(|| ServiceError::Internal("a tenant without a trace head".into()))?;
-    Ok(Version { last_seq, rollup_version })
+    Ok(Version { last_seq, last_hash, rollup_version })
 }
 
 /// `crm metrics rebuild`: recomputes one tenant's rollup from its traces, in
