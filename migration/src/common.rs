@@ -90,3 +90,15 @@ pub fn record_indexes(table: &str) -> Vec<IndexCreateStatement> {
         tenant_index(&format!("ix_{table}_updated_at"), table, &["updated_at"], false),
     ]
 }
+
+/// Adds a counter column, 0 in the rows already there.
+pub fn add_counter(table: &str, col: &str) -> TableAlterStatement {
+    Table::alter()
+        .table(Alias::new(table))
+        .add_column(ColumnDef::new(Alias::new(col)).big_integer().not_null().default(0))
+        .to_owned()
+}
+
+pub fn drop_column(table: &str, col: &str) -> TableAlterStatement {
+    Table::alter().table(Alias::new(table)).drop_column(Alias::new(col)).to_owned()
+}

@@ -6,27 +6,18 @@
 //! write against configuration older than the version it read.
 use sea_orm_migration::prelude::*;
 
+use crate::common;
+
 #[derive(DeriveMigrationName)]
 pub struct Migration;
 
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager
-            .alter_table(
-                Table::alter()
-                    .table(Alias::new("tenant"))
-                    .add_column(ColumnDef::new(Alias::new("config_version")).big_integer().not_null().default(0))
-                    .to_owned(),
-            )
-            .await
+        manager.alter_table(common::add_counter("tenant", "config_version")).await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager
-            .alter_table(
-                Table::alter().table(Alias::new("tenant")).drop_column(Alias::new("config_version")).to_owned(),
-            )
-            .await
+        manager.alter_table(common::drop_column("tenant", "config_version")).await
     }
 }

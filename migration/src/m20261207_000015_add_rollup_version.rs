@@ -5,27 +5,18 @@
 //! still stands, whichever process changed the rollup.
 use sea_orm_migration::prelude::*;
 
+use crate::common;
+
 #[derive(DeriveMigrationName)]
 pub struct Migration;
 
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager
-            .alter_table(
-                Table::alter()
-                    .table(Alias::new("trace_head"))
-                    .add_column(ColumnDef::new(Alias::new("rollup_version")).big_integer().not_null().default(0))
-                    .to_owned(),
-            )
-            .await
+        manager.alter_table(common::add_counter("trace_head", "rollup_version")).await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager
-            .alter_table(
-                Table::alter().table(Alias::new("trace_head")).drop_column(Alias::new("rollup_version")).to_owned(),
-            )
-            .await
+        manager.alter_table(common::drop_column("trace_head", "rollup_version")).await
     }
 }
