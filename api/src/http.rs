@@ -329,8 +329,10 @@ async fn run(
         },
         None => None,
     };
-    let question = actor.as_ref().and_then(|actor| {
+    if actor.is_some() {
         state.documents().keep(&params.query, &document);
+    }
+    let question = actor.as_ref().and_then(|actor| {
         answers::question(actor, &document, params.operation_name.as_deref(), params.variables.as_ref(), &params.query)
     });
     let ctx = RequestCtx::new(state.db().clone(), state.keys_arc(), actor, request_id);

@@ -246,11 +246,10 @@ pub async fn rebuild<C: ConnectionTrait>(conn: &C, tenant_id: Uuid) -> Result<u6
     // for those in flight and makes later ones wait, so none is counted twice
     // or counted in a time zone this transaction is replacing. The version
     // tells servers that reports they kept no longer stand.
+    // Imported here: module-wide, its `max` would shadow `Ord::max`.
+    use sea_orm::sea_query::ExprTrait;
     trace_head::Entity::update_many()
-        .col_expr(
-            trace_head::Column::RollupVersion,
-            sea_orm::sea_query::ExprTrait::add(Expr::col(trace_head::Column::RollupVersion), 1),
-        )
+        .col_expr(trace_head::Column::RollupVersion, Expr::col(trace_head::Column::RollupVersion).add(1))
         .filter(trace_head::Column::TenantId.eq(tenant_id))
         .exec(conn)
         .await?;

@@ -263,11 +263,12 @@ pub async fn report(
     let mut by_actor = by_actor(&rows, previous, last);
     // The week before the range too: the first week's change is against it.
     let compared: Vec<NaiveDate> = std::iter::once(previous).chain(weeks.iter().copied()).collect();
-    let (overdue, next_due) = overdue(scope, &compared, &rows, tz, now).await?;
+    let current = counters::week_of(now, tz);
+    let next_week = week_start(current + Days::new(7), tz);
+    let (overdue, next_due) = overdue(scope, &compared, &rows, (current, next_week), now).await?;
     for ((week, owner), n) in overdue {
         by_actor.entry((week, ActorKind::User, owner)).or_default().0.activities_overdue += n;
     }
-    let next_week = week_start(counters::week_of(now, tz) + Days::new(7), tz);
     let fresh_until = next_due.map_or(next_week, |due| due.min(next_week));
 
     // Each week's bounds once, not once per user: a zone conversion is not free.
@@ -408,15 +409,15 @@ pub async fn writes_in_week(scope: &impl Scope, week: NaiveDate) -> ServiceResul
 /// one) counts as of now instead: the activities due between now and the
 /// week's end, read through the due-time index, make the difference; the
 /// earliest of their due times comes back too, as the counts change then.
+/// `(current, next_week)`: the week holding `now` and when the next begins.
 async fn overdue(
     scope: &impl Scope,
     weeks: &[NaiveDate],
     rows: &[RollupRow],
-    tz: Tz,
+    (current, next_week): (NaiveDate, DateTime<Utc>),
     now: DateTime<Utc>,
 ) -> ServiceResult<(HashMap<(NaiveDate, Uuid), i64>, Option<DateTime<Utc>>)> {
     let (Some(&first), Some(&last)) = (weeks.first(), weeks.last()) else { return Ok((HashMap::new(), None)) };
-    let current = counters::week_of(now, tz);
     // Per owner: the sum of all steps, and the steps after the first week,
     // or after the current one when the range starts later (the counts as of
     // now take back every step after it).
@@ -435,7 +436,7 @@ async fn overdue(
     }
     let (mut not_yet, mut next_due) = (HashMap::new(), None);
     if last >= current {
-        (not_yet, next_due) = due_before_week_end(scope, now, week_start(current + Days::new(7), tz)).await?;
+        (not_yet, next_due) = due_before_week_end(scope, now, next_week).await?;
     }
     let owners: HashSet<Uuid> = sums.keys().chain(steps.keys()).chain(not_yet.keys()).copied().collect();
     let mut counts = HashMap::new();
