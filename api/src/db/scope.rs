@@ -241,6 +241,9 @@ struct Appended {
     traces: Vec<entity::trace::Model>,
     /// Activities' overdue spans before and after each write.
     overdue: Vec<rollup::OverdueMove>,
+    /// Statements that wrote tenant rows (derived columns aside): a commit
+    /// with writes and no trace is refused (see [`TenantTx::commit`]).
+    writes: usize,
 }
 
 type ModelOf<A> = <<A as ActiveModelTrait>::Entity as EntityTrait>::Model;
@@ -294,8 +297,16 @@ impl TenantTx {
         self.actor.clone()
     }
 
-    /// Before any write to rows of `E`: a configuration table's changes the version.
+    /// Before any write to rows of `E`: counted for the commit's check that
+    /// the transaction traced its changes.
     async fn writing<E: TenantOwned>(&self) -> Result<(), DbErr> {
+        lock(&self.appended).writes += 1;
+        self.configuring::<E>().await
+    }
+
+    /// Before any write to rows of `E`, derived columns' too: a configuration
+    /// table's changes the version.
+    async fn configuring<E: TenantOwned>(&self) -> Result<(), DbErr> {
         if E::CONFIG { self.changing_config().await } else { Ok(()) }
     }
 
@@ -498,6 +509,7 @@ impl TenantTx {
         mut model: entity::tenant::ActiveModel,
     ) -> Result<entity::tenant::Model, DbErr> {
         model.id = sea_orm::Set(self.actor.tenant_id);
+        lock(&self.appended).writes += 1;
         let tenant = <entity::tenant::Entity as EntityTrait>::update(model).exec(&self.txn).await?;
         // The rollup counts this transaction's traces in the zone it leaves.
         lock(&self.zone).take();
@@ -531,7 +543,8 @@ impl TenantTx {
         condition: impl sea_orm::sea_query::IntoCondition,
     ) -> Result<u64, DbErr> {
         use sea_orm::sea_query::Expr;
-        self.writing::<E>().await?;
+        // Derived, not a change: the write needs no trace of its own.
+        self.configuring::<E>().await?;
         let result = E::update_many()
             .col_expr(column, Expr::value(value.into()))
             .filter(E::tenant_column().eq(self.actor.tenant_id))
@@ -690,6 +703,8 @@ impl TenantTx {
     /// Commits. The outermost transaction first adds its traces to the
     /// adoption rollup and announces them, both inside the transaction, so a
     /// commit either carries its counters and notification or nothing does.
+    /// A transaction that wrote tenant rows without tracing a change is
+    /// refused and rolled back.
     pub async fn commit(self) -> Result<(), DbErr> {
         if let Some(parent) = &self.parent {
             let appended = std::mem::take(&mut *lock(&self.appended));
@@ -697,10 +712,17 @@ impl TenantTx {
             let mut parent = lock(parent);
             parent.traces.extend(appended.traces);
             parent.overdue.extend(appended.overdue);
+            parent.writes += appended.writes;
             return Ok(());
         }
         use std::sync::atomic::Ordering;
-        let Appended { traces, overdue } = std::mem::take(&mut *lock(&self.appended));
+        let Appended { traces, overdue, writes } = std::mem::take(&mut *lock(&self.appended));
+        // What readers keep (kept adoption answers, change feeds) stands while
+        // the trace head does: a write that moved no trace would go unseen.
+        // Dropping `self.txn` rolls the writes back.
+        if writes > 0 && traces.is_empty() {
+            return Err(DbErr::Custom("a transaction wrote tenant rows without tracing any change".into()));
+        }
         let batch = TraceBatch::new(self.actor.tenant_id, traces);
         let fresh = batch.traces.get(self.counted.load(Ordering::SeqCst)..).unwrap_or_default();
         let zone = lock(&self.zone).take();

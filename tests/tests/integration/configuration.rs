@@ -21,6 +21,7 @@ db_tests!(
     a_configuration_change_waits_for_a_write_that_read_it,
     a_write_that_traced_before_reading_configuration_does_not_deadlock_a_change,
     configuration_is_changed_before_it_is_read_or_traced,
+    a_write_without_a_trace_is_not_committed,
 );
 
 const CREATE: &str = "mutation($i: CreateContactInput!) { createContact(input: $i) { id completeness customFields } }";
@@ -162,4 +163,66 @@ async fn configuration_is_changed_before_it_is_read_or_traced(app: TestApp) {
     app.gql(t, CREATE, json!({ "i": { "lastName": "Checked" } })).await.assert_invalid("phone");
     let traced = "SELECT COUNT(*) FROM trace WHERE entity_type = 'Account'";
     assert_eq!(app.sql_count(traced).await, 0, "the refused transactions wrote nothing");
+}
+
+/// Readers keep what stands while the trace head does (kept adoption
+/// answers, the change feed): a transaction that wrote rows and traced no
+/// change is refused at its commit, directly or through a savepoint, and
+/// leaves nothing behind; derived columns need no trace.
+async fn a_write_without_a_trace_is_not_committed(app: TestApp) {
+    use entity::account;
+    use sea_orm::{ColumnTrait, Set};
+
+    let acme = app.tenant("acme").await;
+    let actor = system_actor(&app, &acme.admin.token).await;
+    let me = app.gql(Some(&acme.admin.token), "{ me { user { id } } }", json!({})).await;
+    let owner: uuid::Uuid = me.data()["me"]["user"]["id"].as_str().unwrap().parse().unwrap();
+    let account = |name: &str| {
+        let now = chrono::Utc::now();
+        account::ActiveModel {
+            id: Set(uuid::Uuid::now_v7()),
+            name: Set(name.to_owned()),
+            owner_id: Set(owner),
+            created_at: Set(now),
+            updated_at: Set(now),
+            version: Set(1),
+            completeness: Set(0.0),
+            ..Default::default()
+        }
+    };
+    let stored = |name: &'static str| {
+        let app = &app;
+        async move { app.sql_count(&format!("SELECT COUNT(*) FROM account WHERE name = '{name}'")).await }
+    };
+
+    let tx = app.db.begin(actor.clone(), None).await.unwrap();
+    tx.insert(account("Untraced")).await.unwrap();
+    let refused = tx.commit().await;
+    assert!(refused.is_err(), "an untraced write is refused: {refused:?}");
+    assert_eq!(stored("Untraced").await, 0, "and rolled back");
+
+    let tx = app.db.begin(actor.clone(), None).await.unwrap();
+    let point = tx.savepoint().await.unwrap();
+    point.insert(account("Through a savepoint")).await.unwrap();
+    point.commit().await.unwrap();
+    assert!(tx.commit().await.is_err(), "a savepoint's untraced write counts for its transaction");
+    assert_eq!(stored("Through a savepoint").await, 0);
+
+    let tx = app.db.begin(actor.clone(), None).await.unwrap();
+    let written = tx.insert(account("Traced")).await.unwrap();
+    tx.trace(Change::create("Account", written.id, json!({ "name": "Traced" }))).await.unwrap();
+    tx.set_column_where::<account::Entity>(account::Column::Completeness, 0.5, account::Column::Id.eq(written.id))
+        .await
+        .unwrap();
+    tx.commit().await.expect("a traced write commits");
+    assert_eq!(stored("Traced").await, 1);
+
+    let tx = app.db.begin(actor, None).await.unwrap();
+    tx.set_column_where::<account::Entity>(account::Column::Completeness, 1.0, account::Column::Id.eq(written.id))
+        .await
+        .unwrap();
+    tx.commit().await.expect("a derived column alone needs no trace");
+    let score = "query($id: ID!) { account(id: $id) { completeness } }";
+    let read = app.gql(Some(&acme.admin.token), score, json!({ "id": written.id })).await;
+    assert_eq!(read.data()["account"]["completeness"], 1.0);
 }
