@@ -28,7 +28,7 @@ use uuid::Uuid;
 
 use crate::AppState;
 use crate::error::ErrorCode;
-use crate::graphql::answers::{self, Holds, Lookup};
+use crate::graphql::answers::{self, Holds};
 use crate::graphql::batch::Driven;
 use crate::graphql::context::RequestCtx;
 use crate::graphql::documents::{Prepared, Refused};
@@ -322,30 +322,28 @@ async fn run(
         }
     }
 
-    let actor = match headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
-        Some(value) => match service::auth::bearer(value) {
-            Some(token) => service::auth::authenticate(state.db(), state.keys(), token).await.ok(),
-            None => None,
+    let asked = answers::asked(&document, params.operation_name.as_deref(), params.variables.as_ref(), &params.query);
+    let credential = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(service::auth::bearer);
+    // A request whose answer may be kept also reads where the tenant's data
+    // stands, with the credential and before any of the report's data.
+    let (actor, version) = match (credential, &asked) {
+        (Some(token), Some(_)) => match service::auth::authenticate_at_version(state.db(), state.keys(), token).await {
+            Ok((actor, version)) => (Some(actor), version),
+            Err(_) => (None, None),
         },
-        None => None,
+        (Some(token), None) => (service::auth::authenticate(state.db(), state.keys(), token).await.ok(), None),
+        (None, _) => (None, None),
     };
     if actor.is_some() {
         state.documents().keep(&params.query, &document);
     }
-    let question = actor.as_ref().and_then(|actor| {
-        answers::question(actor, &document, params.operation_name.as_deref(), params.variables.as_ref(), &params.query)
-    });
-    let ctx = RequestCtx::new(state.db().clone(), state.keys_arc(), actor, request_id);
-    let mut version = None;
-    if let (Some(question), Ok(read)) = (&question, ctx.read()) {
-        match state.answers().lookup(&read, question).await {
-            Ok(Lookup::Kept(body)) => return with_body(StatusCode::OK, format, body),
-            Ok(Lookup::Missing(current)) => version = Some(current),
-            // Without a version the request is only computed, not kept; if the
-            // database is failing, the report's own reads say so to the client.
-            Err(err) => tracing::warn!(error = ?err, "reading the adoption version"),
-        }
+    let question = asked.zip(actor.as_ref()).map(|(asked, actor)| asked.by(actor));
+    if let (Some(question), Some(version)) = (&question, &version)
+        && let Some(body) = state.answers().lookup(question, version)
+    {
+        return with_body(StatusCode::OK, format, body);
     }
+    let ctx = RequestCtx::new(state.db().clone(), state.keys_arc(), actor, request_id);
     let holds = Arc::new(Holds::default());
     let batcher = ctx.batcher.clone();
     let mut request = GqlRequest::new(params.query).data(ctx);

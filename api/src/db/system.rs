@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use chrono::Utc;
 use entity::{api_token, app_user, entity_access, field_access, profile, tenant, trace_head};
-use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, JoinType, QueryFilter, QuerySelect, Set};
+use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, JoinType, QueryFilter, QuerySelect, Select, Set};
 use uuid::Uuid;
 
 use super::trace::GENESIS_HASH;
@@ -66,6 +66,30 @@ pub async fn active_user_profile<C: ConnectionTrait>(
     tenant_id: Uuid,
     user_id: Uuid,
 ) -> Result<Option<profile::Model>, DbErr> {
+    user_profile(tenant_id, user_id).one(conn).await
+}
+
+/// [`active_user_profile`] with the tenant's trace head, in one statement:
+/// a request that may be answered from a kept answer learns who asks and
+/// where the tenant's data stands in one round trip.
+pub async fn active_user_profile_and_head<C: ConnectionTrait>(
+    conn: &C,
+    tenant_id: Uuid,
+    user_id: Uuid,
+) -> Result<Option<(profile::Model, trace_head::Model)>, DbErr> {
+    let head = app_user::Entity::belongs_to(trace_head::Entity)
+        .from(app_user::Column::TenantId)
+        .to(trace_head::Column::TenantId)
+        .into();
+    let found = user_profile(tenant_id, user_id)
+        .select_also(trace_head::Entity)
+        .join(JoinType::InnerJoin, head)
+        .one(conn)
+        .await?;
+    Ok(found.and_then(|(profile, head)| head.map(|h| (profile, h))))
+}
+
+fn user_profile(tenant_id: Uuid, user_id: Uuid) -> Select<profile::Entity> {
     let users = app_user::Entity::belongs_to(profile::Entity)
         .from((app_user::Column::TenantId, app_user::Column::ProfileId))
         .to((profile::Column::TenantId, profile::Column::Id))
@@ -75,8 +99,6 @@ pub async fn active_user_profile<C: ConnectionTrait>(
         .filter(app_user::Column::TenantId.eq(tenant_id))
         .filter(app_user::Column::Id.eq(user_id))
         .filter(app_user::Column::DeletedAt.is_null())
-        .one(conn)
-        .await
 }
 
 /// An API token that has not been revoked, with its profile.

@@ -7,7 +7,7 @@
 //! it stops holding on its own (an open activity falling due, a new week).
 //! The same question from the same caller is then answered with those bytes
 //! while the version read for it is the same and the instant has not come:
-//! one read of the tenant's trace head instead of the report.
+//! the tenant's trace head, read with the credential, instead of the report.
 //!
 //! Only queries whose fields are all `adoption` (or `__typename`) are kept,
 //! over HTTP, for an authenticated caller, and only when they ran without an
@@ -27,10 +27,8 @@ use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 
 use crate::auth::Actor;
-use crate::db::Scope;
-use crate::error::ServiceResult;
 use crate::kept::Kept;
-use crate::service::adoption::{self, Version};
+use crate::service::adoption::Version;
 
 /// The most the kept answers weigh together, in bytes.
 const MAX_KEPT_TOTAL: usize = 16 << 20;
@@ -83,17 +81,20 @@ impl Holds {
     }
 }
 
-/// The question of a request whose answer may be kept: the operation it runs
-/// is a query selecting only kept fields (directly, not through fragments).
-/// Variables the operation does not declare cannot change its answer and are
-/// left out.
-pub fn question(
-    actor: &Actor,
+/// A request whose answer may be kept, before who asks is known: its
+/// operation is a query selecting only kept fields (directly, not through
+/// fragments). Variables the operation does not declare cannot change its
+/// answer and are left out.
+pub struct Asked {
+    text: String,
+}
+
+pub fn asked(
     document: &ExecutableDocument,
     operation_name: Option<&str>,
     variables: Option<&serde_json::Value>,
     query: &str,
-) -> Option<Question> {
+) -> Option<Asked> {
     let mut operations = document.operations.iter();
     let operation = match operation_name {
         Some(name) => operations.find(|(n, _)| n.is_some_and(|n| n.as_str() == name)).map(|(_, op)| op)?,
@@ -130,30 +131,28 @@ pub fn question(
     if query.len() + variables.len() > MAX_QUESTION {
         return None;
     }
-    let caller = format!("{}/{:?}/{:?}/{}", actor.tenant_id, actor.user_id, actor.api_token_id, actor.profile_id);
     // Lengths first: no two different questions make one text to hash.
     let name = operation_name.unwrap_or_default();
-    let text = format!("{caller}\n{}:{name}\n{}:{variables}\n{query}", name.len(), variables.len());
-    Some(Question { key: format!("{:x}", Sha256::digest(text.as_bytes())) })
+    Some(Asked { text: format!("{}:{name}\n{}:{variables}\n{query}", name.len(), variables.len()) })
 }
 
-/// A kept answer to the question, or the version read for it (under which
-/// the answer computed now is to be kept).
-pub enum Lookup {
-    Kept(Bytes),
-    Missing(Version),
+impl Asked {
+    /// The question, asked by `actor`.
+    pub fn by(&self, actor: &Actor) -> Question {
+        let caller = format!("{}/{:?}/{:?}/{}", actor.tenant_id, actor.user_id, actor.api_token_id, actor.profile_id);
+        let digest = Sha256::new().chain_update(caller).chain_update("\n").chain_update(&self.text).finalize();
+        Question { key: format!("{digest:x}") }
+    }
 }
 
 impl Answers {
-    /// The kept answer to `question` if it still holds. The version is read
-    /// before the report would be: an answer computed after it reflects at
-    /// least that version, so it is never kept under a later one.
-    pub async fn lookup(&self, scope: &impl Scope, question: &Question) -> ServiceResult<Lookup> {
-        let version = adoption::version(scope).await?;
-        Ok(match self.kept.get(&question.key) {
-            Some(answer) if answer.version == version && Utc::now() < answer.until => Lookup::Kept(answer.body.clone()),
-            _ => Lookup::Missing(version),
-        })
+    /// The kept answer to `question` if it still holds at `version`, which
+    /// the caller read before any of the report's data: an answer computed
+    /// after it reflects at least that version, so it is never kept under a
+    /// later one.
+    pub fn lookup(&self, question: &Question, version: &Version) -> Option<Bytes> {
+        let answer = self.kept.get(&question.key)?;
+        (answer.version == *version && Utc::now() < answer.until).then(|| answer.body.clone())
     }
 
     /// Keeps the answer of a request that ran without errors, when its

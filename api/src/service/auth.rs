@@ -10,6 +10,7 @@ use crate::auth::{Actor, Source, api_token, password};
 use crate::db::trace::Change;
 use crate::db::{Db, system};
 use crate::error::{ServiceError, ServiceResult};
+use crate::service::adoption::{self, Version};
 
 /// A successful login.
 pub struct Session {
@@ -87,6 +88,33 @@ pub async fn authenticate(db: &Db, keys: &JwtKeys, bearer: &str) -> ServiceResul
         .await?
         .ok_or(ServiceError::Unauthenticated)?;
     Ok(Actor::person(profile.tenant_id, claims.sub, profile.id, db.permissions(&profile).await?))
+}
+
+/// [`authenticate`], with the caller's tenant's adoption [`Version`] as
+/// committed when the credential was checked (for a session token, read in
+/// the same statement). Without a version (the trace head could not be read)
+/// the caller's request is answered, only not from or into kept answers.
+pub async fn authenticate_at_version(db: &Db, keys: &JwtKeys, bearer: &str) -> ServiceResult<(Actor, Option<Version>)> {
+    if !bearer.starts_with(api_token::PREFIX) {
+        let claims = keys.verify(bearer)?;
+        match system::active_user_profile_and_head(db.connection(), claims.tenant, claims.sub).await {
+            Ok(found) => {
+                let (profile, head) = found.ok_or(ServiceError::Unauthenticated)?;
+                let actor = Actor::person(profile.tenant_id, claims.sub, profile.id, db.permissions(&profile).await?);
+                return Ok((actor, Some(Version::of(head))));
+            }
+            Err(err) => tracing::warn!(error = %err, "checking a credential with the trace head"),
+        }
+    }
+    let actor = Arc::new(authenticate(db, keys, bearer).await?);
+    let version = match adoption::version(&db.read(actor.clone())).await {
+        Ok(version) => Some(version),
+        Err(err) => {
+            tracing::warn!(error = ?err, "reading the adoption version");
+            None
+        }
+    };
+    Ok((Arc::unwrap_or_clone(actor), version))
 }
 
 /// Extracts the credential from an `Authorization: Bearer …` value.

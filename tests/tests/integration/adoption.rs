@@ -731,6 +731,7 @@ async fn a_kept_report_stands_until_its_data_or_its_clock_moves(app: TestApp) {
     let (kept, again) = counted_report(&app, admin).await;
     assert_eq!(again, first);
     assert!(kept < computed, "asked again, it is not computed again: {kept} statements against {computed}");
+    assert_eq!(kept, 1, "a session's credential and the trace head are read in one statement");
     // Another caller asking the same question gets their own answer.
     let own = report(&app, &ana.token, None).await;
     assert_eq!(user_ids(&own), vec![ana.user_id.clone()]);

@@ -28,6 +28,13 @@ pub struct Version {
     rollup_version: i64,
 }
 
+impl Version {
+    /// Where a tenant stands, from its trace head.
+    pub fn of(head: trace_head::Model) -> Self {
+        Self { last_seq: head.last_seq, last_hash: head.last_hash, rollup_version: head.rollup_version }
+    }
+}
+
 /// The caller's tenant's [`Version`], as committed now.
 pub async fn version(scope: &impl Scope) -> ServiceResult<Version> {
     use trace_head::Column;
