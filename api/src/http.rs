@@ -334,8 +334,8 @@ async fn run(
         (Some(token), None) => (service::auth::authenticate(state.db(), state.keys(), token).await.ok(), None),
         (None, _) => (None, None),
     };
-    if actor.is_some() {
-        state.documents().keep(&params.query, &document);
+    if let Some(actor) = &actor {
+        state.documents().keep(&params.query, &document, actor.tenant_id);
     }
     let question = asked.zip(actor.as_ref()).map(|(asked, actor)| asked.by(actor));
     if let (Some(question), Some(version)) = (&question, &version)

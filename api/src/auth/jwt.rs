@@ -32,10 +32,10 @@ pub struct Verified {
 }
 
 /// Tokens verified once are kept with what they say, up to this many (then
-/// the store starts over): every request carries its token, and decoding and
-/// checking it was 2% of a write's CPU. A token's text fixes its claims, so
-/// a kept one only needs its expiry checked again; whether its user may still
-/// act is read on every request regardless (`service::auth`).
+/// the tenant holding the most makes room): every request carries its token,
+/// and decoding and checking it was 2% of a write's CPU. A token's text fixes
+/// its claims, so a kept one only needs its expiry checked again; whether its
+/// user may still act is read on every request regardless (`service::auth`).
 const MAX_VERIFIED: usize = 4096;
 
 /// Signs and verifies session tokens with one secret.
@@ -105,7 +105,7 @@ impl JwtKeys {
             .map_err(|_| ServiceError::Unauthenticated)?
             .claims;
         let verified = Verified { sub: claims.sub, tenant: claims.tenant, profile: claims.profile, exp: claims.exp };
-        self.verified.keep(token, verified, 1);
+        self.verified.keep(token, verified, 1, claims.tenant);
         Ok(verified)
     }
 }

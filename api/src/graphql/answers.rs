@@ -25,6 +25,7 @@ use async_graphql::parser::types::{ExecutableDocument, OperationType, Selection}
 use axum::body::Bytes;
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
+use uuid::Uuid;
 
 use crate::auth::Actor;
 use crate::kept::Kept;
@@ -62,6 +63,8 @@ impl Default for Answers {
 /// the document's text.
 pub struct Question {
     key: String,
+    /// The caller's tenant, whose share of the store the answer counts in.
+    tenant: Uuid,
 }
 
 /// Until when the answer of the request being run holds, as its resolvers
@@ -141,7 +144,7 @@ impl Asked {
     pub fn by(&self, actor: &Actor) -> Question {
         let caller = format!("{}/{:?}/{:?}/{}", actor.tenant_id, actor.user_id, actor.api_token_id, actor.profile_id);
         let digest = Sha256::new().chain_update(caller).chain_update("\n").chain_update(&self.text).finalize();
-        Question { key: format!("{digest:x}") }
+        Question { key: format!("{digest:x}"), tenant: actor.tenant_id }
     }
 }
 
@@ -165,6 +168,6 @@ impl Answers {
         let weight = question.key.len() + body.len();
         // An answer computed by an earlier request can land after a later one's:
         // the store then holds the earlier, and the next request computes again.
-        self.kept.replace(&question.key, Arc::new(Answer { version, until, body }), weight);
+        self.kept.replace(&question.key, Arc::new(Answer { version, until, body }), weight, question.tenant);
     }
 }

@@ -23,6 +23,8 @@ use async_graphql::parser::types::ExecutableDocument;
 
 use super::guards::{self, Refusal};
 use crate::config::Limits;
+use uuid::Uuid;
+
 use crate::kept::Kept;
 
 /// A document longer than this is checked each time it comes: long documents
@@ -77,10 +79,11 @@ impl Documents {
         Ok(Arc::new(document))
     }
 
-    /// Keeps `document`, prepared from `text` for an authenticated request.
-    pub fn keep(&self, text: &str, document: &Arc<ExecutableDocument>) {
+    /// Keeps `document`, prepared from `text` for a request authenticated
+    /// in `tenant`.
+    pub fn keep(&self, text: &str, document: &Arc<ExecutableDocument>, tenant: Uuid) {
         if text.len() <= MAX_KEPT_TEXT {
-            self.kept.keep(text, document.clone(), text.len());
+            self.kept.keep(text, document.clone(), text.len(), tenant);
         }
     }
 }
@@ -96,7 +99,7 @@ mod tests {
     /// Prepares and keeps `text`, as for an authenticated request.
     fn prepared(documents: &Documents, text: &str) -> Result<Arc<ExecutableDocument>, Refused> {
         let document = documents.prepare(text)?;
-        documents.keep(text, &document);
+        documents.keep(text, &document, Uuid::nil());
         Ok(document)
     }
 

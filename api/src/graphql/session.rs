@@ -67,7 +67,10 @@ pub fn prepare(ctx: &ExtensionContext<'_>, request: &mut Request) -> ServerResul
         .documents
         .prepare(&request.query)
         .map_err(|refused| GqlError::new(ErrorCode::BadUserInput, refused.message()).into_server_error())?;
-    session.documents.keep(&request.query, &document);
+    let ctx = request.data.get(&TypeId::of::<RequestCtx>()).and_then(|d| d.downcast_ref::<RequestCtx>());
+    if let Some(actor) = ctx.and_then(|ctx| ctx.actor.get()) {
+        session.documents.keep(&request.query, &document, actor.tenant_id);
+    }
     request.set_parsed_query(ExecutableDocument::clone(&document));
     Ok(Some(document))
 }
