@@ -322,8 +322,10 @@ async fn run(
         }
     }
 
-    let asked = answers::asked(&document, params.operation_name.as_deref(), params.variables.as_ref(), &params.query);
     let credential = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(service::auth::bearer);
+    let asked = credential.and_then(|_| {
+        answers::asked(&document, params.operation_name.as_deref(), params.variables.as_ref(), &params.query)
+    });
     // A request whose answer may be kept also reads where the tenant's data
     // stands, with the credential and before any of the report's data.
     let (actor, version) = match (credential, &asked) {

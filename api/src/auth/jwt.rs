@@ -32,7 +32,7 @@ pub struct Verified {
 }
 
 /// Tokens verified once are kept with what they say, up to this many (then
-/// the tenant holding the most makes room): every request carries its token,
+/// the tenant holding the most gives up its oldest): every request carries its token,
 /// and decoding and checking it was 2% of a write's CPU. A token's text fixes
 /// its claims, so a kept one only needs its expiry checked again; whether its
 /// user may still act is read on every request regardless (`service::auth`).

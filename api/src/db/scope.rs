@@ -241,9 +241,9 @@ struct Appended {
     traces: Vec<entity::trace::Model>,
     /// Activities' overdue spans before and after each write.
     overdue: Vec<rollup::OverdueMove>,
-    /// Statements that wrote tenant rows (derived columns aside): a commit
-    /// with writes and no trace is refused (see [`TenantTx::commit`]).
-    writes: usize,
+    /// Rows of the tenant's inserted or deleted: a commit that added or
+    /// removed rows and traced nothing is refused (see [`TenantTx::commit`]).
+    rows_added_or_removed: u64,
 }
 
 type ModelOf<A> = <<A as ActiveModelTrait>::Entity as EntityTrait>::Model;
@@ -297,17 +297,17 @@ impl TenantTx {
         self.actor.clone()
     }
 
-    /// Before any write to rows of `E`: counted for the commit's check that
-    /// the transaction traced its changes.
+    /// Before any write to rows of `E`: a configuration table's changes the version.
     async fn writing<E: TenantOwned>(&self) -> Result<(), DbErr> {
-        lock(&self.appended).writes += 1;
-        self.configuring::<E>().await
+        if E::CONFIG { self.changing_config().await } else { Ok(()) }
     }
 
-    /// Before any write to rows of `E`, derived columns' too: a configuration
-    /// table's changes the version.
-    async fn configuring<E: TenantOwned>(&self) -> Result<(), DbErr> {
-        if E::CONFIG { self.changing_config().await } else { Ok(()) }
+    /// After a write that inserted or deleted `rows`, for the commit's check
+    /// that the transaction traced its changes. Updates are not counted: one
+    /// that finds nothing changed writes the row as it was and no trace.
+    fn added_or_removed(&self, rows: u64) -> u64 {
+        lock(&self.appended).rows_added_or_removed += rows;
+        rows
     }
 
     /// Inserts a row of the actor's tenant, whatever `tenant_id` the model held.
@@ -319,7 +319,9 @@ impl TenantTx {
     {
         self.writing::<A::Entity>().await?;
         model.set(<A::Entity as TenantOwned>::tenant_column(), self.actor.tenant_id.into());
-        <A::Entity as EntityTrait>::insert(model).exec_with_returning(&self.txn).await
+        let inserted = <A::Entity as EntityTrait>::insert(model).exec_with_returning(&self.txn).await?;
+        self.added_or_removed(1);
+        Ok(inserted)
     }
 
     /// Inserts rows of the actor's tenant with multi-row INSERTs (see
@@ -341,7 +343,8 @@ impl TenantTx {
                 model
             })
             .collect();
-        super::bulk::insert(&self.txn, models, super::bulk::Taken::Skip).await
+        let inserted = super::bulk::insert(&self.txn, models, super::bulk::Taken::Skip).await?;
+        Ok(self.added_or_removed(inserted))
     }
 
     /// Inserts a row of the actor's tenant unless one with the same key exists
@@ -359,7 +362,7 @@ impl TenantTx {
             .on_conflict(sea_orm::sea_query::OnConflict::new().do_nothing().to_owned())
             .exec_without_returning(&self.txn)
             .await?;
-        Ok(inserted > 0)
+        Ok(self.added_or_removed(inserted) > 0)
     }
 
     /// Updates one row by primary key within the tenant; a row of another tenant is not found.
@@ -500,7 +503,7 @@ impl TenantTx {
             .filter(condition)
             .exec(&self.txn)
             .await?;
-        Ok(result.rows_affected)
+        Ok(self.added_or_removed(result.rows_affected))
     }
 
     /// Updates the actor's own tenant row (its settings), whatever id the model held.
@@ -509,7 +512,6 @@ impl TenantTx {
         mut model: entity::tenant::ActiveModel,
     ) -> Result<entity::tenant::Model, DbErr> {
         model.id = sea_orm::Set(self.actor.tenant_id);
-        lock(&self.appended).writes += 1;
         let tenant = <entity::tenant::Entity as EntityTrait>::update(model).exec(&self.txn).await?;
         // The rollup counts this transaction's traces in the zone it leaves.
         lock(&self.zone).take();
@@ -543,8 +545,7 @@ impl TenantTx {
         condition: impl sea_orm::sea_query::IntoCondition,
     ) -> Result<u64, DbErr> {
         use sea_orm::sea_query::Expr;
-        // Derived, not a change: the write needs no trace of its own.
-        self.configuring::<E>().await?;
+        self.writing::<E>().await?;
         let result = E::update_many()
             .col_expr(column, Expr::value(value.into()))
             .filter(E::tenant_column().eq(self.actor.tenant_id))
@@ -703,8 +704,8 @@ impl TenantTx {
     /// Commits. The outermost transaction first adds its traces to the
     /// adoption rollup and announces them, both inside the transaction, so a
     /// commit either carries its counters and notification or nothing does.
-    /// A transaction that wrote tenant rows without tracing a change is
-    /// refused and rolled back.
+    /// A transaction that inserted or deleted tenant rows and traced no
+    /// change is refused and rolled back.
     pub async fn commit(self) -> Result<(), DbErr> {
         if let Some(parent) = &self.parent {
             let appended = std::mem::take(&mut *lock(&self.appended));
@@ -712,16 +713,16 @@ impl TenantTx {
             let mut parent = lock(parent);
             parent.traces.extend(appended.traces);
             parent.overdue.extend(appended.overdue);
-            parent.writes += appended.writes;
+            parent.rows_added_or_removed += appended.rows_added_or_removed;
             return Ok(());
         }
         use std::sync::atomic::Ordering;
-        let Appended { traces, overdue, writes } = std::mem::take(&mut *lock(&self.appended));
+        let Appended { traces, overdue, rows_added_or_removed } = std::mem::take(&mut *lock(&self.appended));
         // What readers keep (kept adoption answers, change feeds) stands while
-        // the trace head does: a write that moved no trace would go unseen.
-        // Dropping `self.txn` rolls the writes back.
-        if writes > 0 && traces.is_empty() {
-            return Err(DbErr::Custom("a transaction wrote tenant rows without tracing any change".into()));
+        // the trace head does: rows added or removed with no trace would go
+        // unseen. Dropping `self.txn` rolls them back.
+        if rows_added_or_removed > 0 && traces.is_empty() {
+            return Err(DbErr::Custom("a transaction added or removed tenant rows and traced no change".into()));
         }
         let batch = TraceBatch::new(self.actor.tenant_id, traces);
         let fresh = batch.traces.get(self.counted.load(Ordering::SeqCst)..).unwrap_or_default();

@@ -71,22 +71,18 @@ pub async fn active_user_profile<C: ConnectionTrait>(
 
 /// [`active_user_profile`] with the tenant's trace head, in one statement:
 /// a request that may be answered from a kept answer learns who asks and
-/// where the tenant's data stands in one round trip.
+/// where the tenant's data stands in one round trip. (Every tenant has its
+/// head row; without one, the credential still holds.)
 pub async fn active_user_profile_and_head<C: ConnectionTrait>(
     conn: &C,
     tenant_id: Uuid,
     user_id: Uuid,
-) -> Result<Option<(profile::Model, trace_head::Model)>, DbErr> {
+) -> Result<Option<(profile::Model, Option<trace_head::Model>)>, DbErr> {
     let head = app_user::Entity::belongs_to(trace_head::Entity)
         .from(app_user::Column::TenantId)
         .to(trace_head::Column::TenantId)
         .into();
-    let found = user_profile(tenant_id, user_id)
-        .select_also(trace_head::Entity)
-        .join(JoinType::InnerJoin, head)
-        .one(conn)
-        .await?;
-    Ok(found.and_then(|(profile, head)| head.map(|h| (profile, h))))
+    user_profile(tenant_id, user_id).select_also(trace_head::Entity).join(JoinType::LeftJoin, head).one(conn).await
 }
 
 fn user_profile(tenant_id: Uuid, user_id: Uuid) -> Select<profile::Entity> {

@@ -137,17 +137,18 @@ mod tests {
     }
 
     #[test]
-    fn the_store_starts_over_at_its_bound() {
+    fn the_store_gives_up_its_oldest_at_its_bound() {
         let documents = Documents::new(Limits::default());
-        let mut most = 0;
-        for n in 0..(MAX_KEPT_TOTAL / 4_000 + 10) {
-            let text = format!("{{ n{n}: __typename }} {}", "#".repeat(4_000));
-            prepared(&documents, &text).expect("passes");
-            let (count, total) = documents.kept.size();
+        let text = |n: usize| format!("{{ n{n}: __typename }} {}", "#".repeat(4_000));
+        let sent = MAX_KEPT_TOTAL / 4_000 + 10;
+        for n in 0..sent {
+            prepared(&documents, &text(n)).expect("passes");
+            let (_, total) = documents.kept.size();
             assert!(total <= MAX_KEPT_TOTAL, "kept {total} bytes");
-            most = most.max(count);
         }
-        assert!(most > 60, "kept up to {most} documents");
-        assert!(documents.kept.size().0 < most, "started over");
+        let (count, _) = documents.kept.size();
+        assert!(count > 60, "kept {count} documents");
+        assert!(documents.kept.get(&text(0)).is_none(), "the oldest went");
+        assert!(documents.kept.get(&text(sent - 1)).is_some(), "the newest stays");
     }
 }

@@ -101,7 +101,7 @@ pub async fn authenticate_at_version(db: &Db, keys: &JwtKeys, bearer: &str) -> S
             Ok(found) => {
                 let (profile, head) = found.ok_or(ServiceError::Unauthenticated)?;
                 let actor = Actor::person(profile.tenant_id, claims.sub, profile.id, db.permissions(&profile).await?);
-                return Ok((actor, Some(Version::of(head))));
+                return Ok((actor, head.map(Version::of)));
             }
             Err(err) => tracing::warn!(error = %err, "checking a credential with the trace head"),
         }

@@ -166,9 +166,10 @@ async fn configuration_is_changed_before_it_is_read_or_traced(app: TestApp) {
 }
 
 /// Readers keep what stands while the trace head does (kept adoption
-/// answers, the change feed): a transaction that wrote rows and traced no
-/// change is refused at its commit, directly or through a savepoint, and
-/// leaves nothing behind; derived columns need no trace.
+/// answers, the change feed): a transaction that inserted or deleted rows
+/// and traced no change is refused at its commit, directly or through a
+/// savepoint, and leaves nothing behind. Updates that change nothing (an
+/// admin saving a form as it was) and derived columns pass.
 async fn a_write_without_a_trace_is_not_committed(app: TestApp) {
     use entity::account;
     use sea_orm::{ColumnTrait, Set};
@@ -195,17 +196,21 @@ async fn a_write_without_a_trace_is_not_committed(app: TestApp) {
         async move { app.sql_count(&format!("SELECT COUNT(*) FROM account WHERE name = '{name}'")).await }
     };
 
+    let untraced = |result: Result<(), sea_orm::DbErr>| {
+        let refused = result.expect_err("an untraced insert or delete is refused").to_string();
+        assert!(refused.contains("traced no change"), "{refused}");
+    };
+
     let tx = app.db.begin(actor.clone(), None).await.unwrap();
     tx.insert(account("Untraced")).await.unwrap();
-    let refused = tx.commit().await;
-    assert!(refused.is_err(), "an untraced write is refused: {refused:?}");
+    untraced(tx.commit().await);
     assert_eq!(stored("Untraced").await, 0, "and rolled back");
 
     let tx = app.db.begin(actor.clone(), None).await.unwrap();
     let point = tx.savepoint().await.unwrap();
     point.insert(account("Through a savepoint")).await.unwrap();
     point.commit().await.unwrap();
-    assert!(tx.commit().await.is_err(), "a savepoint's untraced write counts for its transaction");
+    untraced(tx.commit().await);
     assert_eq!(stored("Through a savepoint").await, 0);
 
     let tx = app.db.begin(actor.clone(), None).await.unwrap();
@@ -217,7 +222,7 @@ async fn a_write_without_a_trace_is_not_committed(app: TestApp) {
     tx.commit().await.expect("a traced write commits");
     assert_eq!(stored("Traced").await, 1);
 
-    let tx = app.db.begin(actor, None).await.unwrap();
+    let tx = app.db.begin(actor.clone(), None).await.unwrap();
     tx.set_column_where::<account::Entity>(account::Column::Completeness, 1.0, account::Column::Id.eq(written.id))
         .await
         .unwrap();
@@ -225,4 +230,27 @@ async fn a_write_without_a_trace_is_not_committed(app: TestApp) {
     let score = "query($id: ID!) { account(id: $id) { completeness } }";
     let read = app.gql(Some(&acme.admin.token), score, json!({ "id": written.id })).await;
     assert_eq!(read.data()["account"]["completeness"], 1.0);
+
+    let tx = app.db.begin(actor.clone(), None).await.unwrap();
+    assert_eq!(tx.delete_where::<account::Entity>(account::Column::Id.eq(written.id)).await.unwrap(), 1);
+    untraced(tx.commit().await);
+    assert_eq!(stored("Traced").await, 1, "the delete rolled back");
+    let tx = app.db.begin(actor, None).await.unwrap();
+    let nothing = uuid::Uuid::now_v7();
+    assert_eq!(tx.delete_where::<account::Entity>(account::Column::Id.eq(nothing)).await.unwrap(), 0);
+    tx.commit().await.expect("a delete that removed nothing needs no trace");
+
+    // Through the API: an admin saving settings as they were changes nothing,
+    // traces nothing, and succeeds.
+    let t = Some(acme.admin.token.as_str());
+    let traces = "SELECT COUNT(*) FROM trace";
+    let before = app.sql_count(traces).await;
+    let optional = "mutation { setFieldRequired(entity: \"Contact\", field: \"phone\", required: false) }";
+    app.gql(t, optional, json!({})).await.data();
+    let field = "mutation($i: CreateCustomFieldInput!) { createCustomField(input: $i) { id } }";
+    let input = json!({ "entity": "Account", "name": "segment", "label": "Segment", "type": "TEXT" });
+    let id = app.gql(t, field, json!({ "i": input })).await.data()["createCustomField"]["id"].clone();
+    let same = "mutation($id: ID!) { updateCustomField(id: $id, label: \"Segment\", required: false) { id } }";
+    assert_eq!(app.gql(t, same, json!({ "id": id })).await.data()["updateCustomField"]["id"], id);
+    assert_eq!(app.sql_count(traces).await, before + 1, "only the new field was traced");
 }
