@@ -161,11 +161,15 @@ async fn existing(tx: &TenantTx, entity: &str, field: &str) -> ServiceResult<Opt
 }
 
 fn rule_json(rule: Option<&field_rule::Model>) -> Value {
-    json!({
-        "required": rule.is_some_and(|r| r.required),
-        "controllingField": rule.and_then(|r| r.controlling_field.clone()),
-        "allowed": rule.and_then(|r| r.allowed.clone()),
-    })
+    rule_view(
+        rule.is_some_and(|r| r.required),
+        rule.and_then(|r| r.controlling_field.clone()),
+        rule.and_then(|r| r.allowed.clone()),
+    )
+}
+
+fn rule_view(required: bool, controlling_field: Option<String>, allowed: Option<Value>) -> Value {
+    json!({ "required": required, "controllingField": controlling_field, "allowed": allowed })
 }
 
 /// Writes a field's rule row (or removes it when it holds nothing) and traces it.
@@ -177,6 +181,19 @@ async fn store(
     keep: bool,
 ) -> ServiceResult<()> {
     let before = existing(tx, entity, field).await?;
+    let wanted = if keep {
+        rule_view(
+            rule.required.try_as_ref().copied().unwrap_or_default(),
+            rule.controlling_field.try_as_ref().cloned().flatten(),
+            rule.allowed.try_as_ref().cloned().flatten(),
+        )
+    } else {
+        rule_json(None)
+    };
+    // Saved as it was: nothing to write, nothing to trace.
+    if wanted == rule_json(before.as_ref()) {
+        return Ok(());
+    }
     tx.delete_where::<field_rule::Entity>(
         Condition::all().add(field_rule::Column::Entity.eq(entity)).add(field_rule::Column::Field.eq(field)),
     )

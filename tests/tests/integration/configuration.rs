@@ -245,12 +245,15 @@ async fn a_write_without_a_trace_is_not_committed(app: TestApp) {
     let t = Some(acme.admin.token.as_str());
     let traces = "SELECT COUNT(*) FROM trace";
     let before = app.sql_count(traces).await;
+    let required = "mutation { setFieldRequired(entity: \"Contact\", field: \"phone\", required: true) }";
     let optional = "mutation { setFieldRequired(entity: \"Contact\", field: \"phone\", required: false) }";
-    app.gql(t, optional, json!({})).await.data();
+    for rule in [optional, required, required, optional, optional] {
+        app.gql(t, rule, json!({})).await.data();
+    }
     let field = "mutation($i: CreateCustomFieldInput!) { createCustomField(input: $i) { id } }";
     let input = json!({ "entity": "Account", "name": "segment", "label": "Segment", "type": "TEXT" });
     let id = app.gql(t, field, json!({ "i": input })).await.data()["createCustomField"]["id"].clone();
     let same = "mutation($id: ID!) { updateCustomField(id: $id, label: \"Segment\", required: false) { id } }";
     assert_eq!(app.gql(t, same, json!({ "id": id })).await.data()["updateCustomField"]["id"], id);
-    assert_eq!(app.sql_count(traces).await, before + 1, "only the new field was traced");
+    assert_eq!(app.sql_count(traces).await, before + 3, "two changes of the rule, and the new field");
 }
