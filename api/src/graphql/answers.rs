@@ -98,19 +98,12 @@ pub fn asked(
     variables: Option<&serde_json::Value>,
     query: &str,
 ) -> Option<Asked> {
-    let mut operations = document.operations.iter();
-    let operation = match operation_name {
-        Some(name) => operations.find(|(n, _)| n.is_some_and(|n| n.as_str() == name)).map(|(_, op)| op)?,
-        None => match (operations.next(), operations.next()) {
-            (Some((_, op)), None) => op,
-            _ => return None,
-        },
-    };
-    if operation.node.ty != OperationType::Query {
+    let operation = super::order::operation(document, operation_name)?;
+    if operation.ty != OperationType::Query {
         return None;
     }
     let mut kept = false;
-    for selection in &operation.node.selection_set.node.items {
+    for selection in &operation.selection_set.node.items {
         let Selection::Field(field) = &selection.node else { return None };
         match field.node.name.node.as_str() {
             "__typename" => {}
@@ -122,7 +115,6 @@ pub fn asked(
         return None;
     }
     let declared: serde_json::Map<String, serde_json::Value> = operation
-        .node
         .variable_definitions
         .iter()
         .filter_map(|definition| {

@@ -6,7 +6,6 @@ pub mod report;
 use std::sync::Arc;
 
 use entity::trace_head;
-use sea_orm::QuerySelect;
 use uuid::Uuid;
 
 use crate::auth::Actor;
@@ -37,18 +36,9 @@ impl Version {
 
 /// The caller's tenant's [`Version`], as committed now.
 pub async fn version(scope: &impl Scope) -> ServiceResult<Version> {
-    use trace_head::Column;
-    let head: Option<(i64, String, i64)> = scope
-        .select::<trace_head::Entity>()
-        .select_only()
-        .columns([Column::LastSeq, Column::LastHash, Column::RollupVersion])
-        .into_tuple()
-        .one(scope.conn())
-        .await?;
+    let head = scope.select::<trace_head::Entity>().one(scope.conn()).await?;
     // Every tenant gets its head row with the tenant, in one transaction.
-    let (last_seq, last_hash, rollup_version) =
-        head.ok_or_else(|| ServiceError::Internal("a tenant without a trace head".into()))?;
-    Ok(Version { last_seq, last_hash, rollup_version })
+    head.map(Version::of).ok_or_else(|| ServiceError::Internal("a tenant without a trace head".into()))
 }
 
 /// `crm metrics rebuild`: recomputes one tenant's rollup from its traces, in
