@@ -37,7 +37,10 @@ struct Inner {
 }
 
 impl AppState {
+    /// Starts hearing other server processes' commits (see `db::events`):
+    /// call inside the runtime.
     pub fn new(db: Db, config: &Config) -> Self {
+        db.events().hear();
         Self(Arc::new(Inner {
             db,
             schema: schema_builder().finish(),

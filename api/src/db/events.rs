@@ -14,6 +14,11 @@
 //! behind is told and dropped. When the listener's connection drops, what was
 //! announced meanwhile is lost; every subscriber then gets a `lost` batch and
 //! is dropped the same way, rather than silently missing events.
+//!
+//! A commit that changed the tenant's access (see [`changes_access`]) also
+//! announces that, on a channel of its own, so that every process stops using
+//! the tenant's kept credentials (`db::credentials`). The listener starts with
+//! the server ([`Events::hear`]), not with the first subscriber.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
@@ -27,11 +32,28 @@ use sea_orm::{
 use tokio::sync::{OnceCell, broadcast};
 use uuid::Uuid;
 
+use super::credentials::Credentials;
 use crate::auth::access::Permissions;
 
 /// Batches a subscriber may fall behind before it is dropped.
 pub const BUFFER: usize = 1024;
 const CHANNEL: &str = "crm_traces";
+/// A tenant's access changed: payload, the tenant.
+const ACCESS_CHANNEL: &str = "crm_access";
+/// How long the listener waits before connecting again after a failure.
+const RETRY: Duration = Duration::from_secs(1);
+
+/// The entities whose changes can end or alter a credential or the rules it
+/// carries: users (deleted, moved to another profile), API tokens (revoked),
+/// profiles (their rules, their admin flag) and entities (a new one's
+/// rules), and the tenant.
+const ACCESS_TYPES: [&str; 5] = ["User", "ApiToken", "Profile", "EntityDefinition", "Tenant"];
+
+/// Whether a committed trace records a change of its tenant's access (a
+/// sign-in changes none).
+pub fn changes_access(trace: &trace::Model) -> bool {
+    ACCESS_TYPES.contains(&trace.entity_type.as_str()) && trace.change_type != "LOGIN"
+}
 
 /// The traces one transaction committed, all of one tenant, in sequence order.
 #[derive(Debug)]
@@ -93,32 +115,60 @@ struct Inner {
     postgres_url: Option<String>,
     listening: OnceCell<()>,
     conn: DatabaseConnection,
+    /// Told of every committed access change, local or announced.
+    credentials: Credentials,
 }
 
 impl Events {
-    pub(super) fn new(conn: DatabaseConnection, url: &str) -> Self {
+    pub(super) fn new(conn: DatabaseConnection, url: &str, credentials: Credentials) -> Self {
         let postgres_url = (conn.get_database_backend() == DbBackend::Postgres).then(|| url.to_owned());
-        Self { inner: Arc::new(Inner { channels: Mutex::default(), postgres_url, listening: OnceCell::new(), conn }) }
+        let listening = OnceCell::new();
+        Self { inner: Arc::new(Inner { channels: Mutex::default(), postgres_url, listening, conn, credentials }) }
+    }
+
+    /// Starts hearing other processes' announcements (PostgreSQL; SQLite has
+    /// none): in the background, trying again until the listener connects.
+    /// Until it does, credentials are checked on every request.
+    pub fn hear(&self) {
+        if self.inner.postgres_url.is_none() {
+            return;
+        }
+        let events = self.clone();
+        tokio::spawn(async move {
+            while let Err(err) = events.listening().await {
+                tracing::warn!(error = %err, "starting the event listener");
+                tokio::time::sleep(RETRY).await;
+            }
+        });
+    }
+
+    async fn listening(&self) -> Result<(), DbErr> {
+        let Some(url) = &self.inner.postgres_url else { return Ok(()) };
+        let weak = Arc::downgrade(&self.inner);
+        self.inner.listening.get_or_try_init(|| listen(url.clone(), weak)).await.map(|_| ())
     }
 
     /// A receiver of the tenant's committed traces from now on (callers filter
     /// by visibility). On PostgreSQL the first call starts this process's
     /// listener and returns once it listens.
     pub async fn subscribe(&self, tenant_id: Uuid) -> Result<broadcast::Receiver<Arc<TraceBatch>>, DbErr> {
-        if let Some(url) = &self.inner.postgres_url {
-            let weak = Arc::downgrade(&self.inner);
-            self.inner.listening.get_or_try_init(|| listen(url.clone(), weak)).await?;
-        }
+        self.listening().await?;
         let mut channels = self.inner.channels.lock().map_err(|_| DbErr::Custom("event channels poisoned".into()))?;
         channels.retain(|_, sender| sender.receiver_count() > 0);
         Ok(channels.entry(tenant_id).or_insert_with(|| broadcast::channel(BUFFER).0).subscribe())
     }
 
     /// Inside the committing transaction: PostgreSQL's NOTIFY, which travels
-    /// with the commit (and vanishes with a rollback).
-    pub(super) async fn announce<C: ConnectionTrait>(&self, conn: &C, batch: &TraceBatch) -> Result<(), DbErr> {
+    /// with the commit (and vanishes with a rollback). `access`: the
+    /// transaction changed the tenant's access.
+    pub(super) async fn announce<C: ConnectionTrait>(
+        &self,
+        conn: &C,
+        batch: &TraceBatch,
+        access: bool,
+    ) -> Result<(), DbErr> {
         let mut alone = super::combined::Combined::default();
-        match self.announce_select(&mut alone, batch) {
+        match self.announce_select(&mut alone, batch, access) {
             Some(select) => alone.run(conn, Some(select)).await,
             None => Ok(()),
         }
@@ -130,17 +180,33 @@ impl Events {
         &self,
         combined: &mut super::combined::Combined,
         batch: &TraceBatch,
+        access: bool,
     ) -> Option<String> {
-        let (first, last) = (batch.traces.first()?, batch.traces.last()?);
         self.inner.postgres_url.as_ref()?;
-        let channel = combined.bind(CHANNEL);
-        let payload = combined.bind(format!("{}:{}:{}", batch.tenant_id, first.seq, last.seq));
-        Some(format!("SELECT pg_notify({channel}, {payload})"))
+        let mut notifies = Vec::with_capacity(2);
+        // First: a transaction's notifications arrive in the order sent, and
+        // a subscriber checks its credential again on the traces that follow.
+        if access {
+            let channel = combined.bind(ACCESS_CHANNEL);
+            let payload = combined.bind(batch.tenant_id.to_string());
+            notifies.push(format!("pg_notify({channel}, {payload})"));
+        }
+        if let (Some(first), Some(last)) = (batch.traces.first(), batch.traces.last()) {
+            let channel = combined.bind(CHANNEL);
+            let payload = combined.bind(format!("{}:{}:{}", batch.tenant_id, first.seq, last.seq));
+            notifies.push(format!("pg_notify({channel}, {payload})"));
+        }
+        (!notifies.is_empty()).then(|| format!("SELECT {}", notifies.join(", ")))
     }
 
-    /// After the commit: SQLite's in-process delivery (PostgreSQL's comes
-    /// back through the listener).
-    pub(super) fn committed(&self, batch: TraceBatch) {
+    /// After the commit: this process's kept credentials of the tenant stop
+    /// counting at once when its access changed (other processes hear it from
+    /// the listener), and SQLite's traces are delivered in process
+    /// (PostgreSQL's come back through the listener).
+    pub(super) fn committed(&self, batch: TraceBatch, access: bool) {
+        if access {
+            self.inner.credentials.access_changed(batch.tenant_id);
+        }
         if self.inner.postgres_url.is_none() && !batch.traces.is_empty() {
             self.inner.publish(batch);
         }
@@ -168,15 +234,31 @@ impl Inner {
     }
 }
 
-async fn listen(url: String, events: Weak<Inner>) -> Result<(), DbErr> {
-    let mut listener = PgListener::connect(&url).await.map_err(|e| DbErr::Custom(format!("listen: {e}")))?;
-    listener.listen(CHANNEL).await.map_err(|e| DbErr::Custom(format!("listen: {e}")))?;
+async fn connect(url: &str) -> Result<PgListener, DbErr> {
+    let mut listener = PgListener::connect(url).await.map_err(|e| DbErr::Custom(format!("listen: {e}")))?;
+    listener.listen_all([CHANNEL, ACCESS_CHANNEL]).await.map_err(|e| DbErr::Custom(format!("listen: {e}")))?;
+    Ok(listener)
+}
+
+async fn listen(url: String, weak: Weak<Inner>) -> Result<(), DbErr> {
+    let mut listener = connect(&url).await?;
+    if let Some(events) = weak.upgrade() {
+        events.credentials.hearing(true);
+    }
     tokio::spawn(async move {
         loop {
             let received = listener.try_recv().await;
             // The server (the `Db`) is gone: stop listening.
-            let Some(events) = events.upgrade() else { break };
-            match received {
+            let Some(events) = weak.upgrade() else { break };
+            let lost = match received {
+                Ok(Some(notification)) if notification.channel() == ACCESS_CHANNEL => {
+                    match notification.payload().parse() {
+                        Ok(tenant_id) => events.credentials.access_changed(tenant_id),
+                        // Not knowing whose access changed, nobody's kept credential counts.
+                        Err(_) => events.credentials.forget_all(),
+                    }
+                    continue;
+                }
                 Ok(Some(notification)) => {
                     let Some((tenant_id, first, last)) = parse(notification.payload()) else {
                         tracing::warn!("unreadable trace notification");
@@ -192,21 +274,31 @@ async fn listen(url: String, events: Weak<Inner>) -> Result<(), DbErr> {
                             events.lost();
                         }
                     }
+                    continue;
                 }
-                // The connection dropped; the next call reconnects. What was
-                // announced meanwhile is gone: subscribers are told (the change
-                // feed, resumable from a cursor, is the lossless channel).
-                Ok(None) => {
-                    tracing::warn!("trace listener reconnecting");
-                    events.lost();
+                Ok(None) => "closed".to_owned(),
+                Err(err) => err.to_string(),
+            };
+            // The connection dropped. What was announced meanwhile is gone:
+            // subscribers are told (the change feed, resumable from a cursor,
+            // is the lossless channel), and kept credentials stop counting
+            // until a new connection listens.
+            tracing::warn!(error = %lost, "event listener lost; reconnecting");
+            events.credentials.hearing(false);
+            events.lost();
+            drop(events);
+            listener = loop {
+                match connect(&url).await {
+                    Ok(listener) => break listener,
+                    Err(err) => tracing::warn!(error = %err, "event listener reconnecting"),
                 }
-                Err(err) => {
-                    tracing::warn!(error = %err, "trace listener interrupted");
-                    events.lost();
-                    drop(events);
-                    tokio::time::sleep(Duration::from_secs(1)).await;
+                tokio::time::sleep(RETRY).await;
+                if weak.strong_count() == 0 {
+                    return;
                 }
-            }
+            };
+            let Some(events) = weak.upgrade() else { break };
+            events.credentials.hearing(true);
         }
     });
     Ok(())

@@ -9,6 +9,7 @@
 
 mod bulk;
 mod combined;
+pub mod credentials;
 pub mod decode;
 pub mod events;
 pub mod rollup;
@@ -65,6 +66,8 @@ pub struct Db {
     /// `TenantTx::read_config`): a write checks the version with the tenant's
     /// row it reads anyway, instead of reading the configuration again.
     configs: scope::ConfigCache,
+    /// Credentials found valid, until their tenant's access changes.
+    credentials: credentials::Credentials,
     /// Committed traces for live subscribers.
     events: events::Events,
 }
@@ -105,13 +108,17 @@ impl Db {
         conn.set_metric_callback(move |_| {
             counter.fetch_add(1, Ordering::Relaxed);
         });
-        let events = events::Events::new(conn.clone(), url);
+        // SQLite has one server process, which hears its own commits; a
+        // PostgreSQL process hears others' once its listener is connected.
+        let credentials = credentials::Credentials::new(sqlite);
+        let events = events::Events::new(conn.clone(), url, credentials.clone());
         Ok(Self {
             conn,
             sqlite_writer: sqlite.then(|| Arc::new(Mutex::new(()))),
             statements,
             access: Arc::default(),
             configs: Arc::default(),
+            credentials,
             events,
         })
     }
@@ -155,6 +162,11 @@ impl Db {
     /// The raw pool, for [`system`] lookups and for tests that go behind the API's back.
     pub fn connection(&self) -> &DatabaseConnection {
         &self.conn
+    }
+
+    /// Credentials found valid (see [`credentials`]).
+    pub fn credentials(&self) -> &credentials::Credentials {
+        &self.credentials
     }
 
     /// Committed traces, for subscriptions.

@@ -14,7 +14,7 @@ use sea_orm::{
 use tokio::sync::OwnedMutexGuard;
 use uuid::Uuid;
 
-use super::events::{Events, TraceBatch};
+use super::events::{self, Events, TraceBatch};
 use super::rollup;
 use super::trace::{self, Change};
 use crate::auth::Actor;
@@ -244,6 +244,9 @@ struct Appended {
     /// Rows of the tenant's inserted or deleted: a commit that added or
     /// removed rows and traced nothing is refused (see [`TenantTx::commit`]).
     rows_added_or_removed: u64,
+    /// A profile's rules changed (traced changes of access are found in
+    /// `traces`): announced at the commit, see `db::credentials`.
+    rules_changed: bool,
 }
 
 type ModelOf<A> = <<A as ActiveModelTrait>::Entity as EntityTrait>::Model;
@@ -663,6 +666,7 @@ impl TenantTx {
             .filter(Column::Id.eq(profile_id))
             .exec(&self.txn)
             .await?;
+        lock(&self.appended).rules_changed = true;
         Ok(())
     }
 
@@ -677,6 +681,7 @@ impl TenantTx {
         batch: &TraceBatch,
         unstored: &[entity::trace::Model],
         counted: &rollup::Rollup,
+        access: bool,
     ) -> Result<bool, DbErr> {
         use sea_orm::{ConnectionTrait, DbBackend};
         let backend = self.txn.get_database_backend();
@@ -695,7 +700,7 @@ impl TenantTx {
         {
             return Ok(false);
         }
-        let announce = self.events.announce_select(&mut combined, batch);
+        let announce = self.events.announce_select(&mut combined, batch, access);
         combined.run(&self.txn, announce).await?;
         rollup::drop_zero_steps(&self.txn, batch.tenant_id, counted).await?;
         Ok(true)
@@ -714,30 +719,33 @@ impl TenantTx {
             parent.traces.extend(appended.traces);
             parent.overdue.extend(appended.overdue);
             parent.rows_added_or_removed += appended.rows_added_or_removed;
+            parent.rules_changed |= appended.rules_changed;
             return Ok(());
         }
         use std::sync::atomic::Ordering;
-        let Appended { traces, overdue, rows_added_or_removed } = std::mem::take(&mut *lock(&self.appended));
+        let Appended { traces, overdue, rows_added_or_removed, rules_changed } =
+            std::mem::take(&mut *lock(&self.appended));
         // What readers keep (kept adoption answers, change feeds) stands while
         // the trace head does: rows added or removed with no trace would go
         // unseen. Dropping `self.txn` rolls them back.
         if rows_added_or_removed > 0 && traces.is_empty() {
             return Err(DbErr::Custom("a transaction added or removed tenant rows and traced no change".into()));
         }
+        let access = rules_changed || traces.iter().any(events::changes_access);
         let batch = TraceBatch::new(self.actor.tenant_id, traces);
         let fresh = batch.traces.get(self.counted.load(Ordering::SeqCst)..).unwrap_or_default();
         let zone = lock(&self.zone).take();
         let counted = rollup::count(&self.txn, batch.tenant_id, zone.as_deref(), fresh, &overdue).await?;
         let unstored = batch.traces.get(self.stored.load(Ordering::SeqCst)..).unwrap_or_default();
-        if !self.finish_combined(&batch, unstored, &counted).await? {
+        if !self.finish_combined(&batch, unstored, &counted, access).await? {
             trace::store(&self.txn, unstored).await?;
             if !counted.is_empty() {
                 rollup::write(&self.txn, batch.tenant_id, &counted).await?;
             }
-            self.events.announce(&self.txn, &batch).await?;
+            self.events.announce(&self.txn, &batch, access).await?;
         }
         self.txn.commit().await?;
-        self.events.committed(batch);
+        self.events.committed(batch, access);
         Ok(())
     }
 }

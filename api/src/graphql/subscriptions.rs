@@ -26,7 +26,7 @@ use super::session::SocketSession;
 use super::traces::{ChangeType, Trace};
 use crate::auth::Actor;
 use crate::auth::jwt::JwtKeys;
-use crate::db::events::TraceBatch;
+use crate::db::events::{TraceBatch, changes_access};
 use crate::db::rollup::Rollup;
 use crate::db::trace::ChangeType as DbChangeType;
 use crate::db::{Db, rollup};
@@ -34,18 +34,9 @@ use crate::error::{ErrorCode, GqlError, GqlResult};
 use crate::service;
 use crate::service::adoption::counters::ActorKind;
 
-/// Trace types whose change may change what a subscriber is allowed to see:
-/// the credential is checked again, and the rules reloaded, when one arrives
-/// (sign-ins excepted: they change nothing).
-const ACCESS_TYPES: [&str; 5] = ["User", "ApiToken", "Profile", "EntityDefinition", "Tenant"];
-
 /// How often the credential is checked again in any case: the bound on how
 /// long a revocation can go unnoticed should its event not arrive.
 const RECHECK: std::time::Duration = std::time::Duration::from_secs(60);
-
-fn changes_access(trace: &entity::trace::Model) -> bool {
-    ACCESS_TYPES.contains(&trace.entity_type.as_str()) && trace.change_type != "LOGIN"
-}
 
 /// One subscriber's view of the committed traces of its tenant.
 struct Watch {
@@ -96,11 +87,17 @@ impl Watch {
         Some(Err(GqlError::new(code, message)))
     }
 
-    /// Checks the credential again; false when it no longer holds.
-    async fn reauthenticate(&mut self) -> bool {
+    /// Checks the credential again; false when it no longer holds. `fresh`:
+    /// from the database, not from what the server keeps (see
+    /// `service::auth::check_again`).
+    async fn reauthenticate(&mut self, fresh: bool) -> bool {
         self.recheck.as_mut().reset(Instant::now() + RECHECK);
         let Some(credential) = &self.credential else { return true };
-        match service::auth::authenticate(&self.db, &self.keys, credential).await {
+        let checked = match fresh {
+            true => service::auth::check_again(&self.db, &self.keys, credential).await,
+            false => service::auth::authenticate(&self.db, &self.keys, credential).await,
+        };
+        match checked {
             Ok(actor) if actor.tenant_id == self.actor.tenant_id => {
                 self.actor = Arc::new(actor);
                 true
@@ -128,7 +125,7 @@ impl Watch {
                 received = self.receiver.recv() => received,
                 () = expired => return self.end(ErrorCode::Unauthenticated, "the credential expired"),
                 () = &mut self.recheck => {
-                    if !self.reauthenticate().await {
+                    if !self.reauthenticate(true).await {
                         return self.end(ErrorCode::Unauthenticated, REVOKED);
                     }
                     continue;
@@ -143,7 +140,7 @@ impl Watch {
                     );
                 }
                 Ok(batch) => {
-                    if batch.traces.iter().any(changes_access) && !self.reauthenticate().await {
+                    if batch.traces.iter().any(changes_access) && !self.reauthenticate(false).await {
                         return self.end(ErrorCode::Unauthenticated, REVOKED);
                     }
                     return Some(Ok(batch));

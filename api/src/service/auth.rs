@@ -7,6 +7,7 @@ use entity::app_user;
 
 use crate::auth::jwt::JwtKeys;
 use crate::auth::{Actor, Source, api_token, password};
+use crate::db::credentials::Holder;
 use crate::db::trace::Change;
 use crate::db::{Db, system};
 use crate::error::{ServiceError, ServiceResult};
@@ -62,18 +63,42 @@ pub async fn login(
 
 /// Resolves a bearer credential (session JWT or API token) to an actor.
 ///
-/// The user or token is read again on every request, so a deleted user or a
-/// revoked token is refused at once and a profile change applies immediately.
+/// A deleted user, a revoked token or a profile change takes effect from the
+/// request after its commit: the check's result is kept only until an access
+/// change of the tenant is committed (see `db::credentials`).
 pub async fn authenticate(db: &Db, keys: &JwtKeys, bearer: &str) -> ServiceResult<Actor> {
+    resolve(db, keys, bearer, true).await
+}
+
+/// [`authenticate`] from the database, whatever is kept: for the periodic
+/// check of a long-lived connection, which bounds how long a change made
+/// behind the server's back goes unnoticed.
+pub async fn check_again(db: &Db, keys: &JwtKeys, bearer: &str) -> ServiceResult<Actor> {
+    resolve(db, keys, bearer, false).await
+}
+
+async fn resolve(db: &Db, keys: &JwtKeys, bearer: &str, use_kept: bool) -> ServiceResult<Actor> {
+    let kept = db.credentials();
     if bearer.starts_with(api_token::PREFIX) {
         let presented = api_token::parse(bearer).ok_or(ServiceError::Unauthenticated)?;
+        let holder = Holder::ApiToken { tenant: presented.tenant_id, token: presented.token_id };
+        let secret_hash = api_token::hash_secret(&presented.secret);
+        if let Some(found) = kept.get(holder).filter(|_| use_kept) {
+            // The secret is compared on every request: a kept entry vouches
+            // for the token's row, not for whoever presents its id.
+            return match found.secret_hash.as_deref() == Some(secret_hash.as_str()) {
+                true => Ok(found.actor.clone()),
+                false => Err(ServiceError::Unauthenticated),
+            };
+        }
+        let ticket = kept.ticket(presented.tenant_id);
         let (token, profile) = system::live_api_token(db.connection(), presented.tenant_id, presented.token_id)
             .await?
             .ok_or(ServiceError::Unauthenticated)?;
-        if api_token::hash_secret(&presented.secret) != token.secret_hash {
+        if secret_hash != token.secret_hash {
             return Err(ServiceError::Unauthenticated);
         }
-        return Ok(Actor {
+        let actor = Actor {
             tenant_id: token.tenant_id,
             user_id: None,
             api_token_id: Some(token.id),
@@ -81,13 +106,22 @@ pub async fn authenticate(db: &Db, keys: &JwtKeys, bearer: &str) -> ServiceResul
             is_admin: profile.is_admin,
             source: Source::ApiToken,
             access: db.permissions(&profile).await?,
-        });
+        };
+        kept.keep(holder, ticket, actor.clone(), Some(token.secret_hash));
+        return Ok(actor);
     }
     let claims = keys.verify(bearer)?;
+    let holder = Holder::User { tenant: claims.tenant, user: claims.sub };
+    if let Some(found) = kept.get(holder).filter(|_| use_kept) {
+        return Ok(found.actor.clone());
+    }
+    let ticket = kept.ticket(claims.tenant);
     let profile = system::active_user_profile(db.connection(), claims.tenant, claims.sub)
         .await?
         .ok_or(ServiceError::Unauthenticated)?;
-    Ok(Actor::person(profile.tenant_id, claims.sub, profile.id, db.permissions(&profile).await?))
+    let actor = Actor::person(profile.tenant_id, claims.sub, profile.id, db.permissions(&profile).await?);
+    kept.keep(holder, ticket, actor.clone(), None);
+    Ok(actor)
 }
 
 /// [`authenticate`], with the caller's tenant's adoption [`Version`] as
@@ -97,10 +131,13 @@ pub async fn authenticate(db: &Db, keys: &JwtKeys, bearer: &str) -> ServiceResul
 pub async fn authenticate_at_version(db: &Db, keys: &JwtKeys, bearer: &str) -> ServiceResult<(Actor, Option<Version>)> {
     if !bearer.starts_with(api_token::PREFIX) {
         let claims = keys.verify(bearer)?;
+        let ticket = db.credentials().ticket(claims.tenant);
         match system::active_user_profile_and_head(db.connection(), claims.tenant, claims.sub).await {
             Ok(found) => {
                 let (profile, head) = found.ok_or(ServiceError::Unauthenticated)?;
                 let actor = Actor::person(profile.tenant_id, claims.sub, profile.id, db.permissions(&profile).await?);
+                let holder = Holder::User { tenant: claims.tenant, user: claims.sub };
+                db.credentials().keep(holder, ticket, actor.clone(), None);
                 return Ok((actor, head.map(Version::of)));
             }
             Err(err) => tracing::warn!(error = %err, "checking a credential with the trace head"),

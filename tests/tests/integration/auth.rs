@@ -1,6 +1,10 @@
 //! Credentials: every way to be refused, and what a successful login leaves behind.
 
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
 use crm_tests::{PASSWORD, TestApp, db_tests, forge, serde_json::json};
+use sea_orm::DbBackend;
 
 const ME: &str = "{ me { user { email } tenant { slug } profile { name } } }";
 
@@ -12,6 +16,8 @@ db_tests!(
     deleted_user_token_is_refused,
     api_token_lifecycle,
     same_email_in_two_tenants,
+    a_checked_credential_is_kept,
+    access_changes_end_kept_credentials_on_every_server,
 );
 
 async fn login_and_me(app: TestApp) {
@@ -216,4 +222,85 @@ async fn same_email_in_two_tenants(app: TestApp) {
     assert_ne!(a.user_id, g.user_id);
     let me = app.gql(Some(&g.token), ME, json!({})).await;
     assert_eq!(me.data()["me"]["tenant"]["slug"], "globex");
+}
+
+/// A credential checked once is not read again by the next request. The
+/// first request checks it: creating the API token was an access change,
+/// which ended the admin's kept credential too.
+async fn a_checked_credential_is_kept(app: TestApp) {
+    let acme = app.tenant("acme").await;
+    let erp = app.api_token(&acme.admin.token).await;
+    for token in [acme.admin.token.as_str(), erp.as_str()] {
+        let mut ran = Vec::new();
+        for _ in 0..3 {
+            let before = app.statements();
+            app.gql(Some(token), ME, json!({})).await.data();
+            ran.push(app.statements() - before);
+        }
+        assert_eq!([ran[0] - 1, ran[1]], [ran[2]; 2], "checked by the first request only: {ran:?}");
+    }
+    // What the first check found vouches for the token's id, not its secret.
+    let mut tampered = erp.clone();
+    tampered.pop();
+    tampered.push(if erp.ends_with('0') { '1' } else { '0' });
+    app.gql(Some(&tampered), ME, json!({})).await.assert_code("UNAUTHENTICATED");
+    app.gql(Some(&erp), ME, json!({})).await.data();
+}
+
+/// Kept credentials end with a committed change of their tenant's access: on
+/// the server that made it, from the next request; on another server sharing
+/// the PostgreSQL database, once it hears the commit's notification. SQLite
+/// serves one process per database file, so there both are the one server.
+async fn access_changes_end_kept_credentials_on_every_server(app: TestApp) {
+    const LIST: &str = "{ contacts(first: 1) { totalCount } }";
+    let acme = app.tenant("acme").await;
+    let admin = Some(acme.admin.token.as_str());
+    let other = match app.backend() {
+        DbBackend::Postgres => app.second_server().await,
+        _ => app.addr,
+    };
+    let sam = app.user(&acme, "Sam", "Sales").await;
+    let kim = app.user(&acme, "Kim", "Sales").await;
+    let erp = app.api_token(&acme.admin.token).await;
+    for _ in 0..2 {
+        for token in [&sam.token, &kim.token, &erp] {
+            app.gql_at(other, Some(token), LIST, json!({})).await.data();
+        }
+    }
+
+    let sales = app.profile_id(&acme, "Sales").await;
+    let closed = "mutation($p: ID!) { setEntityAccess(profileId: $p, entity: \"Contact\", access: { canRead: false, \
+        canCreate: false, canUpdate: false, canDelete: false }) { entity } }";
+    app.gql(admin, closed, json!({ "p": sales })).await.data();
+    answered_soon(&app, other, &sam.token, LIST, Some("NOT_FOUND")).await;
+
+    let admins = app.profile_id(&acme, "Admin").await;
+    let assign = "mutation($u: ID!, $p: ID!) { assignProfile(userId: $u, profileId: $p) { id } }";
+    app.gql(admin, assign, json!({ "u": kim.user_id, "p": admins })).await.data();
+    answered_soon(&app, other, &kim.token, LIST, None).await;
+
+    let tokens = app.gql(admin, "{ apiTokens { id } }", json!({})).await;
+    let id = tokens.data()["apiTokens"][0]["id"].clone();
+    app.gql(admin, "mutation($id: ID!) { revokeApiToken(id: $id) { id } }", json!({ "id": id })).await.data();
+    answered_soon(&app, other, &erp, LIST, Some("UNAUTHENTICATED")).await;
+
+    app.gql(admin, "mutation($id: ID!) { deleteUser(id: $id) { id } }", json!({ "id": sam.user_id })).await.data();
+    answered_soon(&app, other, &sam.token, LIST, Some("UNAUTHENTICATED")).await;
+}
+
+/// Waits for `server` to answer `query` with the error `code` (or without
+/// errors): at once on the server that made the change; on another, within
+/// five seconds (it hears a commit within milliseconds; unheard, a kept
+/// credential would last a minute).
+async fn answered_soon(app: &TestApp, server: SocketAddr, token: &str, query: &str, code: Option<&str>) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let r = app.gql_at(server, Some(token), query, json!({})).await;
+        if r.codes() == code.into_iter().collect::<Vec<_>>() {
+            return;
+        }
+        assert!(server != app.addr, "expected {code:?} from the next request, got {}", r.body);
+        assert!(Instant::now() < deadline, "expected {code:?} within 5 s, still got {}", r.body);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }

@@ -1,0 +1,212 @@
+//! Credentials found valid, kept so that a request need not read them again.
+//!
+//! A credential check reads the user's or API token's row and the profile
+//! with it: one statement before every request's own. This keeps its result
+//! (the [`Actor`]) until the tenant's access changes. Every change that can
+//! end or alter a credential (a user deleted or moved to another profile, a
+//! token revoked, a profile's rules changed or the profile removed) is traced
+//! in the transaction that makes it, and that transaction's commit says so:
+//! in this process at once, after the commit; in every other process sharing
+//! a PostgreSQL database through a `NOTIFY` that travels with the commit (see
+//! `db::events`). Either way the tenant's entries stop counting.
+//!
+//! A credential read from the database before such a commit may only be kept
+//! if no change was announced while it was read: each entry carries the
+//! [`Ticket`] taken before its read, and counts only while the tenant's is the
+//! same. On PostgreSQL entries count only while the listener is connected;
+//! losing it drops them all, since what was announced meanwhile is unknown.
+//! Entries also age out after [`MAX_AGE`], the bound on how long a change made
+//! behind the server's back (by hand in SQL, or announced on a connection that
+//! died silently) can go unnoticed: the same bound live subscriptions re-check
+//! their credential on.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use uuid::Uuid;
+
+use crate::auth::Actor;
+use crate::kept::Kept;
+
+/// How long a kept credential counts at most.
+pub const MAX_AGE: Duration = Duration::from_secs(60);
+
+/// Credentials kept at most (all tenants together; see `kept` for the shares).
+const MAX_ENTRIES: usize = 10_000;
+
+/// A credential, as the check found it.
+pub struct Credential {
+    pub actor: Actor,
+    /// An API token's secret hash: the presented secret is compared with it
+    /// on every request, kept or not.
+    pub secret_hash: Option<String>,
+    ticket: Ticket,
+    found_at: Instant,
+}
+
+/// Where the announcements stood before a credential was read.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Ticket {
+    tenant: u64,
+    everyone: u64,
+}
+
+/// What names a credential: a person (session tokens) or an API token.
+#[derive(Clone, Copy)]
+pub enum Holder {
+    User { tenant: Uuid, user: Uuid },
+    ApiToken { tenant: Uuid, token: Uuid },
+}
+
+impl Holder {
+    fn tenant(self) -> Uuid {
+        match self {
+            Self::User { tenant, .. } | Self::ApiToken { tenant, .. } => tenant,
+        }
+    }
+
+    fn key(self) -> String {
+        match self {
+            Self::User { tenant, user } => format!("u{tenant}{user}"),
+            Self::ApiToken { tenant, token } => format!("t{tenant}{token}"),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct Credentials {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    kept: Kept<Arc<Credential>>,
+    state: Mutex<State>,
+}
+
+struct State {
+    /// Access changes announced per tenant since the process started.
+    changes: HashMap<Uuid, u64>,
+    /// Times every entry was dropped at once (the listener lost).
+    dropped: u64,
+    /// Whether announcements are heard: always with SQLite (one process,
+    /// told in process), with PostgreSQL while the listener is connected.
+    hearing: bool,
+}
+
+impl State {
+    fn ticket(&self, tenant: Uuid) -> Ticket {
+        Ticket { tenant: self.changes.get(&tenant).copied().unwrap_or(0), everyone: self.dropped }
+    }
+}
+
+impl Credentials {
+    /// `hearing`: whether announcements reach this process from the start.
+    pub(super) fn new(hearing: bool) -> Self {
+        let state = State { changes: HashMap::new(), dropped: 0, hearing };
+        Self { inner: Arc::new(Inner { kept: Kept::new(MAX_ENTRIES), state: Mutex::new(state) }) }
+    }
+
+    /// The kept credential of `holder`, while it counts.
+    pub fn get(&self, holder: Holder) -> Option<Arc<Credential>> {
+        let found = self.inner.kept.get(&holder.key())?;
+        let state = self.state();
+        (state.hearing && found.ticket == state.ticket(holder.tenant()) && found.found_at.elapsed() < MAX_AGE)
+            .then_some(found)
+    }
+
+    /// To take before reading a credential that may be kept.
+    pub fn ticket(&self, tenant: Uuid) -> Ticket {
+        self.state().ticket(tenant)
+    }
+
+    /// Keeps what the check read after taking `ticket`, unless an access
+    /// change of the tenant was announced since (the read may predate it).
+    pub fn keep(&self, holder: Holder, ticket: Ticket, actor: Actor, secret_hash: Option<String>) {
+        let tenant = holder.tenant();
+        let credential = Arc::new(Credential { actor, secret_hash, ticket, found_at: Instant::now() });
+        // Held while storing: an announcement cannot slip between the
+        // comparison and the entry.
+        let state = self.state();
+        if state.hearing && state.ticket(tenant) == ticket {
+            self.inner.kept.replace(&holder.key(), credential, 1, tenant);
+        }
+    }
+
+    /// A committed change of the tenant's access: its kept credentials stop counting.
+    pub fn access_changed(&self, tenant: Uuid) {
+        *self.state().changes.entry(tenant).or_default() += 1;
+    }
+
+    /// Whether announcements are heard; when they stop (or start again after
+    /// a gap), every kept credential stops counting.
+    pub(super) fn hearing(&self, hearing: bool) {
+        let mut state = self.state();
+        state.hearing = hearing;
+        state.dropped += 1;
+    }
+
+    /// Every kept credential stops counting (an announcement that names no
+    /// readable tenant).
+    pub(super) fn forget_all(&self) {
+        self.state().dropped += 1;
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.inner.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use uuid::Uuid;
+
+    use super::{Credentials, Holder};
+    use crate::auth::Actor;
+
+    const T: Uuid = Uuid::from_u128(1);
+    const U: Holder = Holder::User { tenant: T, user: Uuid::from_u128(2) };
+    const OTHER: Holder = Holder::User { tenant: Uuid::from_u128(3), user: Uuid::from_u128(4) };
+
+    fn actor(tenant: Uuid) -> Actor {
+        Actor::system(tenant, Uuid::nil())
+    }
+
+    #[test]
+    fn a_credential_read_across_an_access_change_is_not_kept() {
+        let kept = Credentials::new(true);
+        let ticket = kept.ticket(T);
+        kept.access_changed(T);
+        kept.keep(U, ticket, actor(T), None);
+        assert!(kept.get(U).is_none(), "read before the change was announced");
+        kept.keep(U, kept.ticket(T), actor(T), None);
+        assert!(kept.get(U).is_some());
+    }
+
+    #[test]
+    fn an_access_change_ends_its_tenants_credentials_only() {
+        let kept = Credentials::new(true);
+        kept.keep(U, kept.ticket(T), actor(T), None);
+        kept.keep(OTHER, kept.ticket(Uuid::from_u128(3)), actor(Uuid::from_u128(3)), None);
+        kept.access_changed(T);
+        assert!(kept.get(U).is_none());
+        assert!(kept.get(OTHER).is_some());
+    }
+
+    #[test]
+    fn nothing_counts_while_announcements_go_unheard() {
+        let kept = Credentials::new(false);
+        kept.keep(U, kept.ticket(T), actor(T), None);
+        assert!(kept.get(U).is_none(), "not kept before the listener hears");
+        kept.hearing(true);
+        kept.keep(U, kept.ticket(T), actor(T), None);
+        assert!(kept.get(U).is_some());
+        let ticket = kept.ticket(T);
+        kept.hearing(false);
+        assert!(kept.get(U).is_none(), "dropped with the listener");
+        kept.hearing(true);
+        assert!(kept.get(U).is_none(), "and not back when it reconnects");
+        kept.keep(U, ticket, actor(T), None);
+        assert!(kept.get(U).is_none(), "a read from before the gap is not kept");
+    }
+}
