@@ -190,7 +190,20 @@ impl TestApp {
     /// Another server on the same database, with its own pool and event
     /// listener: what a second server process shares with the first.
     pub async fn second_server(&self) -> SocketAddr {
-        serve(Db::connect(&self.url).await.unwrap(), &self.url).await
+        self.second_server_with_db().await.0
+    }
+
+    /// [`second_server`](Self::second_server) with its pool, to look at what it keeps.
+    pub async fn second_server_with_db(&self) -> (SocketAddr, Db) {
+        let db = Db::connect(&self.url).await.unwrap();
+        (serve(db.clone(), &self.url).await, db)
+    }
+
+    /// Waits until the server has heard every change committed so far (a
+    /// PostgreSQL notification comes back to the server that sent it, and
+    /// ends its kept credentials again): before counting statements.
+    pub async fn caught_up(&self) {
+        self.db.events().caught_up().await.unwrap();
     }
 
     /// A graphql-transport-ws connection, initialised with `token`.

@@ -35,7 +35,7 @@ pub struct Verified {
 /// the tenant holding the most gives up its oldest): every request carries its token,
 /// and decoding and checking it was 2% of a write's CPU. A token's text fixes
 /// its claims, so a kept one only needs its expiry checked again; whether its
-/// user may still act is read on every request regardless (`service::auth`).
+/// user may still act is checked regardless (`service::auth`).
 const MAX_VERIFIED: usize = 4096;
 
 /// Signs and verifies session tokens with one secret.

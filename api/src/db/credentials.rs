@@ -42,14 +42,33 @@ pub struct Credential {
     /// on every request, kept or not.
     pub secret_hash: Option<String>,
     ticket: Ticket,
-    found_at: Instant,
 }
 
-/// Where the announcements stood before a credential was read.
-#[derive(Clone, Copy, PartialEq, Eq)]
+/// Where the announcements stood before a credential was read, and when.
+#[derive(Clone, Copy)]
 pub struct Ticket {
     tenant: u64,
     everyone: u64,
+    /// The age of a kept credential counts from before its read.
+    taken: Instant,
+}
+
+impl Ticket {
+    fn holds(&self, current: &Ticket) -> bool {
+        (self.tenant, self.everyone) == (current.tenant, current.everyone)
+    }
+}
+
+/// Ends a tenant's kept credentials when dropped (see `Events::access_changing`).
+pub struct Changing {
+    credentials: Credentials,
+    tenant: Uuid,
+}
+
+impl Drop for Changing {
+    fn drop(&mut self) {
+        self.credentials.access_changed(self.tenant);
+    }
 }
 
 /// What names a credential: a person (session tokens) or an API token.
@@ -85,7 +104,8 @@ struct Inner {
 }
 
 struct State {
-    /// Access changes announced per tenant since the process started.
+    /// Access changes announced per tenant since the process started (an
+    /// entry per tenant whose access ever changed: a few bytes each).
     changes: HashMap<Uuid, u64>,
     /// Times every entry was dropped at once (the listener lost).
     dropped: u64,
@@ -96,7 +116,8 @@ struct State {
 
 impl State {
     fn ticket(&self, tenant: Uuid) -> Ticket {
-        Ticket { tenant: self.changes.get(&tenant).copied().unwrap_or(0), everyone: self.dropped }
+        let changes = self.changes.get(&tenant).copied().unwrap_or(0);
+        Ticket { tenant: changes, everyone: self.dropped, taken: Instant::now() }
     }
 }
 
@@ -111,7 +132,7 @@ impl Credentials {
     pub fn get(&self, holder: Holder) -> Option<Arc<Credential>> {
         let found = self.inner.kept.get(&holder.key())?;
         let state = self.state();
-        (state.hearing && found.ticket == state.ticket(holder.tenant()) && found.found_at.elapsed() < MAX_AGE)
+        (state.hearing && found.ticket.holds(&state.ticket(holder.tenant())) && found.ticket.taken.elapsed() < MAX_AGE)
             .then_some(found)
     }
 
@@ -124,11 +145,12 @@ impl Credentials {
     /// change of the tenant was announced since (the read may predate it).
     pub fn keep(&self, holder: Holder, ticket: Ticket, actor: Actor, secret_hash: Option<String>) {
         let tenant = holder.tenant();
-        let credential = Arc::new(Credential { actor, secret_hash, ticket, found_at: Instant::now() });
-        // Held while storing: an announcement cannot slip between the
-        // comparison and the entry.
+        let credential = Arc::new(Credential { actor, secret_hash, ticket });
+        // Held while storing (the store's own lock is taken inside, never the
+        // other way round): an announcement cannot slip between the comparison
+        // and the entry.
         let state = self.state();
-        if state.hearing && state.ticket(tenant) == ticket {
+        if state.hearing && ticket.holds(&state.ticket(tenant)) {
             self.inner.kept.replace(&holder.key(), credential, 1, tenant);
         }
     }
@@ -136,6 +158,22 @@ impl Credentials {
     /// A committed change of the tenant's access: its kept credentials stop counting.
     pub fn access_changed(&self, tenant: Uuid) {
         *self.state().changes.entry(tenant).or_default() += 1;
+    }
+
+    /// Ends the tenant's kept credentials when the returned guard drops.
+    pub(super) fn changing(&self, tenant: Uuid) -> Changing {
+        Changing { credentials: self.clone(), tenant }
+    }
+
+    /// Whether kept credentials count at all (see `State::hearing`).
+    pub(super) fn is_hearing(&self) -> bool {
+        self.state().hearing
+    }
+
+    /// Whether an announcement naming `marker` (a random id, no tenant's) was
+    /// heard; forgets it.
+    pub(super) fn heard(&self, marker: Uuid) -> bool {
+        self.state().changes.remove(&marker).is_some()
     }
 
     /// Whether announcements are heard; when they stop (or start again after

@@ -27,9 +27,9 @@ use std::time::Duration;
 use entity::trace;
 use sea_orm::sqlx::postgres::PgListener;
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait, QueryFilter, QueryOrder, Statement,
 };
-use tokio::sync::{OnceCell, broadcast};
+use tokio::sync::{OnceCell, broadcast, mpsc};
 use uuid::Uuid;
 
 use super::credentials::Credentials;
@@ -40,8 +40,10 @@ pub const BUFFER: usize = 1024;
 const CHANNEL: &str = "crm_traces";
 /// A tenant's access changed: payload, the tenant.
 const ACCESS_CHANNEL: &str = "crm_access";
-/// How long the listener waits before connecting again after a failure.
+/// How long the listener waits before connecting again after a failure,
+/// doubling up to [`MAX_RETRY`].
 const RETRY: Duration = Duration::from_secs(1);
+const MAX_RETRY: Duration = Duration::from_secs(30);
 
 /// The entities whose changes can end or alter a credential or the rules it
 /// carries: users (deleted, moved to another profile), API tokens (revoked),
@@ -128,18 +130,58 @@ impl Events {
 
     /// Starts hearing other processes' announcements (PostgreSQL; SQLite has
     /// none): in the background, trying again until the listener connects.
-    /// Until it does, credentials are checked on every request.
+    /// Until it hears, credentials are checked on every request.
     pub fn hear(&self) {
         if self.inner.postgres_url.is_none() {
             return;
         }
-        let events = self.clone();
+        let weak = Arc::downgrade(&self.inner);
         tokio::spawn(async move {
-            while let Err(err) = events.listening().await {
-                tracing::warn!(error = %err, "starting the event listener");
-                tokio::time::sleep(RETRY).await;
+            let mut wait = RETRY;
+            while let Some(inner) = weak.upgrade() {
+                match (Events { inner }).listening().await {
+                    Ok(()) => return,
+                    Err(err) => tracing::warn!(error = %err, "starting the event listener"),
+                }
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(MAX_RETRY);
             }
         });
+    }
+
+    /// Waits until this process has heard every announcement committed
+    /// before the call (PostgreSQL), or fails after ten seconds: for tests
+    /// and tools that count the statements a request runs.
+    pub async fn caught_up(&self) -> Result<(), DbErr> {
+        if self.inner.postgres_url.is_none() {
+            return Ok(());
+        }
+        self.listening().await?;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        let credentials = &self.inner.credentials;
+        while tokio::time::Instant::now() < deadline {
+            if credentials.is_hearing() {
+                // Announcements reach the listener in commit order.
+                let marker = Uuid::new_v4();
+                notify_access(&self.inner.conn, marker).await?;
+                while tokio::time::Instant::now() < deadline {
+                    if credentials.heard(marker) {
+                        return Ok(());
+                    }
+                    tokio::time::sleep(Duration::from_millis(2)).await;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        Err(DbErr::Custom("the event listener did not catch up within 10 s".into()))
+    }
+
+    /// Ends the tenant's kept credentials in this process when dropped: held
+    /// across a commit that changes access, it acts whether the commit
+    /// succeeds, fails or is cancelled midway (a client gone), since the
+    /// database may have committed all the same.
+    pub(super) fn access_changing(&self, tenant_id: Uuid) -> super::credentials::Changing {
+        self.inner.credentials.changing(tenant_id)
     }
 
     async fn listening(&self) -> Result<(), DbErr> {
@@ -199,14 +241,9 @@ impl Events {
         (!notifies.is_empty()).then(|| format!("SELECT {}", notifies.join(", ")))
     }
 
-    /// After the commit: this process's kept credentials of the tenant stop
-    /// counting at once when its access changed (other processes hear it from
-    /// the listener), and SQLite's traces are delivered in process
-    /// (PostgreSQL's come back through the listener).
-    pub(super) fn committed(&self, batch: TraceBatch, access: bool) {
-        if access {
-            self.inner.credentials.access_changed(batch.tenant_id);
-        }
+    /// After the commit: SQLite's in-process delivery (PostgreSQL's comes
+    /// back through the listener).
+    pub(super) fn committed(&self, batch: TraceBatch) {
         if self.inner.postgres_url.is_none() && !batch.traces.is_empty() {
             self.inner.publish(batch);
         }
@@ -240,68 +277,129 @@ async fn connect(url: &str) -> Result<PgListener, DbErr> {
     Ok(listener)
 }
 
+/// What the listener hands its delivery worker, in the order heard: reading
+/// traces back waits on the pool, and access changes must not wait behind it.
+enum Heard {
+    Traces { tenant_id: Uuid, first: i64, last: i64 },
+    Lost,
+}
+
 async fn listen(url: String, weak: Weak<Inner>) -> Result<(), DbErr> {
-    let mut listener = connect(&url).await?;
-    if let Some(events) = weak.upgrade() {
-        events.credentials.hearing(true);
-    }
-    tokio::spawn(async move {
-        loop {
-            let received = listener.try_recv().await;
-            // The server (the `Db`) is gone: stop listening.
-            let Some(events) = weak.upgrade() else { break };
-            let lost = match received {
-                Ok(Some(notification)) if notification.channel() == ACCESS_CHANNEL => {
-                    match notification.payload().parse() {
-                        Ok(tenant_id) => events.credentials.access_changed(tenant_id),
-                        // Not knowing whose access changed, nobody's kept credential counts.
-                        Err(_) => events.credentials.forget_all(),
-                    }
-                    continue;
-                }
-                Ok(Some(notification)) => {
-                    let Some((tenant_id, first, last)) = parse(notification.payload()) else {
-                        tracing::warn!("unreadable trace notification");
-                        continue;
-                    };
-                    if !events.has_subscribers(tenant_id) {
-                        continue;
-                    }
-                    match load(&events.conn, tenant_id, first, last).await {
-                        Ok(traces) => events.publish(TraceBatch::new(tenant_id, traces)),
-                        Err(err) => {
-                            tracing::error!(error = %err, "reading announced traces");
-                            events.lost();
-                        }
-                    }
-                    continue;
-                }
-                Ok(None) => "closed".to_owned(),
-                Err(err) => err.to_string(),
-            };
-            // The connection dropped. What was announced meanwhile is gone:
-            // subscribers are told (the change feed, resumable from a cursor,
-            // is the lossless channel), and kept credentials stop counting
-            // until a new connection listens.
-            tracing::warn!(error = %lost, "event listener lost; reconnecting");
-            events.credentials.hearing(false);
-            events.lost();
-            drop(events);
-            listener = loop {
-                match connect(&url).await {
-                    Ok(listener) => break listener,
-                    Err(err) => tracing::warn!(error = %err, "event listener reconnecting"),
-                }
-                tokio::time::sleep(RETRY).await;
-                if weak.strong_count() == 0 {
-                    return;
-                }
-            };
-            let Some(events) = weak.upgrade() else { break };
-            events.credentials.hearing(true);
-        }
-    });
+    let listener = connect(&url).await?;
+    let (worker, heard) = mpsc::unbounded_channel();
+    tokio::spawn(deliver(weak.clone(), heard));
+    tokio::spawn(hear_on(listener, url, weak, worker));
     Ok(())
+}
+
+/// Kept credentials stop counting when the listener's task ends, even by a panic.
+struct Deaf(Weak<Inner>);
+
+impl Drop for Deaf {
+    fn drop(&mut self) {
+        if let Some(events) = self.0.upgrade() {
+            events.credentials.hearing(false);
+        }
+    }
+}
+
+async fn hear_on(mut listener: PgListener, url: String, weak: Weak<Inner>, worker: mpsc::UnboundedSender<Heard>) {
+    let _deaf = Deaf(weak.clone());
+    let mut greeting = greet(&weak).await;
+    loop {
+        let received = listener.try_recv().await;
+        // The server (the `Db`) is gone: stop listening.
+        let Some(events) = weak.upgrade() else { return };
+        let lost = match received {
+            Ok(Some(notification)) if notification.channel() == ACCESS_CHANNEL => {
+                match notification.payload().parse() {
+                    Ok(marker) if greeting == Some(marker) => {
+                        greeting = None;
+                        events.credentials.hearing(true);
+                    }
+                    Ok(tenant_id) => events.credentials.access_changed(tenant_id),
+                    // Not knowing whose access changed, nobody's kept credential counts.
+                    Err(_) => events.credentials.forget_all(),
+                }
+                continue;
+            }
+            Ok(Some(notification)) => {
+                match parse(notification.payload()) {
+                    Some((tenant_id, first, last)) => {
+                        let _ = worker.send(Heard::Traces { tenant_id, first, last });
+                    }
+                    None => tracing::warn!("unreadable trace notification"),
+                }
+                continue;
+            }
+            Ok(None) => "closed".to_owned(),
+            Err(err) => err.to_string(),
+        };
+        // The connection dropped. What was announced meanwhile is gone:
+        // subscribers are told (the change feed, resumable from a cursor, is
+        // the lossless channel), and kept credentials stop counting until a
+        // new connection hears.
+        tracing::warn!(error = %lost, "event listener lost; reconnecting");
+        events.credentials.hearing(false);
+        let _ = worker.send(Heard::Lost);
+        drop(events);
+        let mut wait = RETRY;
+        listener = loop {
+            match connect(&url).await {
+                Ok(listener) => break listener,
+                Err(err) => tracing::warn!(error = %err, "event listener reconnecting"),
+            }
+            tokio::time::sleep(wait).await;
+            wait = (wait * 2).min(MAX_RETRY);
+            if weak.strong_count() == 0 {
+                return;
+            }
+        };
+        greeting = greet(&weak).await;
+    }
+}
+
+/// Sends the listener a notification of its own, through the pool: kept
+/// credentials count once it arrives, which shows that notifications do
+/// reach this connection (a pooler in transaction mode accepts `LISTEN` and
+/// delivers nothing).
+async fn greet(weak: &Weak<Inner>) -> Option<Uuid> {
+    let events = weak.upgrade()?;
+    let marker = Uuid::new_v4();
+    match notify_access(&events.conn, marker).await {
+        Ok(()) => Some(marker),
+        Err(err) => {
+            tracing::warn!(error = %err, "greeting the event listener; credentials are checked on every request");
+            None
+        }
+    }
+}
+
+async fn notify_access(conn: &DatabaseConnection, payload: Uuid) -> Result<(), DbErr> {
+    let notify = Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        "SELECT pg_notify($1, $2)",
+        [ACCESS_CHANNEL.into(), payload.to_string().into()],
+    );
+    conn.execute_raw(notify).await.map(|_| ())
+}
+
+/// Loads announced traces back and broadcasts them, in the order announced.
+async fn deliver(weak: Weak<Inner>, mut heard: mpsc::UnboundedReceiver<Heard>) {
+    while let Some(next) = heard.recv().await {
+        let Some(events) = weak.upgrade() else { return };
+        match next {
+            Heard::Lost => events.lost(),
+            Heard::Traces { tenant_id, .. } if !events.has_subscribers(tenant_id) => {}
+            Heard::Traces { tenant_id, first, last } => match load(&events.conn, tenant_id, first, last).await {
+                Ok(traces) => events.publish(TraceBatch::new(tenant_id, traces)),
+                Err(err) => {
+                    tracing::error!(error = %err, "reading announced traces");
+                    events.lost();
+                }
+            },
+        }
+    }
 }
 
 fn parse(payload: &str) -> Option<(Uuid, i64, i64)> {

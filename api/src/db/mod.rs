@@ -60,7 +60,8 @@ pub struct Db {
     statements: Arc<AtomicU64>,
     /// Each profile's rules with the access version they were read at. A rule
     /// change bumps the version in the database, which the credential check
-    /// reads on every request: no process serves stale rules past that request.
+    /// reads with the profile; a kept credential carries its rules, and ends
+    /// with the change's commit (see [`credentials`]).
     access: Arc<RwLock<AccessCache>>,
     /// Each tenant's configuration at the version it was read at (see
     /// `TenantTx::read_config`): a write checks the version with the tenant's

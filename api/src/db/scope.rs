@@ -656,7 +656,7 @@ impl TenantTx {
 
     /// Marks a profile's access rules as changed, atomically (two admins changing
     /// rules at once still give two distinct versions), so that every process
-    /// reloads them on its next request.
+    /// reloads them; the commit ends the tenant's kept credentials.
     pub async fn bump_access_version(&self, profile_id: Uuid) -> Result<(), DbErr> {
         use entity::profile::{Column, Entity};
         use sea_orm::sea_query::{Expr, ExprTrait};
@@ -744,8 +744,11 @@ impl TenantTx {
             }
             self.events.announce(&self.txn, &batch, access).await?;
         }
+        let changing = access.then(|| self.events.access_changing(batch.tenant_id));
         self.txn.commit().await?;
-        self.events.committed(batch, access);
+        // Before SQLite's subscribers hear the traces and check their credentials again.
+        drop(changing);
+        self.events.committed(batch);
         Ok(())
     }
 }

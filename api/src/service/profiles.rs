@@ -1,8 +1,9 @@
 //! Profiles and their access rules, as tenant admins shape them.
 //!
 //! Every change is traced as a `Profile` (or `User`, for an assignment) change
-//! with before and after, and bumps the profile's access version so that the
-//! next request of any of its users, on any server process, sees the new rules.
+//! with before and after, and bumps the profile's access version: the commit
+//! ends the tenant's kept credentials (`db::credentials`), and the next
+//! credential check reads the new rules.
 
 use entity::{api_token, app_user, entity_access, field_access, profile};
 use sea_orm::{ColumnTrait, Condition, PaginatorTrait, QueryFilter, QueryOrder, Set};
@@ -103,7 +104,7 @@ pub async fn set_view_all_metrics(tx: &TenantTx, id: Uuid, allowed: bool) -> Ser
     model.view_all_metrics = Set(allowed);
     let after = tx.update(model).await?;
     // The permission travels with the access rules: the same version makes
-    // every process apply it on its next request.
+    // every process read it again.
     tx.bump_access_version(id).await?;
     let (old, new) = (json!({ "viewAllMetrics": before.view_all_metrics }), json!({ "viewAllMetrics": allowed }));
     if let Some(change) = Change::update(ENTITY, id, &old, &new) {

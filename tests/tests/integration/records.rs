@@ -154,6 +154,7 @@ async fn other_tenants_records_are_not_found_anywhere(app: TestApp) {
 
 /// Statements the server runs for one request.
 async fn statements_for(app: &TestApp, token: &str, query: &str) -> (u64, Value) {
+    app.caught_up().await;
     let before = app.statements();
     let r = app.gql(Some(token), query, json!({})).await;
     let data = r.data().clone();
