@@ -1,7 +1,8 @@
 //! Credentials found valid, kept so that a request need not read them again.
 //!
 //! A credential check reads the user's or API token's row and the profile
-//! with it: one statement before every request's own. This keeps its result
+//! with it: one statement before every request's own (a session token's
+//! expiry, and an API token's secret, are still checked on every request). This keeps its result
 //! (the [`Actor`]) until the tenant's access changes. Every change that can
 //! end or alter a credential (a user deleted or moved to another profile, a
 //! token revoked, a profile's rules changed or the profile removed) is traced
@@ -13,8 +14,10 @@
 //! A credential read from the database before such a commit may only be kept
 //! if no change was announced while it was read: each entry carries the
 //! [`Ticket`] taken before its read, and counts only while the tenant's is the
-//! same. On PostgreSQL entries count only while the listener is connected;
-//! losing it drops them all, since what was announced meanwhile is unknown.
+//! same. On PostgreSQL entries count only while the listener hears (from
+//! its greeting, a notification it sends itself, until its connection is
+//! lost); losing it drops them all, since what was announced meanwhile is
+//! unknown.
 //! Entries also age out after [`MAX_AGE`], the bound on how long a change made
 //! behind the server's back (by hand in SQL, or announced on a connection that
 //! died silently) can go unnoticed: the same bound live subscriptions re-check
@@ -59,18 +62,6 @@ impl Ticket {
     }
 }
 
-/// Ends a tenant's kept credentials when dropped (see `Events::access_changing`).
-pub struct Changing {
-    credentials: Credentials,
-    tenant: Uuid,
-}
-
-impl Drop for Changing {
-    fn drop(&mut self) {
-        self.credentials.access_changed(self.tenant);
-    }
-}
-
 /// What names a credential: a person (session tokens) or an API token.
 #[derive(Clone, Copy)]
 pub enum Holder {
@@ -107,11 +98,16 @@ struct State {
     /// Access changes announced per tenant since the process started (an
     /// entry per tenant whose access ever changed: a few bytes each).
     changes: HashMap<Uuid, u64>,
-    /// Times every entry was dropped at once (the listener lost).
+    /// Times every entry was dropped at once: hearing began or stopped, or
+    /// an announcement named no tenant.
     dropped: u64,
     /// Whether announcements are heard: always with SQLite (one process,
-    /// told in process), with PostgreSQL while the listener is connected.
+    /// told in process); with PostgreSQL from the listener's greeting (see
+    /// `db::events`) until its connection is lost.
     hearing: bool,
+    /// Markers this process sent to learn when the listener has caught up,
+    /// and whether each came back.
+    markers: HashMap<Uuid, bool>,
 }
 
 impl State {
@@ -124,7 +120,7 @@ impl State {
 impl Credentials {
     /// `hearing`: whether announcements reach this process from the start.
     pub(super) fn new(hearing: bool) -> Self {
-        let state = State { changes: HashMap::new(), dropped: 0, hearing };
+        let state = State { changes: HashMap::new(), dropped: 0, hearing, markers: HashMap::new() };
         Self { inner: Arc::new(Inner { kept: Kept::new(MAX_ENTRIES), state: Mutex::new(state) }) }
     }
 
@@ -160,20 +156,36 @@ impl Credentials {
         *self.state().changes.entry(tenant).or_default() += 1;
     }
 
-    /// Ends the tenant's kept credentials when the returned guard drops.
-    pub(super) fn changing(&self, tenant: Uuid) -> Changing {
-        Changing { credentials: self.clone(), tenant }
-    }
-
     /// Whether kept credentials count at all (see `State::hearing`).
     pub(super) fn is_hearing(&self) -> bool {
         self.state().hearing
     }
 
-    /// Whether an announcement naming `marker` (a random id, no tenant's) was
-    /// heard; forgets it.
-    pub(super) fn heard(&self, marker: Uuid) -> bool {
-        self.state().changes.remove(&marker).is_some()
+    /// Waits for `marker` (see `Events::caught_up`).
+    pub(super) fn await_marker(&self, marker: Uuid) {
+        self.state().markers.insert(marker, false);
+    }
+
+    /// The listener heard a marker: one this process awaits is noted,
+    /// another process's ignored.
+    pub(super) fn marker_heard(&self, marker: Uuid) {
+        if let Some(heard) = self.state().markers.get_mut(&marker) {
+            *heard = true;
+        }
+    }
+
+    /// Whether the awaited `marker` came back; if so, no longer awaited.
+    pub(super) fn take_marker(&self, marker: Uuid) -> bool {
+        let mut state = self.state();
+        let heard = state.markers.get(&marker) == Some(&true);
+        if heard {
+            state.markers.remove(&marker);
+        }
+        heard
+    }
+
+    pub(super) fn forget_marker(&self, marker: Uuid) {
+        self.state().markers.remove(&marker);
     }
 
     /// Whether announcements are heard; when they stop (or start again after

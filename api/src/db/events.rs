@@ -149,9 +149,10 @@ impl Events {
         });
     }
 
-    /// Waits until this process has heard every announcement committed
-    /// before the call (PostgreSQL), or fails after ten seconds: for tests
-    /// and tools that count the statements a request runs.
+    /// Waits until this process hears, and has handled every access change
+    /// committed before the call (PostgreSQL), or fails after ten seconds:
+    /// for tests and tools that count the statements a request runs. Traces
+    /// announced before may still be on their way to subscribers.
     pub async fn caught_up(&self) -> Result<(), DbErr> {
         if self.inner.postgres_url.is_none() {
             return Ok(());
@@ -161,27 +162,30 @@ impl Events {
         let credentials = &self.inner.credentials;
         while tokio::time::Instant::now() < deadline {
             if credentials.is_hearing() {
-                // Announcements reach the listener in commit order.
+                // Announcements reach the listener in commit order. A marker
+                // lost with a connection is sent again.
                 let marker = Uuid::new_v4();
-                notify_access(&self.inner.conn, marker).await?;
-                while tokio::time::Instant::now() < deadline {
-                    if credentials.heard(marker) {
+                credentials.await_marker(marker);
+                notify_access(&self.inner.conn, &marker_payload(marker)).await?;
+                let resend = tokio::time::Instant::now() + Duration::from_secs(1);
+                while tokio::time::Instant::now() < resend.min(deadline) {
+                    if credentials.take_marker(marker) {
                         return Ok(());
                     }
                     tokio::time::sleep(Duration::from_millis(2)).await;
                 }
+                credentials.forget_marker(marker);
             }
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
         Err(DbErr::Custom("the event listener did not catch up within 10 s".into()))
     }
 
-    /// Ends the tenant's kept credentials in this process when dropped: held
-    /// across a commit that changes access, it acts whether the commit
-    /// succeeds, fails or is cancelled midway (a client gone), since the
-    /// database may have committed all the same.
-    pub(super) fn access_changing(&self, tenant_id: Uuid) -> super::credentials::Changing {
-        self.inner.credentials.changing(tenant_id)
+    /// A commit of this process changed the tenant's access: its kept
+    /// credentials here end at once (other processes hear the commit's
+    /// notification).
+    pub(super) fn access_changed(&self, tenant_id: Uuid) {
+        self.inner.credentials.access_changed(tenant_id);
     }
 
     async fn listening(&self) -> Result<(), DbErr> {
@@ -292,34 +296,50 @@ async fn listen(url: String, weak: Weak<Inner>) -> Result<(), DbErr> {
     Ok(())
 }
 
-/// Kept credentials stop counting when the listener's task ends, even by a panic.
+/// When the listener's task ends, even by a panic: kept credentials stop
+/// counting, and subscribers are told that events may be lost.
 struct Deaf(Weak<Inner>);
 
 impl Drop for Deaf {
     fn drop(&mut self) {
         if let Some(events) = self.0.upgrade() {
             events.credentials.hearing(false);
+            events.lost();
         }
     }
 }
 
+/// An access notification's payload that names no tenant but a marker: a
+/// process's own greeting or catching up (see [`greet`]); other processes'
+/// markers are ignored.
+const MARKER: &str = "marker:";
+
+fn marker_payload(marker: Uuid) -> String {
+    format!("{MARKER}{marker}")
+}
+
 async fn hear_on(mut listener: PgListener, url: String, weak: Weak<Inner>, worker: mpsc::UnboundedSender<Heard>) {
     let _deaf = Deaf(weak.clone());
-    let mut greeting = greet(&weak).await;
+    let mut greeting = Some(greet(&weak));
     loop {
         let received = listener.try_recv().await;
         // The server (the `Db`) is gone: stop listening.
         let Some(events) = weak.upgrade() else { return };
         let lost = match received {
             Ok(Some(notification)) if notification.channel() == ACCESS_CHANNEL => {
-                match notification.payload().parse() {
-                    Ok(marker) if greeting == Some(marker) => {
+                let payload = notification.payload();
+                match payload.strip_prefix(MARKER).map(str::parse::<Uuid>) {
+                    Some(Ok(marker)) if greeting == Some(marker) => {
                         greeting = None;
                         events.credentials.hearing(true);
                     }
-                    Ok(tenant_id) => events.credentials.access_changed(tenant_id),
-                    // Not knowing whose access changed, nobody's kept credential counts.
-                    Err(_) => events.credentials.forget_all(),
+                    Some(Ok(marker)) => events.credentials.marker_heard(marker),
+                    Some(Err(_)) => tracing::warn!("unreadable marker notification"),
+                    None => match payload.parse() {
+                        Ok(tenant_id) => events.credentials.access_changed(tenant_id),
+                        // Not knowing whose access changed, nobody's kept credential counts.
+                        Err(_) => events.credentials.forget_all(),
+                    },
                 }
                 continue;
             }
@@ -355,31 +375,40 @@ async fn hear_on(mut listener: PgListener, url: String, weak: Weak<Inner>, worke
                 return;
             }
         };
-        greeting = greet(&weak).await;
+        // Subscribers who joined while nothing listened missed what was
+        // announced meanwhile too.
+        let _ = worker.send(Heard::Lost);
+        greeting = Some(greet(&weak));
     }
 }
 
-/// Sends the listener a notification of its own, through the pool: kept
-/// credentials count once it arrives, which shows that notifications do
-/// reach this connection (a pooler in transaction mode accepts `LISTEN` and
-/// delivers nothing).
-async fn greet(weak: &Weak<Inner>) -> Option<Uuid> {
-    let events = weak.upgrade()?;
+/// Sends the listener a notification of its own, through the pool, trying
+/// again while the pool fails: kept credentials count once it arrives, which
+/// shows that notifications reach this connection (a pooler in transaction
+/// mode accepts `LISTEN` and delivers nothing).
+fn greet(weak: &Weak<Inner>) -> Uuid {
     let marker = Uuid::new_v4();
-    match notify_access(&events.conn, marker).await {
-        Ok(()) => Some(marker),
-        Err(err) => {
-            tracing::warn!(error = %err, "greeting the event listener; credentials are checked on every request");
-            None
+    let weak = weak.clone();
+    tokio::spawn(async move {
+        let mut wait = RETRY;
+        while let Some(events) = weak.upgrade() {
+            match notify_access(&events.conn, &marker_payload(marker)).await {
+                Ok(()) => return,
+                Err(err) => tracing::warn!(error = %err, "greeting the event listener"),
+            }
+            drop(events);
+            tokio::time::sleep(wait).await;
+            wait = (wait * 2).min(MAX_RETRY);
         }
-    }
+    });
+    marker
 }
 
-async fn notify_access(conn: &DatabaseConnection, payload: Uuid) -> Result<(), DbErr> {
+async fn notify_access(conn: &DatabaseConnection, payload: &str) -> Result<(), DbErr> {
     let notify = Statement::from_sql_and_values(
         DbBackend::Postgres,
         "SELECT pg_notify($1, $2)",
-        [ACCESS_CHANNEL.into(), payload.to_string().into()],
+        [ACCESS_CHANNEL.into(), payload.into()],
     );
     conn.execute_raw(notify).await.map(|_| ())
 }

@@ -744,12 +744,25 @@ impl TenantTx {
             }
             self.events.announce(&self.txn, &batch, access).await?;
         }
-        let changing = access.then(|| self.events.access_changing(batch.tenant_id));
-        self.txn.commit().await?;
-        // Before SQLite's subscribers hear the traces and check their credentials again.
-        drop(changing);
-        self.events.committed(batch);
-        Ok(())
+        // In a task of its own: once COMMIT is sent the database may commit
+        // whether or not this request is still awaited (its client gone), and
+        // what follows a commit must happen either way.
+        let (txn, events, writer) = (self.txn, self.events, self._writer);
+        let finish = tokio::spawn(async move {
+            let committed = txn.commit().await;
+            // Whatever the outcome (a failed commit costs one credential read),
+            // and before SQLite's subscribers hear the traces and check their
+            // credentials again.
+            if access {
+                events.access_changed(batch.tenant_id);
+            }
+            if committed.is_ok() {
+                events.committed(batch);
+            }
+            drop(writer);
+            committed
+        });
+        finish.await.map_err(|err| DbErr::Custom(format!("commit task: {err}")))?
     }
 }
 

@@ -154,7 +154,9 @@ async fn other_tenants_records_are_not_found_anywhere(app: TestApp) {
 
 /// Statements the server runs for one request.
 async fn statements_for(app: &TestApp, token: &str, query: &str) -> (u64, Value) {
+    // The caller's credential kept, as after any request with no access change since.
     app.caught_up().await;
+    app.gql(Some(token), "{ __typename }", json!({})).await.data();
     let before = app.statements();
     let r = app.gql(Some(token), query, json!({})).await;
     let data = r.data().clone();
