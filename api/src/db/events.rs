@@ -181,11 +181,9 @@ impl Events {
         Err(DbErr::Custom("the event listener did not catch up within 10 s".into()))
     }
 
-    /// A commit of this process changed the tenant's access: its kept
-    /// credentials here end at once (other processes hear the commit's
-    /// notification).
-    pub(super) fn access_changed(&self, tenant_id: Uuid) {
-        self.inner.credentials.access_changed(tenant_id);
+    /// The credentials this process keeps, which the announcements end.
+    pub(super) fn credentials(&self) -> &Credentials {
+        &self.inner.credentials
     }
 
     async fn listening(&self) -> Result<(), DbErr> {

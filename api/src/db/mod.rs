@@ -67,8 +67,6 @@ pub struct Db {
     /// `TenantTx::read_config`): a write checks the version with the tenant's
     /// row it reads anyway, instead of reading the configuration again.
     configs: scope::ConfigCache,
-    /// Credentials found valid, until their tenant's access changes.
-    credentials: credentials::Credentials,
     /// Committed traces for live subscribers.
     events: events::Events,
 }
@@ -111,15 +109,13 @@ impl Db {
         });
         // SQLite has one server process, which hears its own commits; a
         // PostgreSQL process hears others' once its listener is connected.
-        let credentials = credentials::Credentials::new(sqlite);
-        let events = events::Events::new(conn.clone(), url, credentials.clone());
+        let events = events::Events::new(conn.clone(), url, credentials::Credentials::new(sqlite));
         Ok(Self {
             conn,
             sqlite_writer: sqlite.then(|| Arc::new(Mutex::new(()))),
             statements,
             access: Arc::default(),
             configs: Arc::default(),
-            credentials,
             events,
         })
     }
@@ -165,9 +161,9 @@ impl Db {
         &self.conn
     }
 
-    /// Credentials found valid (see [`credentials`]).
+    /// Credentials found valid (see [`credentials`]), which the events end.
     pub fn credentials(&self) -> &credentials::Credentials {
-        &self.credentials
+        self.events.credentials()
     }
 
     /// Committed traces, for subscriptions.

@@ -752,9 +752,9 @@ impl TenantTx {
             let committed = txn.commit().await;
             // Whatever the outcome (a failed commit costs one credential read),
             // and before SQLite's subscribers hear the traces and check their
-            // credentials again.
+            // credentials again. Other processes hear the commit's notification.
             if access {
-                events.access_changed(batch.tenant_id);
+                events.credentials().access_changed(batch.tenant_id);
             }
             if committed.is_ok() {
                 events.committed(batch);

@@ -3,11 +3,11 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use entity::app_user;
+use entity::{app_user, profile};
 
-use crate::auth::jwt::JwtKeys;
+use crate::auth::jwt::{JwtKeys, Verified};
 use crate::auth::{Actor, Source, api_token, password};
-use crate::db::credentials::Holder;
+use crate::db::credentials::{Holder, Ticket};
 use crate::db::trace::Change;
 use crate::db::{Db, system};
 use crate::error::{ServiceError, ServiceResult};
@@ -83,7 +83,7 @@ async fn resolve(db: &Db, keys: &JwtKeys, bearer: &str, use_kept: bool) -> Servi
         let presented = api_token::parse(bearer).ok_or(ServiceError::Unauthenticated)?;
         let holder = Holder::ApiToken { tenant: presented.tenant_id, token: presented.token_id };
         let secret_hash = api_token::hash_secret(&presented.secret);
-        if let Some(found) = kept.get(holder).filter(|_| use_kept) {
+        if use_kept && let Some(found) = kept.get(holder) {
             // The secret is compared on every request: a kept entry vouches
             // for the token's row, not for whoever presents its id.
             return match found.secret_hash.as_deref() == Some(secret_hash.as_str()) {
@@ -112,15 +112,22 @@ async fn resolve(db: &Db, keys: &JwtKeys, bearer: &str, use_kept: bool) -> Servi
     }
     let claims = keys.verify(bearer)?;
     let holder = Holder::User { tenant: claims.tenant, user: claims.sub };
-    if let Some(found) = kept.get(holder).filter(|_| use_kept) {
+    if use_kept && let Some(found) = kept.get(holder) {
         return Ok(found.actor.clone());
     }
     let ticket = kept.ticket(claims.tenant);
     let profile = system::active_user_profile(db.connection(), claims.tenant, claims.sub)
         .await?
         .ok_or(ServiceError::Unauthenticated)?;
-    let actor = Actor::person(profile.tenant_id, claims.sub, profile.id, db.permissions(&profile).await?);
-    kept.keep(holder, ticket, actor.clone(), None);
+    keep_person(db, &claims, ticket, &profile).await
+}
+
+/// The signed-in person's actor, from the profile their credential check
+/// read after taking `ticket`; kept for their next requests.
+async fn keep_person(db: &Db, claims: &Verified, ticket: Ticket, profile: &profile::Model) -> ServiceResult<Actor> {
+    let actor = Actor::person(profile.tenant_id, claims.sub, profile.id, db.permissions(profile).await?);
+    let holder = Holder::User { tenant: claims.tenant, user: claims.sub };
+    db.credentials().keep(holder, ticket, actor.clone(), None);
     Ok(actor)
 }
 
@@ -135,10 +142,7 @@ pub async fn authenticate_at_version(db: &Db, keys: &JwtKeys, bearer: &str) -> S
         match system::active_user_profile_and_head(db.connection(), claims.tenant, claims.sub).await {
             Ok(found) => {
                 let (profile, head) = found.ok_or(ServiceError::Unauthenticated)?;
-                let actor = Actor::person(profile.tenant_id, claims.sub, profile.id, db.permissions(&profile).await?);
-                let holder = Holder::User { tenant: claims.tenant, user: claims.sub };
-                db.credentials().keep(holder, ticket, actor.clone(), None);
-                return Ok((actor, head.map(Version::of)));
+                return Ok((keep_person(db, &claims, ticket, &profile).await?, head.map(Version::of)));
             }
             Err(err) => tracing::warn!(error = %err, "checking a credential with the trace head"),
         }
