@@ -1,4 +1,5 @@
-//! Credentials found valid, kept so that a request need not read them again.
+//! Credentials found valid, and users' rows, kept so that a request need
+//! not read them again.
 //!
 //! A credential check reads the user's or API token's row and the profile
 //! with it: one statement before every request's own (a session token's
@@ -22,11 +23,17 @@
 //! behind the server's back (by hand in SQL, or announced on a connection that
 //! died silently) can go unnoticed: the same bound live subscriptions re-check
 //! their credential on.
+//!
+//! Users' rows (what a record's `owner` or a trace's `user` shows) are kept on
+//! the same terms: every change of a user is traced as one of the tenant's
+//! access changes, so the announcement that ends the tenant's credentials ends
+//! its kept users too. Reads only: a transaction reads its users afresh.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
+use entity::app_user;
 use uuid::Uuid;
 
 use crate::auth::Actor;
@@ -37,6 +44,9 @@ pub const MAX_AGE: Duration = Duration::from_secs(60);
 
 /// Credentials kept at most (all tenants together; see `kept` for the shares).
 const MAX_ENTRIES: usize = 10_000;
+
+/// Users' rows kept at most (all tenants together).
+const MAX_USERS: usize = 50_000;
 
 /// A credential, as the check found it.
 pub struct Credential {
@@ -89,8 +99,20 @@ pub struct Credentials {
     inner: Arc<Inner>,
 }
 
+/// A user's row as a read found it, without its password hash (no reader
+/// of kept rows needs it, and a hash is better not held longer than a check).
+struct KeptUser {
+    user: app_user::Model,
+    ticket: Ticket,
+}
+
+fn user_key(tenant: Uuid, user: Uuid) -> String {
+    format!("{tenant}{user}")
+}
+
 struct Inner {
     kept: Kept<Arc<Credential>>,
+    users: Kept<Arc<KeptUser>>,
     state: Mutex<State>,
 }
 
@@ -121,15 +143,46 @@ impl Credentials {
     /// `hearing`: whether announcements reach this process from the start.
     pub(super) fn new(hearing: bool) -> Self {
         let state = State { changes: HashMap::new(), dropped: 0, hearing, markers: HashMap::new() };
-        Self { inner: Arc::new(Inner { kept: Kept::new(MAX_ENTRIES), state: Mutex::new(state) }) }
+        let inner = Inner { kept: Kept::new(MAX_ENTRIES), users: Kept::new(MAX_USERS), state: Mutex::new(state) };
+        Self { inner: Arc::new(inner) }
     }
 
     /// The kept credential of `holder`, while it counts.
     pub fn get(&self, holder: Holder) -> Option<Arc<Credential>> {
         let found = self.inner.kept.get(&holder.key())?;
+        self.counts(&found.ticket, holder.tenant()).then_some(found)
+    }
+
+    /// Whether an entry read after `ticket` still counts.
+    fn counts(&self, ticket: &Ticket, tenant: Uuid) -> bool {
         let state = self.state();
-        (state.hearing && found.ticket.holds(&state.ticket(holder.tenant())) && found.ticket.taken.elapsed() < MAX_AGE)
-            .then_some(found)
+        state.hearing && ticket.holds(&state.ticket(tenant)) && ticket.taken.elapsed() < MAX_AGE
+    }
+
+    /// The tenant's users among `ids` whose rows are kept and count (their
+    /// password hashes empty); the others are for the caller to read.
+    pub fn users(&self, tenant: Uuid, ids: &[Uuid]) -> (Vec<app_user::Model>, Vec<Uuid>) {
+        let (mut found, mut missing) = (Vec::with_capacity(ids.len()), Vec::new());
+        for &id in ids {
+            match self.inner.users.get(&user_key(tenant, id)) {
+                Some(kept) if self.counts(&kept.ticket, tenant) => found.push(kept.user.clone()),
+                _ => missing.push(id),
+            }
+        }
+        (found, missing)
+    }
+
+    /// Keeps users' rows read after taking `ticket`, unless an access change
+    /// of the tenant was announced since.
+    pub fn keep_users(&self, tenant: Uuid, ticket: Ticket, users: &[app_user::Model]) {
+        let state = self.state();
+        if !(state.hearing && ticket.holds(&state.ticket(tenant))) {
+            return;
+        }
+        for user in users.iter().filter(|user| user.tenant_id == tenant) {
+            let kept = KeptUser { user: app_user::Model { password_hash: String::new(), ..user.clone() }, ticket };
+            self.inner.users.replace(&user_key(tenant, user.id), Arc::new(kept), 1, tenant);
+        }
     }
 
     /// To take before reading a credential that may be kept.
@@ -209,6 +262,7 @@ impl Credentials {
 
 #[cfg(test)]
 mod tests {
+    use entity::app_user;
     use uuid::Uuid;
 
     use super::{Credentials, Holder};
@@ -241,6 +295,37 @@ mod tests {
         kept.access_changed(T);
         assert!(kept.get(U).is_none());
         assert!(kept.get(OTHER).is_some());
+    }
+
+    #[test]
+    fn users_are_kept_on_the_same_terms_without_their_password_hashes() {
+        let kept = Credentials::new(true);
+        let at = chrono::Utc::now();
+        let sam = app_user::Model {
+            tenant_id: T,
+            id: Uuid::from_u128(5),
+            email: "sam@acme.test".into(),
+            display_name: "Sam".into(),
+            password_hash: "$argon2id$...".into(),
+            profile_id: Uuid::from_u128(6),
+            manager_id: None,
+            created_at: at,
+            updated_at: at,
+            deleted_at: None,
+        };
+        let ticket = kept.ticket(T);
+        kept.access_changed(T);
+        kept.keep_users(T, ticket, std::slice::from_ref(&sam));
+        assert_eq!(kept.users(T, &[sam.id]), (vec![], vec![sam.id]), "read before the change was announced");
+
+        kept.keep_users(T, kept.ticket(T), std::slice::from_ref(&sam));
+        let (found, missing) = kept.users(T, &[sam.id, Uuid::from_u128(7)]);
+        assert_eq!(found, vec![app_user::Model { password_hash: String::new(), ..sam.clone() }]);
+        assert_eq!(missing, vec![Uuid::from_u128(7)]);
+        assert_eq!(kept.users(Uuid::from_u128(3), &[sam.id]).0, vec![], "kept for its own tenant only");
+
+        kept.access_changed(T);
+        assert_eq!(kept.users(T, &[sam.id]).1, vec![sam.id]);
     }
 
     #[test]

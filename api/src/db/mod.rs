@@ -202,7 +202,7 @@ impl Db {
 
     /// Reads scoped to the actor's tenant, outside any transaction.
     pub fn read(&self, actor: Arc<Actor>) -> TenantRead {
-        TenantRead::new(self.conn.clone(), actor)
+        TenantRead::new(self.conn.clone(), actor, self.credentials().clone())
     }
 
     /// A write transaction scoped to the actor's tenant.

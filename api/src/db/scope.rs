@@ -14,6 +14,7 @@ use sea_orm::{
 use tokio::sync::OwnedMutexGuard;
 use uuid::Uuid;
 
+use super::credentials::Credentials;
 use super::events::{self, Events, TraceBatch};
 use super::rollup;
 use super::trace::{self, Change};
@@ -181,11 +182,18 @@ pub async fn own_tenant(scope: &impl Scope) -> Result<entity::tenant::Model, DbE
 pub struct TenantRead {
     conn: DatabaseConnection,
     actor: Arc<Actor>,
+    kept: Credentials,
 }
 
 impl TenantRead {
-    pub(super) fn new(conn: DatabaseConnection, actor: Arc<Actor>) -> Self {
-        Self { conn, actor }
+    pub(super) fn new(conn: DatabaseConnection, actor: Arc<Actor>, kept: Credentials) -> Self {
+        Self { conn, actor, kept }
+    }
+
+    /// What reads may take from earlier ones until the tenant's access
+    /// changes (see `db::credentials`): its users' rows.
+    pub fn kept(&self) -> &Credentials {
+        &self.kept
     }
 }
 

@@ -91,7 +91,7 @@ impl Loader<Uuid> for UserLoader {
     type Error = GqlError;
 
     async fn load(&self, keys: &[Uuid]) -> Result<HashMap<Uuid, Self::Value>, Self::Error> {
-        Ok(service::users::by_ids(&self.0, keys).await?.into_iter().map(|u| (u.id, u)).collect())
+        Ok(service::users::by_ids_for_read(&self.0, keys).await?.into_iter().map(|u| (u.id, u)).collect())
     }
 }
 

@@ -9,7 +9,7 @@ use super::{require_admin, validate};
 use crate::auth::password;
 use crate::db::decode;
 use crate::db::trace::Change;
-use crate::db::{Scope, TenantTx};
+use crate::db::{Scope, TenantRead, TenantTx};
 use crate::error::{ServiceError, ServiceResult};
 
 pub const ENTITY: &str = "User";
@@ -133,8 +133,23 @@ pub async fn delete(tx: &TenantTx, id: Uuid) -> ServiceResult<app_user::Model> {
     Ok(deleted)
 }
 
+/// Users by id for a read, deleted ones included, their password hashes
+/// empty: the rows kept since an earlier read while they count (see
+/// `db::credentials`), the others read and kept.
+pub async fn by_ids_for_read(read: &TenantRead, ids: &[Uuid]) -> ServiceResult<Vec<app_user::Model>> {
+    let (kept, tenant) = (read.kept(), read.actor().tenant_id);
+    let (mut users, missing) = kept.users(tenant, ids);
+    if !missing.is_empty() {
+        let ticket = kept.ticket(tenant);
+        let read = by_ids(read, &missing).await?;
+        kept.keep_users(tenant, ticket, &read);
+        users.extend(read.into_iter().map(|user| app_user::Model { password_hash: String::new(), ..user }));
+    }
+    Ok(users)
+}
+
 /// Users by id, deleted ones included (traces and owners keep naming them).
-pub async fn by_ids(scope: &impl Scope, ids: &[Uuid]) -> ServiceResult<Vec<app_user::Model>> {
+async fn by_ids(scope: &impl Scope, ids: &[Uuid]) -> ServiceResult<Vec<app_user::Model>> {
     let query = scope.select::<app_user::Entity>().filter(app_user::Column::Id.is_in(ids.iter().copied()));
     Ok(decode::all(query, scope.conn()).await?)
 }

@@ -20,6 +20,7 @@ db_tests!(
     same_email_in_two_tenants,
     a_checked_credential_is_kept,
     access_changes_end_kept_credentials_on_every_server,
+    kept_users_end_with_their_tenants_access_changes,
 );
 
 async fn login_and_me(app: TestApp) {
@@ -296,6 +297,55 @@ async fn access_changes_end_kept_credentials_on_every_server(app: TestApp) {
     keep(&sam.token, person(&sam)).await;
     app.gql(admin, "mutation($id: ID!) { deleteUser(id: $id) { id } }", json!({ "id": sam.user_id })).await.data();
     answered_soon(&app, other, &sam.token, LIST, Some("UNAUTHENTICATED")).await;
+}
+
+/// The users a read shows (a contact's `owner`) are kept like credentials and
+/// end with the same changes: a read of kept owners runs no statement for
+/// them, and a user moved to another profile shows so on the server that
+/// moved them from the next request, on another server once it hears.
+async fn kept_users_end_with_their_tenants_access_changes(app: TestApp) {
+    const OWNERS: &str = "{ contacts(first: 5) { nodes { owner { displayName profile { name } } } } }";
+    let acme = app.tenant("acme").await;
+    let admin = Some(acme.admin.token.as_str());
+    let (other, kept) = match app.backend() {
+        DbBackend::Postgres => app.second_server_with_db().await,
+        _ => (app.addr, app.db.clone()),
+    };
+    let tenant = system::tenant_by_slug(app.db.connection(), "acme").await.unwrap().unwrap().id;
+    let sam = app.user(&acme, "Sam", "Sales").await;
+    let sam_id = sam.user_id.parse().unwrap();
+    let create = "mutation($o: ID!) { createContact(input: { lastName: \"Lee\", ownerId: $o }) { id } }";
+    app.gql(admin, create, json!({ "o": sam.user_id })).await.data();
+    let profile_shown = |r: &crm_tests::Gql| r.data()["contacts"]["nodes"][0]["owner"]["profile"]["name"].clone();
+
+    for (server, db) in [(app.addr, &app.db), (other, &kept)] {
+        db.events().caught_up().await.unwrap();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let r = app.gql_at(server, admin, OWNERS, json!({})).await;
+            assert_eq!(profile_shown(&r), "Sales");
+            if db.credentials().users(tenant, &[sam_id]).1.is_empty() {
+                break;
+            }
+            assert!(Instant::now() < deadline, "the owner's row was not kept within 5 s");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    // Kept: the page is the read's one statement (the admin's credential is kept too).
+    let before = app.statements();
+    let r = app.gql(admin, "{ contacts(first: 5) { nodes { owner { displayName } } } }", json!({})).await;
+    assert_eq!(r.data()["contacts"]["nodes"][0]["owner"]["displayName"], "Sam");
+    assert_eq!(app.statements() - before, 1, "kept owners are not read again");
+
+    let admins = app.profile_id(&acme, "Admin").await;
+    let assign = "mutation($u: ID!, $p: ID!) { assignProfile(userId: $u, profileId: $p) { id } }";
+    app.gql(admin, assign, json!({ "u": sam.user_id, "p": admins })).await.data();
+    assert_eq!(profile_shown(&app.gql(admin, OWNERS, json!({})).await), "Admin", "at once where it changed");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while profile_shown(&app.gql_at(other, admin, OWNERS, json!({})).await) != "Admin" {
+        assert!(Instant::now() < deadline, "the other server still shows the old profile after 5 s");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 /// Sends `token` to `server` until the server keeps its credential, once it
