@@ -18,6 +18,9 @@ use sea_orm::{ConnectionTrait, DbErr, EntityTrait, FromQueryResult, QueryResult,
 pub trait Decode: Sized {
     fn from_pg(row: &PgRow) -> Result<Self, sqlx::Error>;
     fn from_sqlite(row: &SqliteRow) -> Result<Self, sqlx::Error>;
+    /// From a row with some of the columns: the others at their defaults.
+    fn partial_from_pg(row: &PgRow) -> Result<Self, sqlx::Error>;
+    fn partial_from_sqlite(row: &SqliteRow) -> Result<Self, sqlx::Error>;
 }
 
 /// A model read through [`Decode`] where the row allows, else as sea-orm reads it.
@@ -32,6 +35,38 @@ impl<M: Decode + FromQueryResult> FromQueryResult for Decoded<M> {
         };
         decoded.map(Decoded).map_err(|e| DbErr::Type(e.to_string()))
     }
+}
+
+/// A model decoded from a row that selected some of its columns.
+struct Partial<M>(M);
+
+impl<M: Decode> FromQueryResult for Partial<M> {
+    fn from_query_result(res: &QueryResult, pre: &str) -> Result<Self, DbErr> {
+        let decoded = match (pre, res.try_as_pg_row(), res.try_as_sqlite_row()) {
+            ("", Some(row), _) => M::partial_from_pg(row),
+            ("", None, Some(row)) => M::partial_from_sqlite(row),
+            _ => return Err(DbErr::Type("a partial row is read from PostgreSQL or SQLite only".into())),
+        };
+        decoded.map(Partial).map_err(|e| DbErr::Type(e.to_string()))
+    }
+}
+
+/// Every row `query` selects, with only the `columns` given (the others at
+/// their types' defaults): for callers that read no other field of them.
+pub async fn partial<E>(
+    query: Select<E>,
+    columns: &[E::Column],
+    conn: &impl ConnectionTrait,
+) -> Result<Vec<E::Model>, DbErr>
+where
+    E: EntityTrait,
+    E::Model: Decode,
+{
+    use sea_orm::{IdenStatic, Iterable, QuerySelect};
+    let wanted = |c: &E::Column| columns.iter().any(|w| w.as_str() == c.as_str());
+    // In the entity's order, which the decoders expect (see `field_or_default`).
+    let query = query.select_only().columns(E::Column::iter().filter(wanted));
+    Ok(query.into_model::<Partial<E::Model>>().all(conn).await?.into_iter().map(|d| d.0).collect())
 }
 
 /// Every row `query` selects, decoded.
@@ -75,6 +110,35 @@ where
     }
 }
 
+/// Field `name` of a row that selected some of the model's columns, in the
+/// model's order (see [`partial`]): the column at `*at` when it has that name
+/// (then moves `at` on), else its type's default. Only for reads whose callers
+/// use no field but those selected. A row whose columns came in another order
+/// leaves some unread, which [`all_read`] refuses.
+fn field_or_default<'r, R, T>(row: &'r R, at: &mut usize, name: &str) -> Result<T, sqlx::Error>
+where
+    R: Row,
+    usize: sqlx::ColumnIndex<R>,
+    T: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database> + Default,
+{
+    use sqlx::Column;
+    if row.columns().get(*at).is_some_and(|column| column.name() == name) {
+        *at += 1;
+        row.try_get(*at - 1)
+    } else {
+        Ok(T::default())
+    }
+}
+
+/// Whether [`field_or_default`] read every column of the row.
+fn all_read<R: Row>(row: &R, at: usize) -> Result<(), sqlx::Error> {
+    if at == row.len() {
+        Ok(())
+    } else {
+        Err(sqlx::Error::Decode("a partial row's columns are not in its model's order".into()))
+    }
+}
+
 /// Implements [`Decode`] for a model: every field, by its column's name. A
 /// field left out does not compile; a misspelt one fails every read of it.
 /// Fields are read in the order listed (struct literal fields evaluate in
@@ -90,6 +154,18 @@ macro_rules! decode {
             fn from_sqlite(row: &SqliteRow) -> Result<Self, sqlx::Error> {
                 let mut at = 0;
                 Ok(Self { $($field: field(row, &mut at, stringify!($field))?),* })
+            }
+
+            fn partial_from_pg(row: &PgRow) -> Result<Self, sqlx::Error> {
+                let mut at = 0;
+                let model = Self { $($field: field_or_default(row, &mut at, stringify!($field))?),* };
+                all_read(row, at).map(|()| model)
+            }
+
+            fn partial_from_sqlite(row: &SqliteRow) -> Result<Self, sqlx::Error> {
+                let mut at = 0;
+                let model = Self { $($field: field_or_default(row, &mut at, stringify!($field))?),* };
+                all_read(row, at).map(|()| model)
             }
         }
     };

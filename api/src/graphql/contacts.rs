@@ -77,7 +77,7 @@ impl From<contact::Model> for Contact {
 plain_record!(Contact {
     "firstName" => first_name, "lastName" => last_name, "title" => title, "email" => email,
     "phone" => phone, "mobile" => mobile,
-} links |contact| { "account" => Link::Account(contact.model.account_id) });
+} links |contact| { "account" (account_id) => Link::Account(contact.model.account_id) });
 
 connection!(ContactConnection, ContactEdge, Contact, contact::Entity);
 

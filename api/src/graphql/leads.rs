@@ -110,7 +110,7 @@ plain_record!(Lead {
     "firstName" => first_name, "lastName" => last_name, "company" => company, "title" => title,
     "phone" => phone, "email" => email, "street" => street, "city" => city, "state" => state,
     "postalCode" => postal_code, "website" => website, "convertedAt" => converted_at,
-} links |lead| { "convertedAccount" => Link::Account(lead.model.converted_account_id) });
+} links |lead| { "convertedAccount" (converted_account_id) => Link::Account(lead.model.converted_account_id) });
 
 connection!(LeadConnection, LeadEdge, Lead, lead::Entity);
 

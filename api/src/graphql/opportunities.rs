@@ -110,9 +110,9 @@ impl From<opportunity::Model> for Opportunity {
 }
 
 plain_record!(Opportunity {
-    "name" => name, "amount" => amount, "currency" => currency, "closeDate" => close_date,
+    "name" => name, "amount" => amount (amount_e4), "currency" => currency, "closeDate" => close_date,
     "stageChangedAt" => stage_changed_at,
-} links |opportunity| { "account" => Link::Account(Some(opportunity.model.account_id)) });
+} links |opportunity| { "account" (account_id) => Link::Account(Some(opportunity.model.account_id)) });
 
 connection!(OpportunityConnection, OpportunityEdge, Opportunity, opportunity::Entity);
 

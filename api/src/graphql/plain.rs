@@ -32,9 +32,10 @@ use async_graphql::indexmap::map::Entry;
 use async_graphql::parser::types::{Field, Selection};
 use async_graphql::resolver_utils::resolve_list;
 use async_graphql::{
-    ContextSelectionSet, ID, Json, Name, OutputType, Positioned, ScalarType, ServerResult, Value, registry,
+    Context, ContextSelectionSet, ID, Json, Name, OutputType, Positioned, ScalarType, ServerResult, Value, registry,
 };
 use futures_util::future::join_all;
+use sea_orm::ColumnTrait;
 use serde::Serialize;
 use uuid::Uuid;
 
@@ -57,6 +58,32 @@ pub trait PlainObject: OutputType {
     fn link(&self, _field: &str) -> Option<Link> {
         None
     }
+}
+
+/// Which columns of its row each field of a record type shows, so that a
+/// list whose rows show only some fields reads only those columns (a page of
+/// contacts showing names and owners need not decode addresses, stamps and
+/// custom-field JSON).
+pub trait RowColumns {
+    /// The columns `field` shows; `None` for a field that may read others
+    /// (the list then reads whole rows).
+    fn columns(field: &str) -> Option<&'static [&'static str]>;
+}
+
+/// The columns a list's rows show, when every field selected on them (in
+/// `nodes` and `edges { node }`, fragments included) names its columns;
+/// `None` as soon as one does not.
+pub fn row_columns<T: RowColumns, C: ColumnTrait>(ctx: &Context<'_>) -> Option<Vec<C>> {
+    let look = ctx.look_ahead();
+    let rows =
+        look.field("nodes").selection_fields().into_iter().chain(look.field("edges").field("node").selection_fields());
+    let mut names = vec!["tenant_id", "id"];
+    for row in rows {
+        for field in row.selection_set() {
+            names.extend(T::columns(field.name())?);
+        }
+    }
+    names.into_iter().map(|name| C::from_str(name).ok()).collect()
 }
 
 /// A field's target, loaded for a whole list at once: null when the id is.
@@ -459,7 +486,22 @@ fn merge_into(before: &mut Value, more: Value) {
 /// nullable scalar fields by GraphQL name, its links, then the fields and
 /// links every record shows (`RecordFields`, flattened into it as `record`).
 macro_rules! plain_record {
-    ($ty:ty { $($name:literal => $field:ident),* $(,)? } links |$r:ident| { $($link:literal => $to:expr),* $(,)? }) => {
+    (@column $field:ident) => { stringify!($field) };
+    (@column $field:ident ($column:ident)) => { stringify!($column) };
+    ($ty:ty { $($name:literal => $field:ident $(($own:ident))?),* $(,)? } links |$r:ident| { $($link:literal ($column:ident) => $to:expr),* $(,)? }) => {
+        /// A plain field's column has the field's name unless given; a link's is given.
+        impl $crate::graphql::plain::RowColumns for $ty {
+            fn columns(field: &str) -> Option<&'static [&'static str]> {
+                match field {
+                    "__typename" => Some(&[]),
+                    "id" => Some(&["id"]),
+                    $($name => Some(&[$crate::graphql::plain::plain_record!(@column $field $(($own))?)]),)*
+                    $($link => Some(&[stringify!($column)]),)*
+                    name => $crate::graphql::records::RecordFields::columns(name),
+                }
+            }
+        }
+
         impl $crate::graphql::plain::PlainObject for $ty {
             fn field_value(
                 &self,
@@ -485,3 +527,48 @@ macro_rules! plain_record {
 }
 
 pub(crate) use plain_record;
+
+#[cfg(test)]
+mod tests {
+    use async_graphql::OutputType;
+    use async_graphql::registry::{MetaType, Registry};
+    use entity::{account, activity, contact, lead, opportunity};
+    use sea_orm::ColumnTrait;
+
+    use super::RowColumns;
+    use crate::graphql::{
+        accounts::Account, activities::Activity, contacts::Contact, leads::Lead, opportunities::Opportunity,
+    };
+
+    /// The fields of `T` that name their columns, each checked to be a column
+    /// of its entity (a misspelt one would leave its field at its default).
+    fn mapped<T: RowColumns + OutputType, C: ColumnTrait>() -> Vec<String> {
+        let mut registry = Registry::default();
+        T::create_type_info(&mut registry);
+        let Some(MetaType::Object { fields, .. }) = registry.types.get(&*T::type_name()) else {
+            panic!("{} is not an object", T::type_name())
+        };
+        let mut mapped = Vec::new();
+        for name in fields.keys() {
+            if let Some(columns) = T::columns(name) {
+                for column in columns {
+                    assert!(C::from_str(column).is_ok(), "{}.{name}: no column {column}", T::type_name());
+                }
+                mapped.push(name.clone());
+            }
+        }
+        mapped
+    }
+
+    #[test]
+    fn every_column_a_field_names_is_its_entitys() {
+        let contact = mapped::<Contact, contact::Column>();
+        for field in ["id", "lastName", "email", "account", "owner", "createdAt", "externalId"] {
+            assert!(contact.contains(&field.to_owned()), "Contact.{field} names its columns: {contact:?}");
+        }
+        assert!(mapped::<Account, account::Column>().contains(&"postalCode".to_owned()));
+        assert!(mapped::<Lead, lead::Column>().contains(&"convertedAccount".to_owned()));
+        assert!(mapped::<Opportunity, opportunity::Column>().contains(&"closeDate".to_owned()));
+        assert!(mapped::<Activity, activity::Column>().contains(&"dueAt".to_owned()));
+    }
+}

@@ -187,6 +187,7 @@ pub struct Page<M> {
 }
 
 /// Loads a page of `R` for the caller: `kind` names the list in its cursors.
+#[allow(clippy::too_many_arguments, reason = "a list's arguments, as GraphQL gives them, and what its rows show")]
 pub async fn page<R: Record>(
     ctx: &Context<'_>,
     kind: &str,
@@ -195,13 +196,14 @@ pub async fn page<R: Record>(
     criteria: &[Criterion<R::Column>],
     order: Sort<R::Column>,
     direction: OrderDirection,
+    columns: Option<&[R::Column]>,
 ) -> GqlResult<Page<R::Model>> {
     let first = page_size(first, MAX_PAGE)?;
     let offset = decode(kind, after.as_deref())?.map_or(0, |last| last + 1);
     let read = request(ctx)?.read()?;
     let start = u64::try_from(offset).unwrap_or(0);
     let (models, more) =
-        records::list::<R>(&read, criteria, order, direction == OrderDirection::Desc, start, first).await?;
+        records::list::<R>(&read, criteria, order, direction == OrderDirection::Desc, start, first, columns).await?;
     let rows: Vec<(String, R::Model)> = models
         .into_iter()
         .enumerate()
@@ -325,6 +327,21 @@ impl RecordFields {
         }
     }
 
+    /// The columns a shared field shows (see `plain::RowColumns`).
+    pub fn columns(field: &str) -> Option<&'static [&'static str]> {
+        Some(match field {
+            "createdAt" => &["created_at"],
+            "updatedAt" => &["updated_at"],
+            "completeness" => &["completeness"],
+            "version" => &["version"],
+            "externalId" => &["external_id"],
+            "owner" => &["owner_id"],
+            "createdBy" => &["created_by"],
+            "updatedBy" => &["updated_by"],
+            _ => return None,
+        })
+    }
+
     /// The shared fields that point at a user, for a plain walk.
     pub fn link(&self, field: &str) -> Option<Link> {
         match field {
@@ -443,9 +460,19 @@ macro_rules! connection {
                 order: $crate::service::records::Sort<<$entity as sea_orm::EntityTrait>::Column>,
                 direction: $crate::graphql::records::OrderDirection,
             ) -> $crate::error::GqlResult<Self> {
-                let page =
-                    $crate::graphql::records::page::<$entity>(ctx, kind, first, after, &criteria, order, direction)
-                        .await?;
+                let columns =
+                    $crate::graphql::plain::row_columns::<$node, <$entity as sea_orm::EntityTrait>::Column>(ctx);
+                let page = $crate::graphql::records::page::<$entity>(
+                    ctx,
+                    kind,
+                    first,
+                    after,
+                    &criteria,
+                    order,
+                    direction,
+                    columns.as_deref(),
+                )
+                .await?;
                 let edges: Vec<$edge> =
                     page.rows.into_iter().map(|(cursor, model)| $edge { cursor, node: model.into() }).collect();
                 Ok(Self {

@@ -908,6 +908,10 @@ pub async fn filtered<R: Record>(scope: &impl Scope, criteria: &[Criterion<R::Co
 
 /// One page of records: `first` rows after `offset`, plus whether more follow.
 /// Ties are broken by id and NULLs sort last on both backends, so pages are stable.
+///
+/// With `columns`, the rows hold only those columns (the others at their
+/// types' defaults): for callers that read no other field of them.
+#[allow(clippy::too_many_arguments, reason = "a list's arguments, as GraphQL gives them, and what its rows show")]
 pub async fn list<R: Record>(
     scope: &impl Scope,
     criteria: &[Criterion<R::Column>],
@@ -915,6 +919,7 @@ pub async fn list<R: Record>(
     descending: bool,
     offset: u64,
     first: u64,
+    columns: Option<&[R::Column]>,
 ) -> ServiceResult<(Vec<R::Model>, bool)> {
     if first > MAX_PAGE {
         return Err(ServiceError::invalid("first", format!("must be at most {MAX_PAGE}")));
@@ -945,8 +950,11 @@ pub async fn list<R: Record>(
             query = query.order_by(expr.clone().is_null(), sea_orm::Order::Asc).order_by(expr, direction.clone());
         }
     }
-    let mut rows =
-        decode::all(query.order_by(R::COLUMNS.id, direction).offset(offset).limit(first + 1), scope.conn()).await?;
+    let query = query.order_by(R::COLUMNS.id, direction).offset(offset).limit(first + 1);
+    let mut rows = match columns {
+        Some(columns) => decode::partial(query, columns, scope.conn()).await?,
+        None => decode::all(query, scope.conn()).await?,
+    };
     let more = rows.len() as u64 > first;
     rows.truncate(usize::try_from(first).unwrap_or(usize::MAX));
     Ok((rows, more))
