@@ -137,6 +137,17 @@ impl State {
         let changes = self.changes.get(&tenant).copied().unwrap_or(0);
         Ticket { tenant: changes, everyone: self.dropped, taken: Instant::now() }
     }
+
+    /// Whether what was read after taking `ticket` may be kept: nothing of
+    /// the tenant's was announced since, and announcements are heard.
+    fn may_keep(&self, ticket: &Ticket, tenant: Uuid) -> bool {
+        self.hearing && ticket.holds(&self.ticket(tenant))
+    }
+
+    /// Whether an entry read after `ticket` still counts.
+    fn counts(&self, ticket: &Ticket, tenant: Uuid) -> bool {
+        self.may_keep(ticket, tenant) && ticket.taken.elapsed() < MAX_AGE
+    }
 }
 
 impl Credentials {
@@ -150,22 +161,18 @@ impl Credentials {
     /// The kept credential of `holder`, while it counts.
     pub fn get(&self, holder: Holder) -> Option<Arc<Credential>> {
         let found = self.inner.kept.get(&holder.key())?;
-        self.counts(&found.ticket, holder.tenant()).then_some(found)
-    }
-
-    /// Whether an entry read after `ticket` still counts.
-    fn counts(&self, ticket: &Ticket, tenant: Uuid) -> bool {
-        let state = self.state();
-        state.hearing && ticket.holds(&state.ticket(tenant)) && ticket.taken.elapsed() < MAX_AGE
+        self.state().counts(&found.ticket, holder.tenant()).then_some(found)
     }
 
     /// The tenant's users among `ids` whose rows are kept and count (their
     /// password hashes empty); the others are for the caller to read.
     pub fn users(&self, tenant: Uuid, ids: &[Uuid]) -> (Vec<app_user::Model>, Vec<Uuid>) {
         let (mut found, mut missing) = (Vec::with_capacity(ids.len()), Vec::new());
+        // Held across the lookups, in the order `keep_users` takes the two locks.
+        let state = self.state();
         for &id in ids {
             match self.inner.users.get(&user_key(tenant, id)) {
-                Some(kept) if self.counts(&kept.ticket, tenant) => found.push(kept.user.clone()),
+                Some(kept) if state.counts(&kept.ticket, tenant) => found.push(kept.user.clone()),
                 _ => missing.push(id),
             }
         }
@@ -176,7 +183,7 @@ impl Credentials {
     /// of the tenant was announced since.
     pub fn keep_users(&self, tenant: Uuid, ticket: Ticket, users: &[app_user::Model]) {
         let state = self.state();
-        if !(state.hearing && ticket.holds(&state.ticket(tenant))) {
+        if !state.may_keep(&ticket, tenant) {
             return;
         }
         for user in users.iter().filter(|user| user.tenant_id == tenant) {
@@ -199,7 +206,7 @@ impl Credentials {
         // other way round): an announcement cannot slip between the comparison
         // and the entry.
         let state = self.state();
-        if state.hearing && ticket.holds(&state.ticket(tenant)) {
+        if state.may_keep(&ticket, tenant) {
             self.inner.kept.replace(&holder.key(), credential, 1, tenant);
         }
     }
@@ -313,6 +320,12 @@ mod tests {
             updated_at: at,
             deleted_at: None,
         };
+        // Before any change, so that only the key tells the tenants apart.
+        kept.keep_users(T, kept.ticket(T), std::slice::from_ref(&sam));
+        assert_eq!(kept.users(Uuid::from_u128(3), &[sam.id]).0, vec![], "kept for its own tenant only");
+        kept.keep_users(Uuid::from_u128(3), kept.ticket(Uuid::from_u128(3)), std::slice::from_ref(&sam));
+        assert_eq!(kept.users(Uuid::from_u128(3), &[sam.id]).0, vec![], "another tenant's row is not kept");
+
         let ticket = kept.ticket(T);
         kept.access_changed(T);
         kept.keep_users(T, ticket, std::slice::from_ref(&sam));
@@ -322,7 +335,6 @@ mod tests {
         let (found, missing) = kept.users(T, &[sam.id, Uuid::from_u128(7)]);
         assert_eq!(found, vec![app_user::Model { password_hash: String::new(), ..sam.clone() }]);
         assert_eq!(missing, vec![Uuid::from_u128(7)]);
-        assert_eq!(kept.users(Uuid::from_u128(3), &[sam.id]).0, vec![], "kept for its own tenant only");
 
         kept.access_changed(T);
         assert_eq!(kept.users(T, &[sam.id]).1, vec![sam.id]);

@@ -1,4 +1,5 @@
-//! Whole rows of the models lists read most, decoded straight from the driver.
+//! Rows of the models lists read most, decoded straight from the driver:
+//! whole, or with only the columns a list's rows show ([`partial`]).
 //!
 //! sea-orm's derived `FromQueryResult` reads a nullable column by asking for
 //! the value and turning the "null" error into `None`, and it formats that

@@ -141,9 +141,9 @@ pub async fn by_ids_for_read(read: &TenantRead, ids: &[Uuid]) -> ServiceResult<V
     let (mut users, missing) = kept.users(tenant, ids);
     if !missing.is_empty() {
         let ticket = kept.ticket(tenant);
-        let read = by_ids(read, &missing).await?;
-        kept.keep_users(tenant, ticket, &read);
-        users.extend(read.into_iter().map(|user| app_user::Model { password_hash: String::new(), ..user }));
+        let fresh = by_ids(read, &missing).await?;
+        kept.keep_users(tenant, ticket, &fresh);
+        users.extend(fresh.into_iter().map(|user| app_user::Model { password_hash: String::new(), ..user }));
     }
     Ok(users)
 }
