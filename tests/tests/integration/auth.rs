@@ -7,6 +7,7 @@ use crm_api::db::credentials::Holder;
 use crm_api::db::{Db, system};
 use crm_tests::{PASSWORD, Session, TestApp, db_tests, forge, serde_json::json};
 use sea_orm::DbBackend;
+use uuid::Uuid;
 
 const ME: &str = "{ me { user { email } tenant { slug } profile { name } } }";
 
@@ -260,11 +261,7 @@ async fn access_changes_end_kept_credentials_on_every_server(app: TestApp) {
     const LIST: &str = "{ contacts(first: 1) { totalCount } }";
     let acme = app.tenant("acme").await;
     let admin = Some(acme.admin.token.as_str());
-    let (other, kept) = match app.backend() {
-        DbBackend::Postgres => app.second_server_with_db().await,
-        _ => (app.addr, app.db.clone()),
-    };
-    let tenant = system::tenant_by_slug(app.db.connection(), "acme").await.unwrap().unwrap().id;
+    let (other, kept, tenant) = other_server(&app, "acme").await;
     let person = |session: &Session| Holder::User { tenant, user: session.user_id.parse().unwrap() };
     let sam = app.user(&acme, "Sam", "Sales").await;
     let kim = app.user(&acme, "Kim", "Sales").await;
@@ -307,11 +304,7 @@ async fn kept_users_end_with_their_tenants_access_changes(app: TestApp) {
     const OWNERS: &str = "{ contacts(first: 5) { nodes { owner { displayName profile { name } } } } }";
     let acme = app.tenant("acme").await;
     let admin = Some(acme.admin.token.as_str());
-    let (other, kept) = match app.backend() {
-        DbBackend::Postgres => app.second_server_with_db().await,
-        _ => (app.addr, app.db.clone()),
-    };
-    let tenant = system::tenant_by_slug(app.db.connection(), "acme").await.unwrap().unwrap().id;
+    let (other, kept, tenant) = other_server(&app, "acme").await;
     let sam = app.user(&acme, "Sam", "Sales").await;
     let sam_id = sam.user_id.parse().unwrap();
     let create = "mutation($o: ID!) { createContact(input: { lastName: \"Lee\", ownerId: $o }) { id } }";
@@ -346,6 +339,18 @@ async fn kept_users_end_with_their_tenants_access_changes(app: TestApp) {
         assert!(Instant::now() < deadline, "the other server still shows the old profile after 5 s");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// Another server on the test's database, with what it keeps, and the
+/// tenant's id: on PostgreSQL a second server; on SQLite, which serves one
+/// process per database file, the one server.
+async fn other_server(app: &TestApp, slug: &str) -> (SocketAddr, Db, Uuid) {
+    let (other, kept) = match app.backend() {
+        DbBackend::Postgres => app.second_server_with_db().await,
+        _ => (app.addr, app.db.clone()),
+    };
+    let tenant = system::tenant_by_slug(app.db.connection(), slug).await.unwrap().unwrap().id;
+    (other, kept, tenant)
 }
 
 /// Sends `token` to `server` until the server keeps its credential, once it
