@@ -345,7 +345,7 @@ async fn run(
     {
         return with_body(StatusCode::OK, format, body);
     }
-    let ctx = RequestCtx::new(state.db().clone(), state.keys_arc(), actor, request_id);
+    let ctx = RequestCtx::new(state.db().clone(), state.keys_arc(), actor, request_id).holding(state.db().hold());
     let holds = Arc::new(Holds::default());
     let batcher = ctx.batcher.clone();
     let mut request = GqlRequest::new(params.query).data(ctx);

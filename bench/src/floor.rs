@@ -18,31 +18,36 @@ fn in_list(first: usize, n: usize) -> String {
     (first..first + n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
 }
 
-/// "50 contacts with their account and owner": three statements.
+/// "50 contacts with their account and owner": three statements on one
+/// connection, taken from the pool once (sqlx pings each connection it takes
+/// back, so three checkouts would pay three pings), as the server's reads of
+/// one request share one (`db::held`).
 pub async fn read(conn: &DatabaseConnection, tenant: Uuid) -> Result<usize, Error> {
     match conn.get_database_backend() {
         DbBackend::Postgres => {
-            let pool = conn.get_postgres_connection_pool();
-            let rows: Vec<ContactRow> = sqlx::query_as::<Postgres, _>(CONTACTS).bind(tenant).fetch_all(pool).await?;
+            let mut held = conn.get_postgres_connection_pool().acquire().await?;
+            let rows: Vec<ContactRow> =
+                sqlx::query_as::<Postgres, _>(CONTACTS).bind(tenant).fetch_all(&mut *held).await?;
             let accounts: Vec<Uuid> = rows.iter().filter_map(|r| r.1).collect();
             let owners: Vec<Uuid> = rows.iter().map(|r| r.2).collect();
             let a: Vec<(Uuid, String)> =
                 sqlx::query_as::<Postgres, _>("SELECT id, name FROM account WHERE tenant_id = $1 AND id = ANY($2)")
                     .bind(tenant)
                     .bind(&accounts)
-                    .fetch_all(pool)
+                    .fetch_all(&mut *held)
                     .await?;
             let u: Vec<(Uuid, String)> =
                 sqlx::query_as::<Postgres, _>("SELECT id, email FROM app_user WHERE tenant_id = $1 AND id = ANY($2)")
                     .bind(tenant)
                     .bind(&owners)
-                    .fetch_all(pool)
+                    .fetch_all(&mut *held)
                     .await?;
             Ok(rows.len() + a.len() + u.len())
         }
         _ => {
-            let pool = conn.get_sqlite_connection_pool();
-            let rows: Vec<ContactRow> = sqlx::query_as::<Sqlite, _>(CONTACTS).bind(tenant).fetch_all(pool).await?;
+            let mut held = conn.get_sqlite_connection_pool().acquire().await?;
+            let rows: Vec<ContactRow> =
+                sqlx::query_as::<Sqlite, _>(CONTACTS).bind(tenant).fetch_all(&mut *held).await?;
             let mut accounts: Vec<Uuid> = rows.iter().filter_map(|r| r.1).collect();
             let mut owners: Vec<Uuid> = rows.iter().map(|r| r.2).collect();
             accounts.sort();
@@ -55,14 +60,14 @@ pub async fn read(conn: &DatabaseConnection, tenant: Uuid) -> Result<usize, Erro
             for id in &accounts {
                 q = q.bind(*id);
             }
-            let a = q.fetch_all(pool).await?;
+            let a = q.fetch_all(&mut *held).await?;
             let sql =
                 format!("SELECT id, email FROM app_user WHERE tenant_id = $1 AND id IN ({})", in_list(2, owners.len()));
             let mut q = sqlx::query_as::<Sqlite, (Uuid, String)>(sqlx::AssertSqlSafe(sql)).bind(tenant);
             for id in &owners {
                 q = q.bind(*id);
             }
-            let u = q.fetch_all(pool).await?;
+            let u = q.fetch_all(&mut *held).await?;
             Ok(rows.len() + a.len() + u.len())
         }
     }
@@ -71,15 +76,15 @@ pub async fn read(conn: &DatabaseConnection, tenant: Uuid) -> Result<usize, Erro
 const ACCOUNT: &str = "SELECT id, name FROM account WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL";
 const DEALS: &str = "SELECT id, name, amount_e4 FROM opportunity WHERE tenant_id = $1 AND account_id = $2 AND deleted_at IS NULL ORDER BY close_date, id";
 
-/// One account by id with its opportunities: two statements.
+/// One account by id with its opportunities: two statements on one connection.
 pub async fn point(conn: &DatabaseConnection, tenant: Uuid, account: Uuid) -> Result<usize, Error> {
     macro_rules! run {
         ($db:ty, $pool:expr) => {{
-            let pool = $pool;
+            let mut held = $pool.acquire().await?;
             let a: Option<(Uuid, String)> =
-                sqlx::query_as::<$db, _>(ACCOUNT).bind(tenant).bind(account).fetch_optional(pool).await?;
+                sqlx::query_as::<$db, _>(ACCOUNT).bind(tenant).bind(account).fetch_optional(&mut *held).await?;
             let o: Vec<(Uuid, String, Option<i64>)> =
-                sqlx::query_as::<$db, _>(DEALS).bind(tenant).bind(account).fetch_all(pool).await?;
+                sqlx::query_as::<$db, _>(DEALS).bind(tenant).bind(account).fetch_all(&mut *held).await?;
             Ok(usize::from(a.is_some()) + o.len())
         }};
     }

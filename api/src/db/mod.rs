@@ -12,13 +12,14 @@ mod combined;
 pub mod credentials;
 pub mod decode;
 pub mod events;
+pub mod held;
 pub mod rollup;
 mod scope;
 pub mod system;
 pub mod trace;
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -46,6 +47,10 @@ use crate::auth::{Actor, admin_access};
 /// connection within this window (sqlx then drops that connection).
 const PING_IF_IDLE_FOR: Duration = Duration::from_secs(10);
 
+/// Connections in each pool.
+const POSTGRES_POOL: u32 = 16;
+const SQLITE_POOL: u32 = 8;
+
 /// Rules by (tenant, profile), with the access version they were read at.
 type AccessCache = HashMap<(Uuid, Uuid), (i64, Arc<Permissions>)>;
 
@@ -56,8 +61,10 @@ pub struct Db {
     /// SQLite has one writer at a time. Queueing our writers here, instead of in
     /// SQLite's busy handler, keeps them fair and off blocking threads.
     sqlite_writer: Option<Arc<Mutex<()>>>,
+    /// Permits for requests to hold a connection for their reads (see [`held`]).
+    holds: held::Holds,
     /// Statements run since connecting: what the N+1 tests and the benchmark count.
-    statements: Arc<AtomicU64>,
+    counts: Arc<held::Counts>,
     /// Each profile's rules with the access version they were read at. A rule
     /// change bumps the version in the database, which the credential check
     /// reads with the profile; a kept credential carries its rules, and ends
@@ -81,7 +88,7 @@ impl Db {
             // A file has no far end to lose; the default ping on every
             // checkout was a round trip to sqlx's SQLite thread per statement.
             options.test_before_acquire(false);
-            options.max_connections(8).min_connections(1).map_sqlx_sqlite_opts(|o| {
+            options.max_connections(SQLITE_POOL).min_connections(1).map_sqlx_sqlite_opts(|o| {
                 o.create_if_missing(true)
                     .journal_mode(SqliteJournalMode::Wal)
                     .synchronous(SqliteSynchronous::Normal)
@@ -99,13 +106,13 @@ impl Db {
             // read of four statements paid eight). A connection in steady use is
             // known to be alive; only one left idle long enough for the server,
             // a proxy or a firewall to have dropped it is checked first.
-            options.max_connections(16).min_connections(1).test_before_acquire_if_idle_for(PING_IF_IDLE_FOR);
+            options.max_connections(POSTGRES_POOL).min_connections(1).test_before_acquire_if_idle_for(PING_IF_IDLE_FOR);
         }
         let mut conn = Database::connect(options).await?;
-        let statements = Arc::new(AtomicU64::new(0));
-        let counter = statements.clone();
+        let counts = Arc::new(held::Counts::default());
+        let counter = counts.clone();
         conn.set_metric_callback(move |_| {
-            counter.fetch_add(1, Ordering::Relaxed);
+            counter.statements.fetch_add(1, Ordering::Relaxed);
         });
         // SQLite has one server process, which hears its own commits; a
         // PostgreSQL process hears others' once its listener is connected.
@@ -113,7 +120,8 @@ impl Db {
         Ok(Self {
             conn,
             sqlite_writer: sqlite.then(|| Arc::new(Mutex::new(()))),
-            statements,
+            holds: held::Holds::new(if sqlite { SQLITE_POOL } else { POSTGRES_POOL }),
+            counts,
             access: Arc::default(),
             configs: Arc::default(),
             events,
@@ -173,7 +181,12 @@ impl Db {
 
     /// How many statements this pool has run.
     pub fn statements(&self) -> u64 {
-        self.statements.load(Ordering::Relaxed)
+        self.counts.statements.load(Ordering::Relaxed)
+    }
+
+    /// How many connections reads have taken from the pool (see [`held`]).
+    pub fn read_checkouts(&self) -> u64 {
+        self.counts.checkouts.load(Ordering::Relaxed)
     }
 
     /// The rules of a profile as just read with a credential: from the cache
@@ -200,9 +213,27 @@ impl Db {
         Ok(rules)
     }
 
-    /// Reads scoped to the actor's tenant, outside any transaction.
+    /// Reads scoped to the actor's tenant, outside any transaction, each
+    /// statement on a connection of the pool's.
     pub fn read(&self, actor: Arc<Actor>) -> TenantRead {
-        TenantRead::new(self.conn.clone(), actor, self.credentials().clone())
+        self.read_holding(actor, None)
+    }
+
+    /// Reads scoped to the actor's tenant, outside any transaction, on the
+    /// connection `hold` keeps for one request when it has one (see [`held`]).
+    pub fn read_holding(&self, actor: Arc<Actor>, hold: Option<&Arc<held::Hold>>) -> TenantRead {
+        let conn = held::ReadConn::new(self.conn.clone(), hold.cloned(), self.counts.clone());
+        TenantRead::new(conn, actor, self.credentials().clone())
+    }
+
+    /// A hold for one request's reads (see [`held`]).
+    pub fn hold(&self) -> Arc<held::Hold> {
+        held::Hold::new(&self.holds)
+    }
+
+    /// How many more requests may start holding a connection now.
+    pub fn holds_available(&self) -> usize {
+        self.holds.available()
     }
 
     /// A write transaction scoped to the actor's tenant.

@@ -8,14 +8,15 @@ use chrono::{DateTime, SubsecRound, Utc};
 
 use entity::{TenantOwned, field_definition, picklist_option};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait,
-    IntoActiveModel, QueryFilter, Select, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, DbErr, EntityTrait, IntoActiveModel,
+    QueryFilter, Select, TransactionTrait,
 };
 use tokio::sync::OwnedMutexGuard;
 use uuid::Uuid;
 
 use super::credentials::Credentials;
 use super::events::{self, Events, TraceBatch};
+use super::held::ReadConn;
 use super::rollup;
 use super::trace::{self, Change};
 use crate::auth::Actor;
@@ -180,13 +181,13 @@ pub async fn own_tenant(scope: &impl Scope) -> Result<entity::tenant::Model, DbE
 
 /// Tenant-scoped reads on the pool.
 pub struct TenantRead {
-    conn: DatabaseConnection,
+    conn: ReadConn,
     actor: Arc<Actor>,
     kept: Credentials,
 }
 
 impl TenantRead {
-    pub(super) fn new(conn: DatabaseConnection, actor: Arc<Actor>, kept: Credentials) -> Self {
+    pub(super) fn new(conn: ReadConn, actor: Arc<Actor>, kept: Credentials) -> Self {
         Self { conn, actor, kept }
     }
 
@@ -198,9 +199,9 @@ impl TenantRead {
 }
 
 impl Scope for TenantRead {
-    type Conn = DatabaseConnection;
+    type Conn = ReadConn;
 
-    fn conn(&self) -> &DatabaseConnection {
+    fn conn(&self) -> &ReadConn {
         &self.conn
     }
 

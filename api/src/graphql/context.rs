@@ -9,6 +9,7 @@ use super::batch::Batcher;
 use super::loaders::Loaders;
 use crate::auth::jwt::JwtKeys;
 use crate::auth::{Actor, Source};
+use crate::db::held::Hold;
 use crate::db::{Db, TenantRead, TenantTx};
 use crate::error::{ErrorCode, GqlError, GqlResult, ServiceError};
 
@@ -23,6 +24,9 @@ pub struct RequestCtx {
     loaders: OnceLock<Loaders>,
     /// Holds loader tasks until the request yields (see `batch`).
     pub batcher: Arc<Batcher>,
+    /// The connection an HTTP request's reads share (see `db::held`); none
+    /// for a socket's operations, which may live for hours.
+    hold: Option<Arc<Hold>>,
 }
 
 impl RequestCtx {
@@ -31,7 +35,13 @@ impl RequestCtx {
         if let Some(actor) = actor {
             let _ = cell.set(Arc::new(actor));
         }
-        Self { db, keys, actor: cell, request_id, loaders: OnceLock::new(), batcher: Arc::default() }
+        Self { db, keys, actor: cell, request_id, loaders: OnceLock::new(), batcher: Arc::default(), hold: None }
+    }
+
+    /// Runs the request's reads on one held connection (an HTTP request's).
+    #[must_use]
+    pub fn holding(self, hold: Arc<Hold>) -> Self {
+        Self { hold: Some(hold), ..self }
     }
 
     pub fn actor(&self) -> GqlResult<&Arc<Actor>> {
@@ -40,25 +50,39 @@ impl RequestCtx {
 
     /// Tenant-scoped reads for the caller.
     pub fn read(&self) -> GqlResult<TenantRead> {
-        Ok(self.db.read(self.actor()?.clone()))
+        Ok(self.db.read_holding(self.actor()?.clone(), self.hold.as_ref()))
     }
 
     /// The request's DataLoaders, bound to the caller's tenant.
     pub fn loaders(&self) -> GqlResult<&Loaders> {
         let actor = self.actor()?;
-        Ok(self.loaders.get_or_init(|| Loaders::new(|| self.db.read(actor.clone()), &self.batcher)))
+        Ok(self
+            .loaders
+            .get_or_init(|| Loaders::new(|| self.db.read_holding(actor.clone(), self.hold.as_ref()), &self.batcher)))
     }
 
     /// A tenant-scoped write transaction for the caller.
     pub async fn begin(&self) -> GqlResult<TenantTx> {
         let actor = self.actor()?.clone();
+        self.release_hold();
         Ok(self.db.begin(actor, Some(self.request_id.clone())).await?)
     }
 
     /// A write transaction whose traces say IMPORT (bulk loads from another system).
     pub async fn begin_import(&self) -> GqlResult<TenantTx> {
         let actor = Arc::new(Actor { source: Source::Import, ..(**self.actor()?).clone() });
+        self.release_hold();
         Ok(self.db.begin(actor, Some(self.request_id.clone())).await?)
+    }
+}
+
+impl RequestCtx {
+    /// A transaction takes a connection of its own: the held one goes back
+    /// first, so that no request holds one while it waits for another.
+    fn release_hold(&self) {
+        if let Some(hold) = &self.hold {
+            hold.release();
+        }
     }
 }
 

@@ -9,6 +9,7 @@ use crate::contacts::account;
 db_tests!(
     other_tenants_records_are_not_found_anywhere,
     relations_are_batched_not_one_query_per_row,
+    a_requests_reads_share_one_connection,
     a_write_runs_a_fixed_number_of_statements,
     every_list_orders_and_pages,
     response_fields_follow_the_selection_order,
@@ -207,6 +208,60 @@ async fn relations_are_batched_not_one_query_per_row(app: TestApp) {
     // Authentication, the page, then one batch per relation: the same for 5 rows as for 50.
     assert_eq!(few, many, "statements must not grow with the number of rows");
     assert!(many <= 8, "{many} statements for 50 contacts with account, owner and siblings");
+}
+
+/// An HTTP request's reads run on one connection taken from the pool once
+/// (sqlx pings every connection it takes back); holding them starves no one:
+/// many more requests than connections, reads and writes, all answer, and
+/// every hold is given back.
+async fn a_requests_reads_share_one_connection(app: TestApp) {
+    let acme = app.tenant("acme").await;
+    let t = acme.admin.token.as_str();
+    let mut accounts = Vec::new();
+    for i in 0..5 {
+        accounts.push(account(&app, t, &format!("Held {i}")).await);
+    }
+    let create = "mutation($a: ID!, $n: String!) { createContact(input: { lastName: $n, accountId: $a }) { id account { name } } }";
+    for i in 0..10 {
+        app.gql(Some(t), create, json!({ "a": accounts[i % 5], "n": format!("Held {i}") })).await.data();
+    }
+    let page = "{ contacts(first: 50) { nodes { lastName account { name } owner { email } } } }";
+    // The owners kept, as the page reads them after its first time.
+    statements_for(&app, t, page).await;
+    let checkouts = app.db.read_checkouts();
+    let (statements, data) = statements_for(&app, t, page).await;
+    assert_eq!(data["contacts"]["nodes"].as_array().unwrap().len(), 10);
+    assert_eq!(statements, 2, "the page and its accounts' names");
+    // `statements_for` sent one request before the page (its `__typename`
+    // runs no statement).
+    assert_eq!(app.db.read_checkouts() - checkouts, 1, "one connection for the page's two statements");
+
+    // Two lists in one request run concurrently: the second statement finds
+    // the held connection busy and takes a free one or waits for it.
+    let both = "{ contacts(first: 50) { nodes { account { name } } } accounts(first: 50) { nodes { name } } }";
+    let r = app.gql(Some(t), both, json!({})).await;
+    assert_eq!(r.data()["accounts"]["nodes"].as_array().unwrap().len(), 5);
+
+    let idle = app.db.holds_available();
+    assert!(idle > 0);
+    let requests = (0..96).map(|i| {
+        let app = &app;
+        let accounts = &accounts;
+        async move {
+            if i % 4 == 0 {
+                let r = app.gql(Some(t), create, json!({ "a": accounts[i % 5], "n": format!("Crowd {i}") })).await;
+                r.data()["createContact"]["account"]["name"].as_str().map(str::to_owned)
+            } else {
+                let r = app.gql(Some(t), page, json!({})).await;
+                r.data()["contacts"]["nodes"][0]["account"]["name"].as_str().map(str::to_owned)
+            }
+        }
+    });
+    let answers = tokio::time::timeout(std::time::Duration::from_secs(60), futures_util::future::join_all(requests))
+        .await
+        .expect("96 requests on a pool of at most 16 connections answer");
+    assert!(answers.iter().all(Option::is_some), "every request answered with its account's name");
+    assert_eq!(app.db.holds_available(), idle, "every hold given back");
 }
 
 async fn a_write_runs_a_fixed_number_of_statements(app: TestApp) {
