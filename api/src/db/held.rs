@@ -10,17 +10,21 @@
 //!
 //! Keeping idle connections must not starve anyone of one, so:
 //! - at most half the pool is held at once (a [`Holds`] permit each); a
-//!   request that finds none runs each statement on the pool, as before;
-//! - a statement that finds its request's connection busy (loaders run
-//!   concurrently) takes another from the pool only if one is free at once,
-//!   else waits for its request's own: a holder never waits on the pool;
-//! - a request gives its connection back before it begins a transaction
-//!   ([`Hold::release`]), and so does a statement that failed or was dropped
-//!   half-way, whose connection the pool's ping then checks;
-//! - WebSocket connections hold nothing: they live for hours.
+//!   request that finds none runs each statement on the pool, as before. The
+//!   other half serves transactions and statements run on the pool, none of
+//!   which waits for a second connection while it has one, so they keep
+//!   coming back;
+//! - a statement that finds its request's connection busy (loaders and root
+//!   fields run concurrently) runs on the pool when a connection is idle
+//!   there (checked for a dead peer as any checkout is), else waits for its
+//!   request's own;
+//! - a request gives its connection back before it begins a transaction or
+//!   signs in ([`Hold::release`]), and so does a statement that failed or
+//!   was dropped half-way, whose connection the pool's ping then checks;
+//! - WebSocket operations hold nothing: a subscription lives for hours.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use sea_orm::sqlx::pool::PoolConnection;
 use sea_orm::sqlx::{self, Postgres, Sqlite};
@@ -50,9 +54,6 @@ impl Holds {
 pub struct Hold {
     slot: Mutex<Slot>,
     holds: Holds,
-    /// Set by [`Hold::release`]: a statement running then gives the
-    /// connection back when it ends.
-    released: AtomicBool,
 }
 
 enum Slot {
@@ -71,17 +72,14 @@ enum Pooled {
 
 impl Hold {
     pub fn new(holds: &Holds) -> Arc<Self> {
-        Arc::new(Self { slot: Mutex::new(Slot::Unasked), holds: holds.clone(), released: AtomicBool::new(false) })
+        Arc::new(Self { slot: Mutex::new(Slot::Unasked), holds: holds.clone() })
     }
 
     /// Gives the connection back to the pool (before a transaction takes
-    /// one), now or, when a statement is using it, as that one ends; later
-    /// reads of the request run on the pool.
-    pub fn release(&self) {
-        self.released.store(true, Ordering::Release);
-        if let Ok(mut slot) = self.slot.try_lock() {
-            *slot = Slot::Off;
-        }
+    /// one), waiting for a statement of the request's that is using it;
+    /// later reads of the request run on the pool.
+    pub async fn release(&self) {
+        *self.slot.lock().await = Slot::Off;
     }
 }
 
@@ -103,31 +101,24 @@ pub struct Counts {
     pub checkouts: AtomicU64,
 }
 
-/// A connection lent to one statement.
-enum Lease<'a> {
-    /// The request's own: back into its slot when the statement succeeds
-    /// and the hold was not released meanwhile.
-    Held { slot: MutexGuard<'a, Slot>, done: bool, released: &'a AtomicBool },
-    /// A free one of the pool's, while the request's own is busy.
-    Spare(Pooled),
+/// The request's held connection, lent to one statement: back into its
+/// slot when the statement succeeds.
+struct Lease<'a> {
+    slot: MutexGuard<'a, Slot>,
+    done: bool,
 }
 
 impl Lease<'_> {
     fn conn(&mut self) -> &mut Pooled {
-        match self {
-            Self::Held { slot, .. } => match &mut **slot {
-                Slot::Held { conn, .. } => conn,
-                // A `Held` lease is only made over a held slot.
-                Slot::Unasked | Slot::Off => unreachable!("a lease over an empty slot"),
-            },
-            Self::Spare(conn) => conn,
+        match &mut *self.slot {
+            Slot::Held { conn, .. } => conn,
+            // A lease is only made over a held slot.
+            Slot::Unasked | Slot::Off => unreachable!("a lease over an empty slot"),
         }
     }
 
     fn succeeded(&mut self) {
-        if let Self::Held { done, .. } = self {
-            *done = true;
-        }
+        self.done = true;
     }
 }
 
@@ -135,10 +126,8 @@ impl Drop for Lease<'_> {
     fn drop(&mut self) {
         // A statement that failed or was dropped half-way may have left the
         // connection mid-protocol: the pool's ping on return checks it.
-        if let Self::Held { slot, done, released } = self
-            && (!*done || released.load(Ordering::Acquire))
-        {
-            **slot = Slot::Off;
+        if !self.done {
+            *self.slot = Slot::Off;
         }
     }
 }
@@ -151,7 +140,7 @@ impl ReadConn {
     /// A connection for one statement, or `None` to run it on the pool.
     async fn lease(&self) -> Result<Option<Lease<'_>>, DbErr> {
         let lease = self.lease_or_pool().await;
-        if matches!(lease, Ok(None | Some(Lease::Spare(_)))) {
+        if matches!(lease, Ok(None)) {
             self.counts.checkouts.fetch_add(1, Ordering::Relaxed);
         }
         lease
@@ -161,14 +150,12 @@ impl ReadConn {
         let Some(hold) = &self.hold else { return Ok(None) };
         let mut slot = match hold.slot.try_lock() {
             Ok(slot) => slot,
-            Err(_) => match self.spare() {
-                Some(conn) => return Ok(Some(Lease::Spare(conn))),
-                None => hold.slot.lock().await,
-            },
+            // Busy with another statement of the request's: the pool serves
+            // this one if it has a connection idle (checked as any checkout
+            // is), else it waits for the request's own.
+            Err(_) if self.idle() => return Ok(None),
+            Err(_) => hold.slot.lock().await,
         };
-        if hold.released.load(Ordering::Acquire) {
-            *slot = Slot::Off;
-        }
         match &*slot {
             Slot::Held { .. } => {}
             Slot::Off => return Ok(None),
@@ -195,14 +182,14 @@ impl ReadConn {
                 }
             }
         }
-        Ok(Some(Lease::Held { slot, done: false, released: &hold.released }))
+        Ok(Some(Lease { slot, done: false }))
     }
 
-    /// A connection of the pool's if one is free now.
-    fn spare(&self) -> Option<Pooled> {
+    /// Whether the pool has a connection idle now.
+    fn idle(&self) -> bool {
         match self.pool.get_database_backend() {
-            DbBackend::Postgres => self.pool.get_postgres_connection_pool().try_acquire().map(Pooled::Postgres),
-            _ => self.pool.get_sqlite_connection_pool().try_acquire().map(Pooled::Sqlite),
+            DbBackend::Postgres => self.pool.get_postgres_connection_pool().num_idle() > 0,
+            _ => self.pool.get_sqlite_connection_pool().num_idle() > 0,
         }
     }
 

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 
 use super::context::request;
 use super::types::{ApiToken, Profile, Tenant, User};
-use crate::db::system;
+use crate::db::{Scope, system};
 use crate::error::{GqlResult, ServiceError};
 use crate::service;
 
@@ -39,7 +39,7 @@ impl AuthQuery {
         let req = request(ctx)?;
         let read = req.read()?;
         let actor = req.actor()?;
-        let tenant = system::tenant_by_id(read_conn(req), actor.tenant_id).await?.ok_or(ServiceError::NotFound)?;
+        let tenant = system::tenant_by_id(read.conn(), actor.tenant_id).await?.ok_or(ServiceError::NotFound)?;
         let user = match actor.user_id.filter(|_| actor.api_token_id.is_none()) {
             Some(id) => Some(service::users::get(&read, id).await?.into()),
             None => None,
@@ -51,10 +51,6 @@ impl AuthQuery {
         let profile = service::users::profile(&read, actor.profile_id).await?.into();
         Ok(Me { user, api_token, tenant: tenant.into(), profile })
     }
-}
-
-fn read_conn(req: &super::context::RequestCtx) -> &sea_orm::DatabaseConnection {
-    req.db.connection()
 }
 
 #[derive(Default)]
@@ -71,6 +67,7 @@ impl AuthMutation {
         password: String,
     ) -> GqlResult<LoginPayload> {
         let req = request(ctx)?;
+        req.release_hold().await;
         let session =
             service::auth::login(&req.db, &req.keys, &tenant, &email, &password, Some(req.request_id.clone())).await?;
         // Only a request that came without a valid credential takes on the new session.

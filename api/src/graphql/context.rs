@@ -64,14 +64,14 @@ impl RequestCtx {
     /// A tenant-scoped write transaction for the caller.
     pub async fn begin(&self) -> GqlResult<TenantTx> {
         let actor = self.actor()?.clone();
-        self.release_hold();
+        self.release_hold().await;
         Ok(self.db.begin(actor, Some(self.request_id.clone())).await?)
     }
 
     /// A write transaction whose traces say IMPORT (bulk loads from another system).
     pub async fn begin_import(&self) -> GqlResult<TenantTx> {
         let actor = Arc::new(Actor { source: Source::Import, ..(**self.actor()?).clone() });
-        self.release_hold();
+        self.release_hold().await;
         Ok(self.db.begin(actor, Some(self.request_id.clone())).await?)
     }
 }
@@ -79,9 +79,9 @@ impl RequestCtx {
 impl RequestCtx {
     /// A transaction takes a connection of its own: the held one goes back
     /// first, so that no request holds one while it waits for another.
-    fn release_hold(&self) {
+    pub async fn release_hold(&self) {
         if let Some(hold) = &self.hold {
-            hold.release();
+            hold.release().await;
         }
     }
 }
