@@ -46,6 +46,11 @@ struct Watch {
     credential: Option<String>,
     actor: Arc<Actor>,
     receiver: Receiver<Arc<TraceBatch>>,
+    /// The tenant's last trace when the subscription began: a batch up to it
+    /// committed before, and reached the receiver only because the listener
+    /// passed it on late (PostgreSQL's NOTIFY is heard after the commit, and
+    /// SQLite's announcement follows it), so it is not new to this subscriber.
+    since: i64,
     /// When the session token stops being valid.
     expires: Option<Pin<Box<Sleep>>>,
     /// When the credential is next checked, events or not. Both timers stay
@@ -62,12 +67,16 @@ impl Watch {
         let actor = req.actor()?.clone();
         let credential = ctx.data_opt::<SocketSession>().map(|s| s.credential.clone());
         let receiver = req.db.events().subscribe(actor.tenant_id).await?;
+        // Read after subscribing: a trace committed after this read comes
+        // through the receiver, one committed before is dropped by its number.
+        let since = service::traces::last_seq(&req.read()?).await?;
         let mut watch = Self {
             db: req.db.clone(),
             keys: req.keys.clone(),
             credential,
             actor,
             receiver,
+            since,
             expires: None,
             recheck: Box::pin(tokio::time::sleep(RECHECK)),
             ended: false,
@@ -133,6 +142,7 @@ impl Watch {
             };
             match received {
                 Ok(batch) if batch.tenant_id != self.actor.tenant_id => {}
+                Ok(batch) if batch.traces.last().is_some_and(|last| last.seq <= self.since) => {}
                 Ok(batch) if batch.lost => {
                     return self.end(
                         ErrorCode::Lagged,

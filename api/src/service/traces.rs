@@ -36,6 +36,12 @@ pub struct TraceFilter {
 
 /// The entity types whose traces the actor may read: `None` for admins (all),
 /// else the CRM entities (core and custom) their profile may read.
+/// The sequence number of the tenant's last committed trace (0 before any).
+pub async fn last_seq(scope: &impl Scope) -> ServiceResult<i64> {
+    let head = scope.select::<entity::trace_head::Entity>().one(scope.conn()).await?;
+    Ok(head.map_or(0, |head| head.last_seq))
+}
+
 pub async fn readable_types(scope: &impl Scope) -> ServiceResult<Option<Vec<String>>> {
     if scope.actor().is_admin {
         return Ok(None);
