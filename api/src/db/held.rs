@@ -24,7 +24,7 @@
 //! - WebSocket operations hold nothing: a subscription lives for hours.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 
 use sea_orm::sqlx::pool::PoolConnection;
 use sea_orm::sqlx::{self, Postgres, Sqlite};
@@ -34,6 +34,8 @@ use sea_orm::{
 };
 use sea_query_sqlx::SqlxValues;
 use tokio::sync::{Mutex, MutexGuard, OwnedSemaphorePermit, Semaphore};
+
+use super::Counts;
 
 /// The permits to hold a connection: half the pool's connections.
 #[derive(Clone)]
@@ -89,16 +91,6 @@ pub struct ReadConn {
     pool: DatabaseConnection,
     hold: Option<Arc<Hold>>,
     counts: Arc<Counts>,
-}
-
-/// What a pool's reads did, for tests.
-#[derive(Default)]
-pub struct Counts {
-    /// Statements run, reads' and transactions' alike.
-    pub statements: AtomicU64,
-    /// Connections taken from the pool by reads: one per statement run on
-    /// the pool, one per connection held.
-    pub checkouts: AtomicU64,
 }
 
 /// The request's held connection, lent to one statement: back into its

@@ -19,7 +19,7 @@ pub mod system;
 pub mod trace;
 
 use std::collections::HashMap;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -51,6 +51,16 @@ const PING_IF_IDLE_FOR: Duration = Duration::from_secs(10);
 const POSTGRES_POOL: u32 = 16;
 const SQLITE_POOL: u32 = 8;
 
+/// What the pool did since connecting: what the N+1 tests and the benchmark count.
+#[derive(Default)]
+pub(crate) struct Counts {
+    /// Statements run, reads' and transactions' alike.
+    pub statements: AtomicU64,
+    /// Connections taken from the pool by reads: one per statement run on
+    /// the pool, one per connection held (see [`held`]).
+    pub checkouts: AtomicU64,
+}
+
 /// Rules by (tenant, profile), with the access version they were read at.
 type AccessCache = HashMap<(Uuid, Uuid), (i64, Arc<Permissions>)>;
 
@@ -63,8 +73,7 @@ pub struct Db {
     sqlite_writer: Option<Arc<Mutex<()>>>,
     /// Permits for requests to hold a connection for their reads (see [`held`]).
     holds: held::Holds,
-    /// Statements run since connecting: what the N+1 tests and the benchmark count.
-    counts: Arc<held::Counts>,
+    counts: Arc<Counts>,
     /// Each profile's rules with the access version they were read at. A rule
     /// change bumps the version in the database, which the credential check
     /// reads with the profile; a kept credential carries its rules, and ends
@@ -84,11 +93,12 @@ impl Db {
         let mut options = ConnectOptions::new(url);
         options.sqlx_logging(false).acquire_timeout(Duration::from_secs(10));
         let sqlite = url.starts_with("sqlite:");
+        let pool_size = if sqlite { SQLITE_POOL } else { POSTGRES_POOL };
         if sqlite {
             // A file has no far end to lose; the default ping on every
             // checkout was a round trip to sqlx's SQLite thread per statement.
             options.test_before_acquire(false);
-            options.max_connections(SQLITE_POOL).min_connections(1).map_sqlx_sqlite_opts(|o| {
+            options.max_connections(pool_size).min_connections(1).map_sqlx_sqlite_opts(|o| {
                 o.create_if_missing(true)
                     .journal_mode(SqliteJournalMode::Wal)
                     .synchronous(SqliteSynchronous::Normal)
@@ -106,10 +116,10 @@ impl Db {
             // read of four statements paid eight). A connection in steady use is
             // known to be alive; only one left idle long enough for the server,
             // a proxy or a firewall to have dropped it is checked first.
-            options.max_connections(POSTGRES_POOL).min_connections(1).test_before_acquire_if_idle_for(PING_IF_IDLE_FOR);
+            options.max_connections(pool_size).min_connections(1).test_before_acquire_if_idle_for(PING_IF_IDLE_FOR);
         }
         let mut conn = Database::connect(options).await?;
-        let counts = Arc::new(held::Counts::default());
+        let counts = Arc::new(Counts::default());
         let counter = counts.clone();
         conn.set_metric_callback(move |_| {
             counter.statements.fetch_add(1, Ordering::Relaxed);
@@ -120,7 +130,7 @@ impl Db {
         Ok(Self {
             conn,
             sqlite_writer: sqlite.then(|| Arc::new(Mutex::new(()))),
-            holds: held::Holds::new(if sqlite { SQLITE_POOL } else { POSTGRES_POOL }),
+            holds: held::Holds::new(pool_size),
             counts,
             access: Arc::default(),
             configs: Arc::default(),

@@ -74,9 +74,7 @@ impl RequestCtx {
         self.release_hold().await;
         Ok(self.db.begin(actor, Some(self.request_id.clone())).await?)
     }
-}
 
-impl RequestCtx {
     /// A transaction takes a connection of its own: the held one goes back
     /// first, so that no request holds one while it waits for another.
     pub async fn release_hold(&self) {
