@@ -384,7 +384,8 @@ async fn measure(cli: &Cli, url: &str, size: &seed::Size, seconds: Duration, db_
             }
         };
         let runs = server_runs(cli, seconds, server.pid, write_op).await?;
-        let c = conn.clone();
+        // Writes take turns on SQLite's one writing connection, as the server's do.
+        let c = db.write_connection().clone();
         let floor = closed_loop(cli.clients, seconds, None, move |_, n| {
             let c = c.clone();
             async move { floor::write(&c, tenant, user_id, n).await }

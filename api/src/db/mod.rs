@@ -68,6 +68,9 @@ type AccessCache = HashMap<(Uuid, Uuid), (i64, Arc<Permissions>)>;
 #[derive(Clone)]
 pub struct Db {
     conn: DatabaseConnection,
+    /// Where transactions run: `conn` on PostgreSQL; on SQLite a pool of its
+    /// own holding one connection (see [`Db::connect`]).
+    writes: DatabaseConnection,
     /// SQLite has one writer at a time. Queueing our writers here, instead of in
     /// SQLite's busy handler, keeps them fair and off blocking threads.
     sqlite_writer: Option<Arc<Mutex<()>>>,
@@ -118,17 +121,33 @@ impl Db {
             // a proxy or a firewall to have dropped it is checked first.
             options.max_connections(pool_size).min_connections(1).test_before_acquire_if_idle_for(PING_IF_IDLE_FOR);
         }
-        let mut conn = Database::connect(options).await?;
+        let mut conn = Database::connect(options.clone()).await?;
+        // SQLite's writers take turns, and a connection whose file another
+        // connection wrote since its last statement drops its page cache and
+        // reads its pages again: writes that went round the pool's connections
+        // each paid that (about a tenth of a write's CPU in the benchmark).
+        // Their own connection keeps its cache. An in-memory database is one
+        // per pool, so there the pool writes too.
+        let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+        let mut writes = if sqlite && !in_memory {
+            options.max_connections(1).min_connections(1);
+            Database::connect(options).await?
+        } else {
+            conn.clone()
+        };
         let counts = Arc::new(Counts::default());
-        let counter = counts.clone();
-        conn.set_metric_callback(move |_| {
-            counter.statements.fetch_add(1, Ordering::Relaxed);
-        });
+        for pool in [&mut conn, &mut writes] {
+            let counter = counts.clone();
+            pool.set_metric_callback(move |_| {
+                counter.statements.fetch_add(1, Ordering::Relaxed);
+            });
+        }
         // SQLite has one server process, which hears its own commits; a
         // PostgreSQL process hears others' once its listener is connected.
         let events = events::Events::new(conn.clone(), url, credentials::Credentials::new(sqlite));
         Ok(Self {
             conn,
+            writes,
             sqlite_writer: sqlite.then(|| Arc::new(Mutex::new(()))),
             holds: held::Holds::new(pool_size),
             counts,
@@ -177,6 +196,13 @@ impl Db {
     /// The raw pool, for [`system`] lookups and for tests that go behind the API's back.
     pub fn connection(&self) -> &DatabaseConnection {
         &self.conn
+    }
+
+    /// The connection transactions run on: the pool on PostgreSQL, SQLite's
+    /// one writing connection there (for the benchmark's floor, which writes
+    /// as the server does).
+    pub fn write_connection(&self) -> &DatabaseConnection {
+        &self.writes
     }
 
     /// Credentials found valid (see [`credentials`]), which the events end.
@@ -266,7 +292,7 @@ impl Db {
         // IMMEDIATE takes SQLite's write lock at BEGIN: a deferred transaction
         // that reads then writes can fail with SQLITE_BUSY when another process wrote.
         let txn = self
-            .conn
+            .writes
             .begin_with_options(TransactionOptions {
                 sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
                 ..Default::default()

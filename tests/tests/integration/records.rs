@@ -294,6 +294,14 @@ async fn a_write_runs_a_fixed_number_of_statements(app: TestApp) {
     // credential was checked by the first request and is kept.
     let budget = if app.backend() == sea_orm::DbBackend::Postgres { 5 } else { 4 };
     assert_eq!(second, budget, "statements for one createContact");
+    // SQLite's writes take turns on one connection of their own, which keeps
+    // its page cache from one write to the next.
+    if app.backend() == sea_orm::DbBackend::Sqlite {
+        let writes = app.db.write_connection().get_sqlite_connection_pool();
+        let reads = app.db.connection().get_sqlite_connection_pool();
+        assert_eq!((writes.size(), writes.options().get_max_connections()), (1, 1));
+        assert_eq!(reads.options().get_max_connections(), 8, "reads have a pool of their own");
+    }
 }
 
 async fn every_list_orders_and_pages(app: TestApp) {
