@@ -198,9 +198,9 @@ impl Db {
         &self.conn
     }
 
-    /// The connection transactions run on: the pool on PostgreSQL, SQLite's
-    /// one writing connection there (for the benchmark's floor, which writes
-    /// as the server does).
+    /// Where transactions run: the pool on PostgreSQL; on SQLite, the one
+    /// connection kept for writes (the benchmark's floor writes there, as
+    /// the server does).
     pub fn write_connection(&self) -> &DatabaseConnection {
         &self.writes
     }
