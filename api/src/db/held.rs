@@ -11,9 +11,10 @@
 //! Keeping idle connections must not starve anyone of one, so:
 //! - at most half the pool is held at once (a [`Holds`] permit each); a
 //!   request that finds none runs each statement on the pool, as before. The
-//!   other half serves transactions and statements run on the pool, none of
-//!   which waits for a second connection while it has one, so they keep
-//!   coming back;
+//!   other half serves transactions (on PostgreSQL; SQLite's have a
+//!   connection of their own) and statements run on the pool, none of which
+//!   waits for a second connection while it has one, so they keep coming
+//!   back;
 //! - a statement that finds its request's connection busy (loaders and root
 //!   fields run concurrently) runs on the pool when a connection is idle
 //!   there (checked for a dead peer as any checkout is), else waits for its
