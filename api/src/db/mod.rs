@@ -51,7 +51,7 @@ const PING_IF_IDLE_FOR: Duration = Duration::from_secs(10);
 const POSTGRES_POOL: u32 = 16;
 const SQLITE_POOL: u32 = 8;
 
-/// What the pool did since connecting: what the N+1 tests and the benchmark count.
+/// What the pools did since connecting: what the N+1 tests and the benchmark count.
 #[derive(Default)]
 pub(crate) struct Counts {
     /// Statements run, reads' and transactions' alike.
@@ -72,7 +72,9 @@ pub struct Db {
     /// own holding one connection (see [`Db::connect`]).
     writes: DatabaseConnection,
     /// SQLite has one writer at a time. Queueing our writers here, instead of in
-    /// SQLite's busy handler, keeps them fair and off blocking threads.
+    /// SQLite's busy handler, keeps them fair and off blocking threads, and
+    /// keeps all but the next one out of the writing connection's pool, whose
+    /// checkout gives up after the acquire timeout.
     sqlite_writer: Option<Arc<Mutex<()>>>,
     /// Permits for requests to hold a connection for their reads (see [`held`]).
     holds: held::Holds,
@@ -91,7 +93,7 @@ pub struct Db {
 }
 
 impl Db {
-    /// Opens the pool. SQLite files are created when missing, in WAL mode, with foreign keys on.
+    /// Opens the pools. SQLite files are created when missing, in WAL mode, with foreign keys on.
     pub async fn connect(url: &str) -> Result<Self, DbErr> {
         let mut options = ConnectOptions::new(url);
         options.sqlx_logging(false).acquire_timeout(Duration::from_secs(10));
@@ -215,7 +217,7 @@ impl Db {
         &self.events
     }
 
-    /// How many statements this pool has run.
+    /// How many statements the pools have run, reads' and transactions'.
     pub fn statements(&self) -> u64 {
         self.counts.statements.load(Ordering::Relaxed)
     }

@@ -75,7 +75,7 @@ async fn configuration_changes_reach_every_server_at_once(app: TestApp) {
 
 /// The tenant admin's profile as a system actor, for transactions opened
 /// beside the server's requests.
-async fn system_actor(app: &TestApp, token: &str) -> Arc<Actor> {
+pub(crate) async fn system_actor(app: &TestApp, token: &str) -> Arc<Actor> {
     let tenant = system::tenant_by_slug(app.db.connection(), "acme").await.unwrap().unwrap();
     let me = app.gql(Some(token), "{ me { user { profile { id } } } }", json!({})).await;
     let profile = me.data()["me"]["user"]["profile"]["id"].as_str().unwrap().parse().unwrap();

@@ -301,6 +301,17 @@ async fn a_write_runs_a_fixed_number_of_statements(app: TestApp) {
         let reads = app.db.connection().get_sqlite_connection_pool();
         assert_eq!((writes.size(), writes.options().get_max_connections()), (1, 1));
         assert_eq!(reads.options().get_max_connections(), 8, "reads have a pool of their own");
+        let tx = app.db.begin(crate::configuration::system_actor(&app, t).await, None).await.unwrap();
+        assert_eq!(writes.num_idle(), 0, "the transaction has the writing connection");
+        let (_, data) = statements_for(&app, t, "{ contacts(first: 5) { nodes { id } } }").await;
+        assert_eq!(data["contacts"]["nodes"].as_array().unwrap().len(), 3, "reads go on beside it");
+        drop(tx);
+        let back = async {
+            while writes.num_idle() == 0 {
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            }
+        };
+        tokio::time::timeout(std::time::Duration::from_secs(10), back).await.expect("the connection comes back");
     }
 }
 
