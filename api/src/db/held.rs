@@ -205,21 +205,23 @@ fn query_error(err: sqlx::Error) -> DbErr {
     DbErr::Query(RuntimeErr::SqlxError(Arc::new(err)))
 }
 
-fn values(stmt: &Statement) -> SqlxValues {
-    SqlxValues(stmt.values.clone().unwrap_or_else(|| sea_orm::Values(Vec::new())))
+fn exec_error(err: sqlx::Error) -> DbErr {
+    DbErr::Exec(RuntimeErr::SqlxError(Arc::new(err)))
 }
 
 /// Runs `$run` (a method of sqlx's `Query`) on the lease's connection,
 /// whichever the database.
 macro_rules! on_lease {
     ($lease:expr, $stmt:expr, |$result:ident| $run:ident => $map:expr) => {{
-        let sql = sqlx::AssertSqlSafe($stmt.sql.as_str());
+        let Statement { sql, values, .. } = $stmt;
+        let (sql, values) =
+            (sqlx::AssertSqlSafe(sql.as_str()), SqlxValues(values.unwrap_or_else(|| sea_orm::Values(Vec::new()))));
         let outcome = match $lease.conn() {
             Pooled::Postgres(conn) => {
-                sqlx::query_with::<Postgres, _>(sql, values(&$stmt)).$run(&mut **conn).await.map(|$result| $map)
+                sqlx::query_with::<Postgres, _>(sql, values).$run(&mut **conn).await.map(|$result| $map)
             }
             Pooled::Sqlite(conn) => {
-                sqlx::query_with::<Sqlite, _>(sql, values(&$stmt)).$run(&mut **conn).await.map(|$result| $map)
+                sqlx::query_with::<Sqlite, _>(sql, values).$run(&mut **conn).await.map(|$result| $map)
             }
         };
         if outcome.is_ok() {
@@ -238,8 +240,7 @@ impl ConnectionTrait for ReadConn {
     async fn execute_raw(&self, stmt: Statement) -> Result<ExecResult, DbErr> {
         let Some(mut lease) = self.lease().await? else { return self.pool.execute_raw(stmt).await };
         self.counted();
-        on_lease!(lease, stmt, |done| execute => ExecResult::from(done))
-            .map_err(|e| DbErr::Exec(RuntimeErr::SqlxError(Arc::new(e))))
+        on_lease!(lease, stmt, |done| execute => ExecResult::from(done)).map_err(exec_error)
     }
 
     async fn execute_unprepared(&self, sql: &str) -> Result<ExecResult, DbErr> {

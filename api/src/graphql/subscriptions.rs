@@ -69,7 +69,7 @@ impl Watch {
         let receiver = req.db.events().subscribe(actor.tenant_id).await?;
         // Read after subscribing: a trace committed after this read comes
         // through the receiver, one committed before is dropped by its number.
-        let since = service::traces::last_seq(&req.read()?).await?;
+        let since = service::traces::head(&req.read()?).await?.last_seq;
         let mut watch = Self {
             db: req.db.clone(),
             keys: req.keys.clone(),

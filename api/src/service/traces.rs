@@ -34,14 +34,16 @@ pub struct TraceFilter {
     pub to: Option<DateTime<Utc>>,
 }
 
-/// The entity types whose traces the actor may read: `None` for admins (all),
-/// else the CRM entities (core and custom) their profile may read.
-/// The sequence number of the tenant's last committed trace (0 before any).
-pub async fn last_seq(scope: &impl Scope) -> ServiceResult<i64> {
+/// The tenant's trace head as committed now: its last trace's number and
+/// hash, and the rollup's version.
+pub async fn head(scope: &impl Scope) -> ServiceResult<entity::trace_head::Model> {
     let head = scope.select::<entity::trace_head::Entity>().one(scope.conn()).await?;
-    Ok(head.map_or(0, |head| head.last_seq))
+    // Every tenant gets its head row with the tenant, in one transaction.
+    head.ok_or_else(|| ServiceError::Internal("a tenant without a trace head".into()))
 }
 
+/// The entity types whose traces the actor may read: `None` for admins (all),
+/// else the CRM entities (core and custom) their profile may read.
 pub async fn readable_types(scope: &impl Scope) -> ServiceResult<Option<Vec<String>>> {
     if scope.actor().is_admin {
         return Ok(None);

@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use crate::auth::Actor;
 use crate::db::{Db, Scope};
-use crate::error::{ServiceError, ServiceResult};
+use crate::error::ServiceResult;
 
 /// Where a tenant's adoption figures stand: it changes whenever they may.
 /// Every write, sign-in and change of users, tokens, profiles or settings is
@@ -36,9 +36,7 @@ impl Version {
 
 /// The caller's tenant's [`Version`], as committed now.
 pub async fn version(scope: &impl Scope) -> ServiceResult<Version> {
-    let head = scope.select::<trace_head::Entity>().one(scope.conn()).await?;
-    // Every tenant gets its head row with the tenant, in one transaction.
-    head.map(Version::of).ok_or_else(|| ServiceError::Internal("a tenant without a trace head".into()))
+    super::traces::head(scope).await.map(Version::of)
 }
 
 /// `crm metrics rebuild`: recomputes one tenant's rollup from its traces, in
