@@ -17,6 +17,7 @@ pub mod rollup;
 mod scope;
 pub mod system;
 pub mod trace;
+mod writer;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -76,6 +77,8 @@ pub struct Db {
     /// keeps all but the next one out of the writing connection's pool, whose
     /// checkout gives up after the acquire timeout.
     sqlite_writer: Option<Arc<Mutex<()>>>,
+    /// On SQLite, the thread transactions run on (see [`writer`]).
+    writer: Option<Arc<writer::Writer>>,
     /// Permits for requests to hold a connection for their reads (see [`held`]).
     holds: held::Holds,
     counts: Arc<Counts>,
@@ -151,6 +154,11 @@ impl Db {
             conn,
             writes,
             sqlite_writer: sqlite.then(|| Arc::new(Mutex::new(()))),
+            writer: if sqlite {
+                Some(Arc::new(writer::Writer::start().map_err(|e| DbErr::Custom(e.to_string()))?))
+            } else {
+                None
+            },
             holds: held::Holds::new(pool_size),
             counts,
             access: Arc::default(),
@@ -272,6 +280,21 @@ impl Db {
     /// How many more requests may start holding a connection now.
     pub fn holds_available(&self) -> usize {
         self.holds.available()
+    }
+
+    /// Runs a transaction's work where transactions run: on SQLite, the
+    /// writing thread (see [`writer`]), elsewhere a task of its own. Either
+    /// way the work runs to its end when its caller stops waiting (a client
+    /// that hung up): a write is done or not, whoever hears of it. A panic in
+    /// the work is an error for the caller.
+    pub async fn on_writer<T: Send + 'static>(
+        &self,
+        work: impl std::future::Future<Output = T> + Send + 'static,
+    ) -> Result<T, DbErr> {
+        match &self.writer {
+            Some(writer) => writer.run(work).await,
+            None => tokio::spawn(work).await.map_err(writer::unfinished),
+        }
     }
 
     /// A write transaction scoped to the actor's tenant.

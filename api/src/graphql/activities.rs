@@ -373,9 +373,7 @@ impl ActivityMutation {
     /// Marks the activity done now, with an optional result (key or label).
     async fn complete_activity(&self, ctx: &Context<'_>, id: ID, result: Option<String>) -> GqlResult<Activity> {
         let id = parse_id("id", &id)?;
-        let tx = request(ctx)?.begin().await?;
-        let done = service::complete(&tx, id, result).await?;
-        tx.commit().await?;
+        let done = request(ctx)?.write(move |tx| async move { service::complete(&tx, id, result).await }).await?;
         Ok(done.into())
     }
 

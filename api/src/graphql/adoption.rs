@@ -339,13 +339,12 @@ pub struct SettingsMutation;
 impl SettingsMutation {
     /// Changes the tenant's settings (admins only).
     async fn update_tenant_settings(&self, ctx: &Context<'_>, input: TenantSettingsInput) -> GqlResult<TenantSettings> {
-        let tx = request(ctx)?.begin().await?;
         let patch = service::tenant_settings::SettingsPatch {
             time_zone: input.time_zone,
             stale_opportunity_days: input.stale_opportunity_days,
         };
-        let tenant = service::tenant_settings::update(&tx, patch).await?;
-        tx.commit().await?;
+        let tenant =
+            request(ctx)?.write(move |tx| async move { service::tenant_settings::update(&tx, patch).await }).await?;
         Ok(tenant.into())
     }
 }

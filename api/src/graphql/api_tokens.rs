@@ -40,18 +40,16 @@ impl ApiTokenMutation {
         profile_id: Option<ID>,
     ) -> GqlResult<CreateApiTokenPayload> {
         let profile_id = profile_id.as_ref().map(|p| parse_id("profileId", p)).transpose()?;
-        let tx = request(ctx)?.begin().await?;
-        let issued = service::api_tokens::create(&tx, &name, profile_id).await?;
-        tx.commit().await?;
+        let issued = request(ctx)?
+            .write(move |tx| async move { service::api_tokens::create(&tx, &name, profile_id).await })
+            .await?;
         Ok(CreateApiTokenPayload { token: issued.secret, api_token: issued.token.into() })
     }
 
     /// Revokes an API token; it is refused from the next request on. Admins only.
     async fn revoke_api_token(&self, ctx: &Context<'_>, id: ID) -> GqlResult<ApiToken> {
         let id = parse_id("id", &id)?;
-        let tx = request(ctx)?.begin().await?;
-        let token = service::api_tokens::revoke(&tx, id).await?;
-        tx.commit().await?;
+        let token = request(ctx)?.write(move |tx| async move { service::api_tokens::revoke(&tx, id).await }).await?;
         Ok(token.into())
     }
 }

@@ -1,5 +1,6 @@
 //! Per-request data every resolver reaches through [`request`].
 
+use std::future::Future;
 use std::sync::{Arc, OnceLock};
 
 use async_graphql::{Context, ID};
@@ -11,7 +12,7 @@ use crate::auth::jwt::JwtKeys;
 use crate::auth::{Actor, Source};
 use crate::db::held::Hold;
 use crate::db::{Db, TenantRead, TenantTx};
-use crate::error::{ErrorCode, GqlError, GqlResult, ServiceError};
+use crate::error::{ErrorCode, GqlError, GqlResult, ServiceError, ServiceResult};
 
 /// Built by the HTTP layer for each request (or WebSocket connection).
 pub struct RequestCtx {
@@ -61,18 +62,54 @@ impl RequestCtx {
             .get_or_init(|| Loaders::new(|| self.db.read_holding(actor.clone(), self.hold.as_ref()), &self.batcher)))
     }
 
-    /// A tenant-scoped write transaction for the caller.
-    pub async fn begin(&self) -> GqlResult<TenantTx> {
+    /// Runs `work` in a tenant-scoped write transaction for the caller and
+    /// commits it when `work` succeeds (an error rolls it back). The work
+    /// runs where transactions run (see `Db::on_writer`), so it owns what it
+    /// uses: a resolver moves its arguments in.
+    pub async fn write<T, F, Fut>(&self, work: F) -> GqlResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(Arc<TenantTx>) -> Fut + Send + 'static,
+        Fut: Future<Output = ServiceResult<T>> + Send + 'static,
+    {
         let actor = self.actor()?.clone();
-        self.release_hold().await;
-        Ok(self.db.begin(actor, Some(self.request_id.clone())).await?)
+        self.transact(actor, |tx| async move {
+            let tx = Arc::new(tx);
+            let out = work(tx.clone()).await?;
+            // The work's own handle went with its future.
+            let tx = Arc::into_inner(tx)
+                .ok_or_else(|| ServiceError::Internal("a write kept its transaction past its end".into()))?;
+            tx.commit().await?;
+            Ok(out)
+        })
+        .await
     }
 
-    /// A write transaction whose traces say IMPORT (bulk loads from another system).
-    pub async fn begin_import(&self) -> GqlResult<TenantTx> {
+    /// Runs a bulk load in a write transaction whose traces say IMPORT;
+    /// `work` owns the transaction and commits what it keeps.
+    pub async fn import<T, F, Fut>(&self, work: F) -> GqlResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(TenantTx) -> Fut + Send + 'static,
+        Fut: Future<Output = ServiceResult<T>> + Send + 'static,
+    {
         let actor = Arc::new(Actor { source: Source::Import, ..(**self.actor()?).clone() });
+        self.transact(actor, work).await
+    }
+
+    async fn transact<T, F, Fut>(&self, actor: Arc<Actor>, work: F) -> GqlResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(TenantTx) -> Fut + Send + 'static,
+        Fut: Future<Output = ServiceResult<T>> + Send + 'static,
+    {
         self.release_hold().await;
-        Ok(self.db.begin(actor, Some(self.request_id.clone())).await?)
+        let (db, request_id) = (self.db.clone(), self.request_id.clone());
+        // Boxed: a service's future is large, and every layer of a debug build
+        // would otherwise keep a copy of it on the worker's stack.
+        let job = Box::pin(async move { work(db.begin(actor, Some(request_id)).await?).await });
+        let done = self.db.on_writer(job).await?;
+        Ok(done?)
     }
 
     /// A transaction takes a connection of its own: the held one goes back

@@ -231,9 +231,7 @@ impl CustomFieldMutation {
             options: input.options.unwrap_or_default().into_iter().map(|o| (o.key, o.label)).collect(),
             reference_to: input.reference_to,
         };
-        let tx = request(ctx)?.begin().await?;
-        let created = service::create(&tx, new).await?;
-        tx.commit().await?;
+        let created = request(ctx)?.write(move |tx| async move { service::create(&tx, new).await }).await?;
         created.try_into()
     }
 
@@ -246,9 +244,8 @@ impl CustomFieldMutation {
         required: Option<bool>,
     ) -> GqlResult<CustomField> {
         let id = parse_id("id", &id)?;
-        let tx = request(ctx)?.begin().await?;
-        let updated = service::update(&tx, id, label, required).await?;
-        tx.commit().await?;
+        let updated =
+            request(ctx)?.write(move |tx| async move { service::update(&tx, id, label, required).await }).await?;
         updated.try_into()
     }
 
@@ -256,9 +253,9 @@ impl CustomFieldMutation {
     /// `force: true` is needed; the removed values are kept in the trace.
     async fn delete_custom_field(&self, ctx: &Context<'_>, id: ID, force: Option<bool>) -> GqlResult<CustomField> {
         let id = parse_id("id", &id)?;
-        let tx = request(ctx)?.begin().await?;
-        let deleted = service::delete(&tx, id, force.unwrap_or(false)).await?;
-        tx.commit().await?;
+        let deleted = request(ctx)?
+            .write(move |tx| async move { service::delete(&tx, id, force.unwrap_or(false)).await })
+            .await?;
         deleted.try_into()
     }
 }

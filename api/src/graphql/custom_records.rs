@@ -198,9 +198,7 @@ impl CustomRecordMutation {
             external_id: given(input.external_id),
             values: Some(input.values.map(|v| v.0).unwrap_or_default()),
         };
-        let tx = request(ctx)?.begin().await?;
-        let created = service::create(&tx, &entity, input).await?;
-        tx.commit().await?;
+        let created = request(ctx)?.write(move |tx| async move { service::create(&tx, &entity, input).await }).await?;
         Ok(created.into())
     }
 
@@ -219,53 +217,43 @@ impl CustomRecordMutation {
             external_id: patch(input.external_id),
             values: input.values.map(|v| v.0),
         };
-        let tx = request(ctx)?.begin().await?;
-        let updated = service::update(&tx, &entity, id, input, expected_version).await?;
-        tx.commit().await?;
+        let updated = request(ctx)?
+            .write(move |tx| async move { service::update(&tx, &entity, id, input, expected_version).await })
+            .await?;
         Ok(updated.into())
     }
 
     /// Deletes a record (softly: an admin can restore it).
     async fn delete_record(&self, ctx: &Context<'_>, entity: String, id: ID) -> GqlResult<CustomRecord> {
         let id = parse_id("id", &id)?;
-        let tx = request(ctx)?.begin().await?;
-        let deleted = service::delete(&tx, &entity, id).await?;
-        tx.commit().await?;
+        let deleted = request(ctx)?.write(move |tx| async move { service::delete(&tx, &entity, id).await }).await?;
         Ok(deleted.into())
     }
 
     /// Restores a deleted record (admins only).
     async fn restore_record(&self, ctx: &Context<'_>, entity: String, id: ID) -> GqlResult<CustomRecord> {
         let id = parse_id("id", &id)?;
-        let tx = request(ctx)?.begin().await?;
-        let restored = service::restore(&tx, &entity, id).await?;
-        tx.commit().await?;
+        let restored = request(ctx)?.write(move |tx| async move { service::restore(&tx, &entity, id).await }).await?;
         Ok(restored.into())
     }
 
     /// Defines a custom entity (admins only); add its fields with `createCustomField`.
     async fn create_entity(&self, ctx: &Context<'_>, name: String, label: String) -> GqlResult<CustomEntity> {
-        let tx = request(ctx)?.begin().await?;
-        let created = entities::create(&tx, &name, &label).await?;
-        tx.commit().await?;
+        let created = request(ctx)?.write(move |tx| async move { entities::create(&tx, &name, &label).await }).await?;
         Ok(created.into())
     }
 
     /// Relabels a custom entity (admins only); its API name stays.
     async fn update_entity(&self, ctx: &Context<'_>, id: ID, label: String) -> GqlResult<CustomEntity> {
         let id = parse_id("id", &id)?;
-        let tx = request(ctx)?.begin().await?;
-        let updated = entities::update(&tx, id, &label).await?;
-        tx.commit().await?;
+        let updated = request(ctx)?.write(move |tx| async move { entities::update(&tx, id, &label).await }).await?;
         Ok(updated.into())
     }
 
     /// Deletes a custom entity without records, with its fields and rules (admins only).
     async fn delete_entity(&self, ctx: &Context<'_>, id: ID) -> GqlResult<CustomEntity> {
         let id = parse_id("id", &id)?;
-        let tx = request(ctx)?.begin().await?;
-        let deleted = entities::delete(&tx, id).await?;
-        tx.commit().await?;
+        let deleted = request(ctx)?.write(move |tx| async move { entities::delete(&tx, id).await }).await?;
         Ok(deleted.into())
     }
 }

@@ -298,9 +298,9 @@ impl DataQualityMutation {
         #[graphql(desc = "Entity API name")] entity: String,
         #[graphql(desc = "Field API names (built-in or custom), each once")] fields: Vec<String>,
     ) -> GqlResult<Vec<String>> {
-        let tx = request(ctx)?.begin().await?;
-        let fields = service::data_quality::set(&tx, &entity, fields).await?;
-        tx.commit().await?;
+        let fields = request(ctx)?
+            .write(move |tx| async move { service::data_quality::set(&tx, &entity, fields).await })
+            .await?;
         Ok(fields)
     }
 }

@@ -408,9 +408,7 @@ impl LeadMutation {
             close_date: input.close_date,
             owner_id: optional_id("ownerId", input.owner_id.as_ref())?,
         };
-        let tx = request(ctx)?.begin().await?;
-        let done = service::convert(&tx, id, conversion).await?;
-        tx.commit().await?;
+        let done = request(ctx)?.write(move |tx| async move { service::convert(&tx, id, conversion).await }).await?;
         Ok(ConvertLeadPayload {
             lead: done.lead.into(),
             account: done.account.into(),

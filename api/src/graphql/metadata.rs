@@ -208,9 +208,9 @@ impl PicklistMutation {
             is_closed: input.is_closed.unwrap_or(false),
             is_won: input.is_won.unwrap_or(false),
         };
-        let tx = request(ctx)?.begin().await?;
-        let option = service::picklists::add_option(&tx, &input.entity, &input.field, new).await?;
-        tx.commit().await?;
+        let option = request(ctx)?
+            .write(move |tx| async move { service::picklists::add_option(&tx, &input.entity, &input.field, new).await })
+            .await?;
         Ok(option.into())
     }
 
@@ -224,9 +224,9 @@ impl PicklistMutation {
         active: Option<bool>,
     ) -> GqlResult<PicklistValue> {
         let id = parse_id("id", &id)?;
-        let tx = request(ctx)?.begin().await?;
-        let option = service::picklists::update_option(&tx, id, label, active).await?;
-        tx.commit().await?;
+        let option = request(ctx)?
+            .write(move |tx| async move { service::picklists::update_option(&tx, id, label, active).await })
+            .await?;
         Ok(option.into())
     }
 
@@ -239,9 +239,9 @@ impl PicklistMutation {
         field: String,
         required: bool,
     ) -> GqlResult<bool> {
-        let tx = request(ctx)?.begin().await?;
-        let required = service::field_rules::set_required(&tx, &entity, &field, required).await?;
-        tx.commit().await?;
+        let required = request(ctx)?
+            .write(move |tx| async move { service::field_rules::set_required(&tx, &entity, &field, required).await })
+            .await?;
         Ok(required)
     }
 
@@ -256,18 +256,19 @@ impl PicklistMutation {
         rules: Option<Vec<OptionDependency>>,
     ) -> GqlResult<bool> {
         let allowed = rules.unwrap_or_default().into_iter().map(|r| (r.controlling_key, r.allowed_keys)).collect();
-        let tx = request(ctx)?.begin().await?;
-        service::field_rules::set_dependency(&tx, &entity, &field, controlling_field.as_deref(), allowed).await?;
-        tx.commit().await?;
+        request(ctx)?
+            .write(move |tx| async move {
+                service::field_rules::set_dependency(&tx, &entity, &field, controlling_field.as_deref(), allowed).await
+            })
+            .await?;
         Ok(true)
     }
 
     /// Deletes an option that no record holds (admins only); deactivate one in use.
     async fn delete_picklist_option(&self, ctx: &Context<'_>, id: ID) -> GqlResult<PicklistValue> {
         let id = parse_id("id", &id)?;
-        let tx = request(ctx)?.begin().await?;
-        let option = service::picklists::delete_option(&tx, id).await?;
-        tx.commit().await?;
+        let option =
+            request(ctx)?.write(move |tx| async move { service::picklists::delete_option(&tx, id).await }).await?;
         Ok(option.into())
     }
 
@@ -279,9 +280,9 @@ impl PicklistMutation {
         field: String,
         keys: Vec<String>,
     ) -> GqlResult<Vec<PicklistValue>> {
-        let tx = request(ctx)?.begin().await?;
-        let options = service::picklists::reorder(&tx, &entity, &field, &keys).await?;
-        tx.commit().await?;
+        let options = request(ctx)?
+            .write(move |tx| async move { service::picklists::reorder(&tx, &entity, &field, &keys).await })
+            .await?;
         Ok(options.into_iter().map(Into::into).collect())
     }
 }

@@ -163,9 +163,9 @@ impl PointsMutation {
         points: i32,
         enabled: bool,
     ) -> GqlResult<PointsRule> {
-        let tx = request(ctx)?.begin().await?;
-        let setting = service::points::set_rule(&tx, rule.into(), points, enabled).await?;
-        tx.commit().await?;
+        let setting = request(ctx)?
+            .write(move |tx| async move { service::points::set_rule(&tx, rule.into(), points, enabled).await })
+            .await?;
         Ok(setting.into())
     }
 }

@@ -118,18 +118,15 @@ impl ProfileMutation {
     /// Creates a profile with full access (admins only); narrow it with
     /// `setEntityAccess` and `setFieldAccess`.
     async fn create_profile(&self, ctx: &Context<'_>, name: String) -> GqlResult<Profile> {
-        let tx = request(ctx)?.begin().await?;
-        let profile = service::profiles::create(&tx, &name).await?;
-        tx.commit().await?;
+        let profile = request(ctx)?.write(move |tx| async move { service::profiles::create(&tx, &name).await }).await?;
         Ok(profile.into())
     }
 
     /// Renames a profile (admins only).
     async fn rename_profile(&self, ctx: &Context<'_>, id: ID, name: String) -> GqlResult<Profile> {
         let id = parse_id("id", &id)?;
-        let tx = request(ctx)?.begin().await?;
-        let profile = service::profiles::rename(&tx, id, &name).await?;
-        tx.commit().await?;
+        let profile =
+            request(ctx)?.write(move |tx| async move { service::profiles::rename(&tx, id, &name).await }).await?;
         Ok(profile.into())
     }
 
@@ -143,18 +140,16 @@ impl ProfileMutation {
         view_all_metrics: bool,
     ) -> GqlResult<Profile> {
         let id = parse_id("id", &id)?;
-        let tx = request(ctx)?.begin().await?;
-        let profile = service::profiles::set_view_all_metrics(&tx, id, view_all_metrics).await?;
-        tx.commit().await?;
+        let profile = request(ctx)?
+            .write(move |tx| async move { service::profiles::set_view_all_metrics(&tx, id, view_all_metrics).await })
+            .await?;
         Ok(profile.into())
     }
 
     /// Deletes a profile that no user or API token holds (admins only; never an admin profile).
     async fn delete_profile(&self, ctx: &Context<'_>, id: ID) -> GqlResult<Profile> {
         let id = parse_id("id", &id)?;
-        let tx = request(ctx)?.begin().await?;
-        let profile = service::profiles::delete(&tx, id).await?;
-        tx.commit().await?;
+        let profile = request(ctx)?.write(move |tx| async move { service::profiles::delete(&tx, id).await }).await?;
         Ok(profile.into())
     }
 
@@ -162,9 +157,9 @@ impl ProfileMutation {
     async fn assign_profile(&self, ctx: &Context<'_>, user_id: ID, profile_id: ID) -> GqlResult<User> {
         let user_id = parse_id("userId", &user_id)?;
         let profile_id = parse_id("profileId", &profile_id)?;
-        let tx = request(ctx)?.begin().await?;
-        let user = service::profiles::assign(&tx, user_id, profile_id).await?;
-        tx.commit().await?;
+        let user = request(ctx)?
+            .write(move |tx| async move { service::profiles::assign(&tx, user_id, profile_id).await })
+            .await?;
         Ok(user.into())
     }
 
@@ -183,10 +178,13 @@ impl ProfileMutation {
             update: access.can_update,
             delete: access.can_delete,
         };
-        let tx = request(ctx)?.begin().await?;
-        service::profiles::set_entity_access(&tx, profile_id, &entity, rights).await?;
-        let permissions = service::metadata::profile_rules(&tx, profile_id).await?;
-        tx.commit().await?;
+        let named = entity.clone();
+        let permissions = request(ctx)?
+            .write(move |tx| async move {
+                service::profiles::set_entity_access(&tx, profile_id, &named, rights).await?;
+                service::metadata::profile_rules(&*tx, profile_id).await
+            })
+            .await?;
         let read = request(ctx)?.read()?;
         let target = service::entities::resolve(&read, "entity", &entity).await?;
         let custom: Vec<String> =
@@ -204,9 +202,12 @@ impl ProfileMutation {
         access: FieldAccessLevel,
     ) -> GqlResult<FieldRule> {
         let profile_id = parse_id("profileId", &profile_id)?;
-        let tx = request(ctx)?.begin().await?;
-        let set = service::profiles::set_field_access(&tx, profile_id, &entity, &field, access.into()).await?;
-        tx.commit().await?;
+        let named = field.clone();
+        let set = request(ctx)?
+            .write(move |tx| async move {
+                service::profiles::set_field_access(&tx, profile_id, &entity, &named, access.into()).await
+            })
+            .await?;
         Ok(FieldRule { field, access: set.into() })
     }
 }

@@ -224,9 +224,7 @@ pub async fn get<R: Record, T: From<R::Model>>(ctx: &Context<'_>, id: &ID) -> Gq
 }
 
 pub async fn create<R: Record, T: From<R::Model>>(ctx: &Context<'_>, input: RecordInput<R::Fields>) -> GqlResult<T> {
-    let tx = request(ctx)?.begin().await?;
-    let created = records::create::<R>(&tx, input).await?;
-    tx.commit().await?;
+    let created = request(ctx)?.write(move |tx| async move { records::create::<R>(&tx, input).await }).await?;
     Ok(created.into())
 }
 
@@ -237,25 +235,21 @@ pub async fn update<R: Record, T: From<R::Model>>(
     expected_version: Option<i32>,
 ) -> GqlResult<T> {
     let id = parse_id("id", id)?;
-    let tx = request(ctx)?.begin().await?;
-    let updated = records::update::<R>(&tx, id, input, expected_version).await?;
-    tx.commit().await?;
+    let updated = request(ctx)?
+        .write(move |tx| async move { records::update::<R>(&tx, id, input, expected_version).await })
+        .await?;
     Ok(updated.into())
 }
 
 pub async fn delete<R: Record, T: From<R::Model>>(ctx: &Context<'_>, id: &ID) -> GqlResult<T> {
     let id = parse_id("id", id)?;
-    let tx = request(ctx)?.begin().await?;
-    let deleted = records::delete::<R>(&tx, id).await?;
-    tx.commit().await?;
+    let deleted = request(ctx)?.write(move |tx| async move { records::delete::<R>(&tx, id).await }).await?;
     Ok(deleted.into())
 }
 
 pub async fn restore<R: Record, T: From<R::Model>>(ctx: &Context<'_>, id: &ID) -> GqlResult<T> {
     let id = parse_id("id", id)?;
-    let tx = request(ctx)?.begin().await?;
-    let restored = records::restore::<R>(&tx, id).await?;
-    tx.commit().await?;
+    let restored = request(ctx)?.write(move |tx| async move { records::restore::<R>(&tx, id).await }).await?;
     Ok(restored.into())
 }
 

@@ -128,8 +128,8 @@ where
 {
     let validate_only = validate_only.unwrap_or(false);
     let mode = mode_of(mode);
-    let tx = request(ctx)?.begin_import().await?;
-    Ok(upsert::upsert::<R>(tx, items, mode, validate_only).await?.into())
+    let report = request(ctx)?.import(move |tx| upsert::upsert::<R>(tx, items, mode, validate_only)).await?;
+    Ok(report.into())
 }
 
 #[derive(Default)]
@@ -157,8 +157,10 @@ impl UpsertMutation {
                 })
             })
             .collect::<GqlResult<_>>()?;
-        let tx = request(ctx)?.begin_import().await?;
-        let report = custom_records::upsert(tx, &entity, items, mode_of(mode), validate_only.unwrap_or(false)).await?;
+        let (mode, validate_only) = (mode_of(mode), validate_only.unwrap_or(false));
+        let report = request(ctx)?
+            .import(move |tx| async move { custom_records::upsert(tx, &entity, items, mode, validate_only).await })
+            .await?;
         Ok(report.into())
     }
 

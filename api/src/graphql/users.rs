@@ -58,18 +58,14 @@ impl UserMutation {
             password: input.password,
             profile_name: None,
         };
-        let tx = request(ctx)?.begin().await?;
-        let user = service::users::create(&tx, new).await?;
-        tx.commit().await?;
+        let user = request(ctx)?.write(move |tx| async move { service::users::create(&tx, new).await }).await?;
         Ok(user.into())
     }
 
     /// Removes a user (admins only); their sessions stop working at once.
     async fn delete_user(&self, ctx: &Context<'_>, id: ID) -> GqlResult<User> {
         let id = parse_id("id", &id)?;
-        let tx = request(ctx)?.begin().await?;
-        let user = service::users::delete(&tx, id).await?;
-        tx.commit().await?;
+        let user = request(ctx)?.write(move |tx| async move { service::users::delete(&tx, id).await }).await?;
         Ok(user.into())
     }
 }

@@ -52,9 +52,13 @@ pub async fn login(
     };
 
     let actor = Arc::new(Actor::person(user.tenant_id, user.id, profile.id, db.permissions(&profile).await?));
-    let tx = db.begin(actor.clone(), request_id).await?;
-    tx.trace(Change::login(user.id)).await?;
-    tx.commit().await?;
+    let (writes, traced, user_id) = (db.clone(), actor.clone(), user.id);
+    db.on_writer(async move {
+        let tx = writes.begin(traced, request_id).await?;
+        tx.trace(Change::login(user_id)).await?;
+        tx.commit().await
+    })
+    .await??;
 
     let token = keys.issue(user.id, user.tenant_id, profile.id)?;
     let expires_at = Utc::now() + keys.ttl();

@@ -62,7 +62,7 @@ pub trait Record:
     const COLUMNS: Columns<Self::Column>;
 
     /// The record's own fields as a client sends them.
-    type Fields: Send;
+    type Fields: Send + Sync + 'static;
 
     fn id(model: &Self::Model) -> Uuid;
     fn version(model: &Self::Model) -> i32;
