@@ -15,6 +15,10 @@ use crate::load::cpu_seconds;
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct FanOut {
     pub subscribers: usize,
+    /// From the mutation's request to its response: a server that delivered
+    /// before it answered shows here, not in the delays below, which it
+    /// brings to zero.
+    pub mutation_ms: f64,
     /// From the mutation's response to each subscriber's message.
     pub p50_ms: f64,
     pub last_ms: f64,
@@ -104,6 +108,7 @@ where
     drop(sender);
     profiler("enable");
     let cpu_before = pid.and_then(cpu_seconds);
+    let sent = Instant::now();
     mutate().await?;
     let answered = Instant::now();
     let mut delays = Vec::with_capacity(n);
@@ -122,6 +127,7 @@ where
     delays.sort_by(f64::total_cmp);
     Ok(FanOut {
         subscribers: n,
+        mutation_ms: answered.duration_since(sent).as_secs_f64() * 1000.0,
         p50_ms: delays.get(delays.len() / 2).copied().unwrap_or(f64::NAN),
         last_ms: delays.last().copied().unwrap_or(f64::NAN),
         lost: n - delays.len(),

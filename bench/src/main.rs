@@ -563,8 +563,8 @@ fn report(
             None => String::new(),
         };
         println!(
-            "fan-out {:>5} subscribers: p50 {:.1} ms, last {:.1} ms after the mutation's response, {} lost{cpu}",
-            f.subscribers, f.p50_ms, f.last_ms, f.lost
+            "fan-out {:>5} subscribers: mutation answered in {:.1} ms, then p50 {:.1} ms, last {:.1} ms, {} lost{cpu}",
+            f.subscribers, f.mutation_ms, f.p50_ms, f.last_ms, f.lost
         );
     }
     println!(

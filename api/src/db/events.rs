@@ -20,7 +20,7 @@
 //! the tenant's kept credentials (`db::credentials`). The listener starts with
 //! the server ([`Events::hear`]), not with the first subscriber.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
@@ -119,13 +119,26 @@ struct Inner {
     conn: DatabaseConnection,
     /// Told of every committed access change, local or announced.
     credentials: Credentials,
+    /// SQLite: committed batches not published yet, in commit order (see
+    /// [`Events::committed`]).
+    unpublished: Option<Mutex<VecDeque<TraceBatch>>>,
 }
 
 impl Events {
     pub(super) fn new(conn: DatabaseConnection, url: &str, credentials: Credentials) -> Self {
         let postgres_url = (conn.get_database_backend() == DbBackend::Postgres).then(|| url.to_owned());
         let listening = OnceCell::new();
-        Self { inner: Arc::new(Inner { channels: Mutex::default(), postgres_url, listening, conn, credentials }) }
+        let unpublished = postgres_url.is_none().then(Mutex::default);
+        Self {
+            inner: Arc::new(Inner {
+                channels: Mutex::default(),
+                postgres_url,
+                listening,
+                conn,
+                credentials,
+                unpublished,
+            }),
+        }
     }
 
     /// Starts hearing other processes' announcements (PostgreSQL; SQLite has
@@ -244,9 +257,32 @@ impl Events {
     }
 
     /// After the commit: SQLite's in-process delivery (PostgreSQL's comes
-    /// back through the listener).
+    /// back through the listener). A commit on the writing thread
+    /// (`db::writer`) leaves its batch for [`publish`](Self::publish) on the
+    /// server's runtime: waking thousands of subscribers' tasks from that
+    /// thread held the writers' turn that long, and queued the write's own
+    /// answer behind every delivery.
     pub(super) fn committed(&self, batch: TraceBatch) {
-        if self.inner.postgres_url.is_none() && !batch.traces.is_empty() {
+        let Some(unpublished) = &self.inner.unpublished else { return };
+        if batch.traces.is_empty() {
+            return;
+        }
+        if let Ok(mut queue) = unpublished.lock() {
+            queue.push_back(batch);
+        }
+        if !super::writer::on_writing_thread() {
+            self.publish();
+        }
+    }
+
+    /// Broadcasts SQLite's committed batches not published yet. Commits
+    /// queue them in commit order (the writers take turns), and they leave
+    /// the queue under its lock, so subscribers hear them in that order
+    /// whoever publishes.
+    pub(super) fn publish(&self) {
+        let Some(unpublished) = &self.inner.unpublished else { return };
+        let Ok(mut queue) = unpublished.lock() else { return };
+        while let Some(batch) = queue.pop_front() {
             self.inner.publish(batch);
         }
     }

@@ -292,7 +292,19 @@ impl Db {
         work: impl std::future::Future<Output = T> + Send + 'static,
     ) -> Result<T, DbErr> {
         match &self.writer {
-            Some(writer) => writer.run(work).await,
+            Some(writer) => {
+                let (writer, events) = (writer.clone(), self.events.clone());
+                // Back on the server's runtime, the commit's subscribers are
+                // woken from the task that then wakes the caller, which runs
+                // next on that worker: the write's answer goes out before the
+                // deliveries, as it does where the commit ran on the runtime.
+                let published = async move {
+                    let done = writer.run(work).await;
+                    events.publish();
+                    done
+                };
+                tokio::spawn(published).await.map_err(writer::unfinished)?
+            }
             None => tokio::spawn(work).await.map_err(writer::unfinished),
         }
     }

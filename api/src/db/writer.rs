@@ -31,6 +31,7 @@ impl Writer {
         std::thread::Builder::new()
             .name("crm-sqlite-writer".into())
             .spawn(move || {
+                WRITING.set(true);
                 // Ends when the sender is dropped; dropping the runtime then
                 // cancels any write still running, as a dropped request would.
                 let _ = runtime.block_on(stopped);
@@ -44,6 +45,16 @@ impl Writer {
     pub async fn run<T: Send + 'static>(&self, work: impl Future<Output = T> + Send + 'static) -> Result<T, DbErr> {
         self.handle.spawn(work).await.map_err(unfinished)
     }
+}
+
+thread_local! {
+    static WRITING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Whether this is a writing thread (where a commit leaves its subscribers'
+/// wake-ups to the server's runtime, see `Events::committed`).
+pub fn on_writing_thread() -> bool {
+    WRITING.get()
 }
 
 /// A write's task that panicked, or whose thread stopped: the write is lost.

@@ -1,6 +1,12 @@
 //! Accounts: CRUD, traces, soft delete and restore, lists, validation, isolation.
 
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crm_api::auth::Actor;
+use crm_api::db::system;
 use crm_tests::{TestApp, db_tests, serde_json::json};
+use sea_orm::{ConnectionTrait, DbBackend, TransactionTrait};
 use serde_json::Value;
 
 db_tests!(
@@ -9,6 +15,7 @@ db_tests!(
     account_input_is_validated_and_cleaned,
     failed_trace_rolls_back_the_change,
     other_tenants_accounts_are_not_found,
+    a_write_finishes_when_its_client_hangs_up,
 );
 
 const CREATE: &str = "mutation($i: CreateAccountInput!) { createAccount(input: $i) { id name version type { key label } phone website email owner { email } } }";
@@ -227,4 +234,48 @@ async fn other_tenants_accounts_are_not_found(app: TestApp) {
     let acme_view =
         app.gql(Some(&acme.admin.token), "query($id: ID!) { account(id: $id) { name } }", json!({ "id": id })).await;
     assert_eq!(acme_view.data()["account"]["name"], "Acme's secret");
+}
+
+/// A client that hangs up while its write waits does not cut the write
+/// short: the account is created, with its trace, once the write's turn comes.
+async fn a_write_finishes_when_its_client_hangs_up(app: TestApp) {
+    let acme = app.tenant("acme").await;
+    let t = acme.admin.token.as_str();
+    let tenant = system::tenant_by_slug(app.db.connection(), "acme").await.unwrap().unwrap();
+    let user: uuid::Uuid = acme.admin.user_id.parse().unwrap();
+    // Hold writes back: on SQLite a transaction holds the writers' turn, on
+    // PostgreSQL a lock on the accounts table holds their inserts.
+    let (held_turn, held_table) = if app.backend() == DbBackend::Sqlite {
+        let actor = Arc::new(Actor::system(tenant.id, user));
+        (Some(app.db.begin(actor, None).await.unwrap()), None)
+    } else {
+        let txn = app.db.connection().begin().await.unwrap();
+        txn.execute_unprepared("LOCK TABLE account IN SHARE MODE").await.unwrap();
+        (None, Some(txn))
+    };
+
+    let impatient = reqwest::Client::builder().timeout(Duration::from_millis(300)).build().unwrap();
+    let body = json!({ "query": CREATE, "variables": { "i": { "name": "Orphan" } } });
+    let sent = impatient.post(app.url("/graphql")).bearer_auth(t).json(&body).send().await;
+    assert!(sent.is_err_and(|e| e.is_timeout()), "the write waits while writes are held");
+    drop(impatient);
+    // Time for the server to see the connection closed.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    drop(held_turn);
+    if let Some(txn) = held_table {
+        txn.rollback().await.unwrap();
+    }
+
+    let query = "{ accounts(first: 5) { nodes { name history { nodes { changeType } } } } }";
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let r = app.gql(Some(t), query, json!({})).await;
+        let nodes = r.data()["accounts"]["nodes"].clone();
+        if nodes.as_array().is_some_and(|n| !n.is_empty()) {
+            assert_eq!(nodes, json!([{ "name": "Orphan", "history": { "nodes": [{ "changeType": "CREATE" }] } }]));
+            break;
+        }
+        assert!(Instant::now() < deadline, "the write was dropped with its client");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
