@@ -154,11 +154,7 @@ impl Db {
             conn,
             writes,
             sqlite_writer: sqlite.then(|| Arc::new(Mutex::new(()))),
-            writer: if sqlite {
-                Some(Arc::new(writer::Writer::start().map_err(|e| DbErr::Custom(e.to_string()))?))
-            } else {
-                None
-            },
+            writer: if sqlite { Some(Arc::new(writer::Writer::start()?)) } else { None },
             holds: held::Holds::new(pool_size),
             counts,
             access: Arc::default(),

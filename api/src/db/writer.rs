@@ -23,6 +23,7 @@ pub struct Writer {
 }
 
 impl Writer {
+    /// Starts the writing thread with its runtime.
     pub fn start() -> Result<Self, DbErr> {
         let failed = |e: std::io::Error| DbErr::Custom(format!("cannot start the writing thread: {e}"));
         let runtime = Builder::new_current_thread().enable_all().build().map_err(failed)?;
