@@ -278,12 +278,27 @@ impl Db {
         self.holds.available()
     }
 
-    /// Runs a transaction's work where transactions run: on SQLite, the
-    /// writing thread (see [`writer`]), elsewhere a task of its own. Either
-    /// way the work runs to its end when its caller stops waiting (a client
-    /// that hung up): a write is done or not, whoever hears of it. A panic in
-    /// the work is an error for the caller.
-    pub async fn on_writer<T: Send + 'static>(
+    /// Runs `work` in a write transaction scoped to the actor's tenant, where
+    /// transactions run: on SQLite, the writing thread (see [`writer`]),
+    /// elsewhere a task of its own. Either way the work runs to its end when
+    /// its caller stops waiting (a client that hung up): a write is done or
+    /// not, whoever hears of it. `work` commits what it keeps; a panic in it is
+    /// an error for the caller.
+    pub async fn write<T, E, F, Fut>(&self, actor: Arc<Actor>, request_id: Option<Arc<str>>, work: F) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<DbErr> + Send + 'static,
+        F: FnOnce(TenantTx) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = Result<T, E>> + Send + 'static,
+    {
+        let db = self.clone();
+        // Boxed: a service's future is large, and every layer of a debug build
+        // would otherwise keep a copy of it on the worker's stack.
+        let job = Box::pin(async move { work(db.begin(actor, request_id).await?).await });
+        self.on_writer(job).await?
+    }
+
+    async fn on_writer<T: Send + 'static>(
         &self,
         work: impl std::future::Future<Output = T> + Send + 'static,
     ) -> Result<T, DbErr> {

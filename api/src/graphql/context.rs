@@ -64,7 +64,7 @@ impl RequestCtx {
 
     /// Runs `work` in a tenant-scoped write transaction for the caller and
     /// commits it when `work` succeeds (an error rolls it back). The work
-    /// runs where transactions run (see `Db::on_writer`), so it owns what it
+    /// runs where transactions run (see `Db::write`), so it owns what it
     /// uses: a resolver moves its arguments in.
     pub async fn write<T, F, Fut>(&self, work: F) -> GqlResult<T>
     where
@@ -104,12 +104,7 @@ impl RequestCtx {
         Fut: Future<Output = ServiceResult<T>> + Send + 'static,
     {
         self.release_hold().await;
-        let (db, request_id) = (self.db.clone(), self.request_id.clone());
-        // Boxed: a service's future is large, and every layer of a debug build
-        // would otherwise keep a copy of it on the worker's stack.
-        let job = Box::pin(async move { work(db.begin(actor, Some(request_id)).await?).await });
-        let done = self.db.on_writer(job).await?;
-        Ok(done?)
+        Ok(self.db.write(actor, Some(self.request_id.clone()), work).await?)
     }
 
     /// A transaction takes a connection of its own: the held one goes back

@@ -52,13 +52,12 @@ pub async fn login(
     };
 
     let actor = Arc::new(Actor::person(user.tenant_id, user.id, profile.id, db.permissions(&profile).await?));
-    let (writes, traced, user_id) = (db.clone(), actor.clone(), user.id);
-    db.on_writer(async move {
-        let tx = writes.begin(traced, request_id).await?;
+    let user_id = user.id;
+    db.write(actor.clone(), request_id, move |tx| async move {
         tx.trace(Change::login(user_id)).await?;
         tx.commit().await
     })
-    .await??;
+    .await?;
 
     let token = keys.issue(user.id, user.tenant_id, profile.id)?;
     let expires_at = Utc::now() + keys.ttl();

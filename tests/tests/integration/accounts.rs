@@ -1,10 +1,7 @@
 //! Accounts: CRUD, traces, soft delete and restore, lists, validation, isolation.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crm_api::auth::Actor;
-use crm_api::db::system;
 use crm_tests::{TestApp, db_tests, serde_json::json};
 use sea_orm::{ConnectionTrait, DbBackend, TransactionTrait};
 use serde_json::Value;
@@ -241,12 +238,10 @@ async fn other_tenants_accounts_are_not_found(app: TestApp) {
 async fn a_write_finishes_when_its_client_hangs_up(app: TestApp) {
     let acme = app.tenant("acme").await;
     let t = acme.admin.token.as_str();
-    let tenant = system::tenant_by_slug(app.db.connection(), "acme").await.unwrap().unwrap();
-    let user: uuid::Uuid = acme.admin.user_id.parse().unwrap();
     // Hold writes back: on SQLite a transaction holds the writers' turn, on
     // PostgreSQL a lock on the accounts table holds their inserts.
     let (held_turn, held_table) = if app.backend() == DbBackend::Sqlite {
-        let actor = Arc::new(Actor::system(tenant.id, user));
+        let actor = crate::configuration::system_actor(&app, t).await;
         (Some(app.db.begin(actor, None).await.unwrap()), None)
     } else {
         let txn = app.db.connection().begin().await.unwrap();
