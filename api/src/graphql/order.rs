@@ -7,6 +7,7 @@
 //! and clients that print or snapshot responses see the difference. This pass
 //! puts every object of the response back in that order once execution ends.
 
+use std::cell::OnceCell;
 use std::sync::Arc;
 
 use async_graphql::parser::types::{
@@ -120,41 +121,79 @@ struct Walk<'d> {
     registry: &'d Registry,
 }
 
+/// How the objects answering one selection on one object type are ordered:
+/// collected once and shared by every object it orders (a list's items, the
+/// same field of every item), instead of once per object.
+struct Plan<'d> {
+    entries: Vec<Entry<'d>>,
+    /// By entry: what its field answers with, when it has a sub-selection.
+    children: Vec<Option<Child<'d>>>,
+}
+
+enum Child<'d> {
+    /// One object type: one plan for all its answers, made at the first.
+    Concrete(&'d str, OnceCell<Plan<'d>>),
+    /// A union or interface, whose plan depends on each answer's own type.
+    Abstract(&'d str),
+}
+
 impl<'d> Walk<'d> {
     /// Orders `value`, the answer to `sets` on a field of type `ty` (named).
     fn value(&self, value: &mut Value, sets: &[&'d SelectionSet], ty: &str) {
+        if self.is_concrete(ty) {
+            self.ordered(value, &self.plan(sets, ty));
+            return;
+        }
         match value {
             Value::List(items) => {
-                // A list of one object type shares one collected selection.
-                if self.is_concrete(ty) {
-                    let entries = self.entries(sets, ty);
-                    for item in items {
-                        self.value_with(item, &entries, sets, ty);
-                    }
-                } else {
-                    for item in items {
-                        self.value(item, sets, ty);
-                    }
+                for item in items {
+                    self.value(item, sets, ty);
                 }
             }
             Value::Object(map) => {
                 let Some(runtime) = self.runtime_type(map, sets, ty) else { return };
-                let entries = self.entries(sets, runtime);
-                self.object(map, &entries, runtime);
+                self.object(map, &self.plan(sets, runtime));
             }
             _ => {}
         }
     }
 
-    fn value_with(&self, value: &mut Value, entries: &[Entry<'d>], sets: &[&'d SelectionSet], ty: &str) {
+    /// Orders `value`, answers of one object type, by their `plan`.
+    fn ordered(&self, value: &mut Value, plan: &Plan<'d>) {
         match value {
-            Value::Object(map) => self.object(map, entries, ty),
-            Value::List(_) => self.value(value, sets, ty),
+            Value::Object(map) => self.object(map, plan),
+            Value::List(items) => {
+                for item in items {
+                    self.ordered(item, plan);
+                }
+            }
             _ => {}
         }
     }
 
-    fn object(&self, map: &mut async_graphql::indexmap::IndexMap<Name, Value>, entries: &[Entry<'d>], ty: &str) {
+    fn plan(&self, sets: &[&'d SelectionSet], ty: &str) -> Plan<'d> {
+        let entries = self.entries(sets, ty);
+        let meta = self.registry.types.get(ty);
+        let children = entries
+            .iter()
+            .map(|entry| {
+                if entry.sets.iter().all(|set| set.items.is_empty()) {
+                    return None;
+                }
+                let field = meta?.field_by_name(entry.field)?;
+                let child = MetaTypeName::concrete_typename(&field.ty);
+                Some(if self.is_concrete(child) {
+                    Child::Concrete(child, OnceCell::new())
+                } else {
+                    Child::Abstract(child)
+                })
+            })
+            .collect();
+        Plan { entries, children }
+    }
+
+    fn object(&self, map: &mut async_graphql::indexmap::IndexMap<Name, Value>, plan: &Plan<'d>) {
+        let entries = &plan.entries;
         // One pass over both when already in order, the common case.
         let mut next = 0;
         let in_order = map.keys().all(|key| match entries[next..].iter().position(|e| e.key == key.as_str()) {
@@ -169,15 +208,19 @@ impl<'d> Walk<'d> {
             // Stable: keys the selection does not name (none expected) keep their order, last.
             map.sort_by(|a, _, b, _| position(a).cmp(&position(b)));
         }
-        let Some(meta) = self.registry.types.get(ty) else { return };
-        for entry in entries {
-            if entry.sets.iter().all(|set| set.items.is_empty()) {
-                continue;
+        // The keys are now in the entries' order: found by walking both, not hashing.
+        let mut next = 0;
+        for (key, child) in map.iter_mut() {
+            let Some(at) = entries[next..].iter().position(|e| e.key == key.as_str()) else { continue };
+            let entry = next + at;
+            next = entry + 1;
+            match &plan.children[entry] {
+                None => {}
+                Some(Child::Concrete(ty, sub)) => {
+                    self.ordered(child, sub.get_or_init(|| self.plan(&entries[entry].sets, ty)));
+                }
+                Some(Child::Abstract(ty)) => self.value(child, &entries[entry].sets, ty),
             }
-            let (Some(child), Some(field)) = (map.get_mut(entry.key), meta.field_by_name(entry.field)) else {
-                continue;
-            };
-            self.value(child, &entry.sets, MetaTypeName::concrete_typename(&field.ty));
         }
     }
 

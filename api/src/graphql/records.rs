@@ -467,14 +467,24 @@ macro_rules! connection {
                     columns.as_deref(),
                 )
                 .await?;
-                let edges: Vec<$edge> =
-                    page.rows.into_iter().map(|(cursor, model)| $edge { cursor, node: model.into() }).collect();
-                Ok(Self {
-                    nodes: edges.iter().map(|e| e.node.clone()).collect(),
-                    edges,
-                    page_info: page.page_info,
-                    criteria,
-                })
+                // Only the shapes the selection asks for are built: a page
+                // shown as `nodes` alone is not copied into edges too.
+                let look = ctx.look_ahead();
+                let (as_nodes, as_edges) = (look.field("nodes").exists(), look.field("edges").exists());
+                let mut nodes = Vec::with_capacity(if as_nodes { page.rows.len() } else { 0 });
+                let mut edges = Vec::with_capacity(if as_edges { page.rows.len() } else { 0 });
+                for (cursor, model) in page.rows {
+                    let node: $node = model.into();
+                    if as_edges {
+                        if as_nodes {
+                            nodes.push(node.clone());
+                        }
+                        edges.push($edge { cursor, node });
+                    } else if as_nodes {
+                        nodes.push(node);
+                    }
+                }
+                Ok(Self { nodes: $crate::graphql::plain::Rows(nodes), edges, page_info: page.page_info, criteria })
             }
         }
     };

@@ -12,6 +12,7 @@ db_tests!(
     a_requests_reads_share_one_connection,
     a_write_runs_a_fixed_number_of_statements,
     every_list_orders_and_pages,
+    every_list_answers_as_nodes_edges_or_both,
     response_fields_follow_the_selection_order,
     record_lists_answer_any_selection_as_the_executor_does,
     each_field_alone_answers_as_in_the_whole_row,
@@ -342,6 +343,53 @@ async fn every_list_orders_and_pages(app: TestApp) {
             .collect();
         let newest_first: Vec<Value> = created.iter().rev().map(|batch| batch[i].1.clone()).collect();
         assert_eq!(seen, newest_first, "{list}");
+    }
+}
+
+/// A page is shown as `nodes`, as `edges { node }`, or both; each shape the
+/// selection reaches, through aliases, fragments or a list selected twice,
+/// holds the same rows in the same order.
+async fn every_list_answers_as_nodes_edges_or_both(app: TestApp) {
+    let acme = app.tenant("acme").await;
+    let t = acme.admin.token.as_str();
+    let mut created: Vec<Vec<(&'static str, Value)>> = Vec::new();
+    for _ in 0..2 {
+        created.push(one_of_each(&app, t).await);
+    }
+    for (i, (name, _)) in created[0].iter().enumerate() {
+        let list = plural(name);
+        let newest_first: Vec<Value> = created.iter().rev().map(|batch| batch[i].1.clone()).collect();
+        let order = "orderBy: { field: CREATED_AT, direction: DESC }";
+        let q = format!(
+            "{{ n: {list}({order}) {{ nodes {{ id }} }}
+                e: {list}({order}) {{ edges {{ cursor node {{ id }} }} }}
+                b: {list}({order}) {{ edges {{ node {{ id }} }} nodes {{ id }} }}
+                f: {list}({order}) {{ ...Shapes }}
+                a: {list}({order}) {{ x: edges {{ y: node {{ id }} }} }}
+                twice: {list}({order}) {{ nodes {{ id }} }}
+                twice: {list}({order}) {{ edges {{ node {{ id }} }} }}
+                none: {list}({order}) {{ pageInfo {{ hasNextPage }} }} }}
+            fragment Shapes on {name}Connection {{ ... on {name}Connection {{ edges {{ node {{ id }} }} }} nodes {{ id }} }}"
+        );
+        let r = app.gql(Some(t), &q, json!({})).await;
+        let d = r.data();
+        let ids = |rows: &Value, at: &dyn Fn(&Value) -> Value| -> Vec<Value> {
+            rows.as_array().unwrap_or_else(|| panic!("{list}: {rows}")).iter().map(at).collect()
+        };
+        let of_node = |n: &Value| n["id"].clone();
+        let of_edge = |e: &Value| e["node"]["id"].clone();
+        assert_eq!(ids(&d["n"]["nodes"], &of_node), newest_first, "{list}: nodes alone");
+        assert!(d["n"].get("edges").is_none(), "{list}: only what was asked");
+        assert_eq!(ids(&d["e"]["edges"], &of_edge), newest_first, "{list}: edges alone");
+        assert!(d["e"]["edges"][0]["cursor"].as_str().is_some_and(|c| !c.is_empty()), "{list}");
+        assert_eq!(ids(&d["b"]["edges"], &of_edge), newest_first, "{list}: edges beside nodes");
+        assert_eq!(ids(&d["b"]["nodes"], &of_node), newest_first, "{list}: nodes beside edges");
+        assert_eq!(ids(&d["f"]["edges"], &of_edge), newest_first, "{list}: through fragments");
+        assert_eq!(ids(&d["f"]["nodes"], &of_node), newest_first, "{list}: through a fragment");
+        assert_eq!(ids(&d["a"]["x"], &|e| e["y"]["id"].clone()), newest_first, "{list}: aliased");
+        assert_eq!(ids(&d["twice"]["nodes"], &of_node), newest_first, "{list}: merged");
+        assert_eq!(ids(&d["twice"]["edges"], &of_edge), newest_first, "{list}: merged");
+        assert_eq!(d["none"]["pageInfo"]["hasNextPage"], false, "{list}");
     }
 }
 
