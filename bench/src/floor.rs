@@ -2,7 +2,10 @@
 //! driver, in this process, with prepared statements. What the server is
 //! compared with.
 
+use std::sync::{Mutex, PoisonError};
+
 use chrono::Utc;
+use sea_orm::sqlx::pool::PoolConnection;
 use sea_orm::sqlx::{self, Postgres, Sqlite};
 use sea_orm::{DatabaseConnection, DbBackend};
 use uuid::Uuid;
@@ -18,14 +21,37 @@ fn in_list(first: usize, n: usize) -> String {
     (first..first + n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
 }
 
+/// Connections the floor's reads keep from one request to the next, as the
+/// server's do (`db::held`): sqlx pings each connection it takes back into
+/// its pool. A request whose statements failed drops its connection (back to
+/// the pool, pinged), as the server's does.
+#[derive(Default)]
+pub struct Shelf {
+    postgres: Mutex<Vec<PoolConnection<Postgres>>>,
+    sqlite: Mutex<Vec<PoolConnection<Sqlite>>>,
+}
+
+/// Takes a kept connection, else one from the pool.
+macro_rules! take {
+    ($kept:expr, $pool:expr) => {{
+        let kept = $kept.lock().unwrap_or_else(PoisonError::into_inner).pop();
+        match kept {
+            Some(conn) => conn,
+            None => $pool.acquire().await?,
+        }
+    }};
+}
+
+fn keep<T>(kept: &Mutex<Vec<T>>, conn: T) {
+    kept.lock().unwrap_or_else(PoisonError::into_inner).push(conn);
+}
+
 /// "50 contacts with their account and owner": three statements on one
-/// connection, taken from the pool once (sqlx pings each connection it takes
-/// back, so three checkouts would pay three pings), as the server's reads of
-/// one request share one (`db::held`).
-pub async fn read(conn: &DatabaseConnection, tenant: Uuid) -> Result<usize, Error> {
+/// connection (see [`Shelf`]), as the server's reads of one request share one.
+pub async fn read(conn: &DatabaseConnection, shelf: &Shelf, tenant: Uuid) -> Result<usize, Error> {
     match conn.get_database_backend() {
         DbBackend::Postgres => {
-            let mut held = conn.get_postgres_connection_pool().acquire().await?;
+            let mut held = take!(shelf.postgres, conn.get_postgres_connection_pool());
             let rows: Vec<ContactRow> =
                 sqlx::query_as::<Postgres, _>(CONTACTS).bind(tenant).fetch_all(&mut *held).await?;
             let accounts: Vec<Uuid> = rows.iter().filter_map(|r| r.1).collect();
@@ -42,10 +68,11 @@ pub async fn read(conn: &DatabaseConnection, tenant: Uuid) -> Result<usize, Erro
                     .bind(&owners)
                     .fetch_all(&mut *held)
                     .await?;
+            keep(&shelf.postgres, held);
             Ok(rows.len() + a.len() + u.len())
         }
         _ => {
-            let mut held = conn.get_sqlite_connection_pool().acquire().await?;
+            let mut held = take!(shelf.sqlite, conn.get_sqlite_connection_pool());
             let rows: Vec<ContactRow> =
                 sqlx::query_as::<Sqlite, _>(CONTACTS).bind(tenant).fetch_all(&mut *held).await?;
             let mut accounts: Vec<Uuid> = rows.iter().filter_map(|r| r.1).collect();
@@ -68,6 +95,7 @@ pub async fn read(conn: &DatabaseConnection, tenant: Uuid) -> Result<usize, Erro
                 q = q.bind(*id);
             }
             let u = q.fetch_all(&mut *held).await?;
+            keep(&shelf.sqlite, held);
             Ok(rows.len() + a.len() + u.len())
         }
     }
@@ -76,21 +104,23 @@ pub async fn read(conn: &DatabaseConnection, tenant: Uuid) -> Result<usize, Erro
 const ACCOUNT: &str = "SELECT id, name FROM account WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL";
 const DEALS: &str = "SELECT id, name, amount_e4 FROM opportunity WHERE tenant_id = $1 AND account_id = $2 AND deleted_at IS NULL ORDER BY close_date, id";
 
-/// One account by id with its opportunities: two statements on one connection.
-pub async fn point(conn: &DatabaseConnection, tenant: Uuid, account: Uuid) -> Result<usize, Error> {
+/// One account by id with its opportunities: two statements on one
+/// connection (see [`Shelf`]).
+pub async fn point(conn: &DatabaseConnection, shelf: &Shelf, tenant: Uuid, account: Uuid) -> Result<usize, Error> {
     macro_rules! run {
-        ($db:ty, $pool:expr) => {{
-            let mut held = $pool.acquire().await?;
+        ($db:ty, $kept:expr, $pool:expr) => {{
+            let mut held = take!($kept, $pool);
             let a: Option<(Uuid, String)> =
                 sqlx::query_as::<$db, _>(ACCOUNT).bind(tenant).bind(account).fetch_optional(&mut *held).await?;
             let o: Vec<(Uuid, String, Option<i64>)> =
                 sqlx::query_as::<$db, _>(DEALS).bind(tenant).bind(account).fetch_all(&mut *held).await?;
+            keep(&$kept, held);
             Ok(usize::from(a.is_some()) + o.len())
         }};
     }
     match conn.get_database_backend() {
-        DbBackend::Postgres => run!(Postgres, conn.get_postgres_connection_pool()),
-        _ => run!(Sqlite, conn.get_sqlite_connection_pool()),
+        DbBackend::Postgres => run!(Postgres, shelf.postgres, conn.get_postgres_connection_pool()),
+        _ => run!(Sqlite, shelf.sqlite, conn.get_sqlite_connection_pool()),
     }
 }
 

@@ -339,10 +339,10 @@ async fn measure(cli: &Cli, url: &str, size: &seed::Size, seconds: Duration, db_
         let read_op = fixed_query(&http, &server.base, &token, read);
         let runs = server_runs(cli, seconds, server.pid, read_op).await?;
         busy_rss = rss_mb(server.pid);
-        let c = conn.clone();
+        let (c, shelf) = (conn.clone(), Arc::new(floor::Shelf::default()));
         let floor = closed_loop(cli.clients, seconds, None, move |_, _| {
-            let c = c.clone();
-            async move { floor::read(&c, tenant).await.map(|_| ()) }
+            let (c, shelf) = (c.clone(), shelf.clone());
+            async move { floor::read(&c, &shelf, tenant).await.map(|_| ()) }
         })
         .await?;
         rows.push(Row::compared("read", runs, floor));
@@ -360,11 +360,11 @@ async fn measure(cli: &Cli, url: &str, size: &seed::Size, seconds: Duration, db_
             }
         };
         let runs = server_runs(cli, seconds, server.pid, point_op).await?;
-        let (c, a) = (conn.clone(), accounts.clone());
+        let (c, a, shelf) = (conn.clone(), accounts.clone(), Arc::new(floor::Shelf::default()));
         let floor = closed_loop(cli.clients, seconds, None, move |client, n| {
-            let c = c.clone();
+            let (c, shelf) = (c.clone(), shelf.clone());
             let id = a[(client * 7919 + n as usize * 31) % a.len()];
-            async move { floor::point(&c, tenant, id).await.map(|_| ()) }
+            async move { floor::point(&c, &shelf, tenant, id).await.map(|_| ()) }
         })
         .await?;
         rows.push(Row::compared("point read", runs, floor));

@@ -23,9 +23,19 @@
 //!   signs in ([`Hold::release`]), and so does a statement that failed or
 //!   was dropped half-way, whose connection the pool's ping then checks;
 //! - WebSocket operations hold nothing: a subscription lives for hours.
+//!
+//! sqlx's ping as a connection goes back to its pool was still a round trip
+//! per request (a twentieth of a list read's CPU on PostgreSQL), so a request
+//! whose reads all ended cleanly leaves its connection, with its permit, on a
+//! [`Shelf`] for the next request to take instead of the pool. A connection
+//! left there longer than the pool lets one sit idle unchecked goes back to
+//! the pool, whose checkout then checks it; one whose statement failed or was
+//! dropped half-way goes back to the pool as before.
 
-use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, PoisonError};
+use std::time::{Duration, Instant};
 
 use sea_orm::sqlx::pool::PoolConnection;
 use sea_orm::sqlx::{self, Postgres, Sqlite};
@@ -38,18 +48,98 @@ use tokio::sync::{Mutex, MutexGuard, OwnedSemaphorePermit, Semaphore};
 
 use super::Counts;
 
-/// The permits to hold a connection: half the pool's connections.
+/// The permits to hold a connection (half the pool's connections), and the
+/// held connections that wait for their next request.
 #[derive(Clone)]
-pub struct Holds(Arc<Semaphore>);
+pub struct Holds {
+    permits: Arc<Semaphore>,
+    shelf: Arc<Shelf>,
+}
 
 impl Holds {
-    pub fn new(pool_size: u32) -> Self {
-        Self(Arc::new(Semaphore::new((pool_size / 2).max(1) as usize)))
+    /// `fresh_for`: how long a connection may wait on the shelf, at most as
+    /// long as the pool lets one sit idle without checking it.
+    pub fn new(pool_size: u32, fresh_for: Duration) -> Self {
+        let shelf = Shelf {
+            kept: std::sync::Mutex::default(),
+            fresh_for,
+            reused: AtomicU64::new(0),
+            returned: AtomicU64::new(0),
+        };
+        Self { permits: Arc::new(Semaphore::new((pool_size / 2).max(1) as usize)), shelf: Arc::new(shelf) }
     }
 
-    /// How many requests may still start holding a connection (for tests).
+    /// How many requests may still start holding a connection (for tests):
+    /// a free permit, or a connection on the shelf with its permit.
     pub fn available(&self) -> usize {
-        self.0.available_permits()
+        self.permits.available_permits() + self.shelf.lock().len()
+    }
+
+    /// How many held connections a request took from the shelf (for tests).
+    pub fn reused(&self) -> u64 {
+        self.shelf.reused.load(Ordering::Relaxed)
+    }
+
+    /// How many held connections went back to the pool (for tests).
+    pub fn returned(&self) -> u64 {
+        self.shelf.returned.load(Ordering::Relaxed)
+    }
+}
+
+/// Held connections whose requests ended cleanly, newest last.
+pub struct Shelf {
+    kept: std::sync::Mutex<VecDeque<Shelved>>,
+    fresh_for: Duration,
+    /// Connections taken from the shelf.
+    reused: AtomicU64,
+    /// Connections that left a hold for the pool (each pinged there).
+    returned: AtomicU64,
+}
+
+struct Shelved {
+    conn: Pooled,
+    permit: OwnedSemaphorePermit,
+    since: Instant,
+}
+
+impl Shelf {
+    fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<Shelved>> {
+        self.kept.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn put(&self, conn: Pooled, permit: OwnedSemaphorePermit) {
+        self.lock().push_back(Shelved { conn, permit, since: Instant::now() });
+    }
+
+    /// The newest connection still fresh; older ones go back to the pool.
+    fn take(&self) -> Option<(Pooled, OwnedSemaphorePermit)> {
+        let now = Instant::now();
+        let (fresh, stale) = {
+            let mut kept = self.lock();
+            let stale_up_to =
+                kept.iter().position(|s| now.duration_since(s.since) < self.fresh_for).unwrap_or(kept.len());
+            let stale: Vec<Shelved> = kept.drain(..stale_up_to).collect();
+            (kept.pop_back(), stale)
+        };
+        // Dropped outside the lock: each goes back to the pool through a task.
+        self.returned.fetch_add(stale.len() as u64, Ordering::Relaxed);
+        drop(stale);
+        let (conn, permit) = fresh.map(|s| (s.conn, s.permit))?;
+        self.reused.fetch_add(1, Ordering::Relaxed);
+        Some((conn, permit))
+    }
+}
+
+impl Drop for Shelf {
+    fn drop(&mut self) {
+        // A pooled connection goes back through a task, which needs a
+        // runtime; without one (the process is ending) it is closed with the
+        // process instead of panicking in sqlx.
+        if tokio::runtime::Handle::try_current().is_err() {
+            for shelved in self.lock().drain(..) {
+                std::mem::forget(shelved.conn);
+            }
+        }
     }
 }
 
@@ -62,8 +152,8 @@ pub struct Hold {
 enum Slot {
     /// No statement has run yet.
     Unasked,
-    /// The permit goes back with the connection.
-    Held { conn: Pooled, _permit: OwnedSemaphorePermit },
+    /// The permit goes with the connection, to the shelf or the pool.
+    Held { conn: Pooled, permit: OwnedSemaphorePermit },
     /// Not holding: no permit was free, or the connection was given back.
     Off,
 }
@@ -78,11 +168,26 @@ impl Hold {
         Arc::new(Self { slot: Mutex::new(Slot::Unasked), holds: holds.clone() })
     }
 
-    /// Gives the connection back to the pool (before a transaction takes
-    /// one), waiting for a statement of the request's that is using it;
-    /// later reads of the request run on the pool.
+    /// Gives the connection up (before a transaction takes one), waiting for
+    /// a statement of the request's that is using it; later reads of the
+    /// request run on the pool.
     pub async fn release(&self) {
-        *self.slot.lock().await = Slot::Off;
+        let slot = std::mem::replace(&mut *self.slot.lock().await, Slot::Off);
+        self.shelve(slot);
+    }
+
+    fn shelve(&self, slot: Slot) {
+        if let Slot::Held { conn, permit } = slot {
+            self.holds.shelf.put(conn, permit);
+        }
+    }
+}
+
+impl Drop for Hold {
+    fn drop(&mut self) {
+        // Only a connection whose statements all succeeded is still held.
+        let slot = std::mem::replace(self.slot.get_mut(), Slot::Off);
+        self.shelve(slot);
     }
 }
 
@@ -99,6 +204,7 @@ pub struct ReadConn {
 struct Lease<'a> {
     slot: MutexGuard<'a, Slot>,
     done: bool,
+    returned: &'a AtomicU64,
 }
 
 impl Lease<'_> {
@@ -121,6 +227,7 @@ impl Drop for Lease<'_> {
         // connection mid-protocol: the pool's ping on return checks it.
         if !self.done {
             *self.slot = Slot::Off;
+            self.returned.fetch_add(1, Ordering::Relaxed);
         }
     }
 }
@@ -152,8 +259,12 @@ impl ReadConn {
         match &*slot {
             Slot::Held { .. } => {}
             Slot::Off => return Ok(None),
+            Slot::Unasked if let Some((conn, permit)) = hold.holds.shelf.take() => {
+                self.counts.checkouts.fetch_add(1, Ordering::Relaxed);
+                *slot = Slot::Held { conn, permit };
+            }
             Slot::Unasked => {
-                let Ok(permit) = hold.holds.0.clone().try_acquire_owned() else {
+                let Ok(permit) = hold.holds.permits.clone().try_acquire_owned() else {
                     *slot = Slot::Off;
                     return Ok(None);
                 };
@@ -166,7 +277,7 @@ impl ReadConn {
                 match conn {
                     Ok(conn) => {
                         self.counts.checkouts.fetch_add(1, Ordering::Relaxed);
-                        *slot = Slot::Held { conn, _permit: permit };
+                        *slot = Slot::Held { conn, permit };
                     }
                     Err(err) => {
                         *slot = Slot::Off;
@@ -175,7 +286,7 @@ impl ReadConn {
                 }
             }
         }
-        Ok(Some(Lease { slot, done: false }))
+        Ok(Some(Lease { slot, done: false, returned: &hold.holds.shelf.returned }))
     }
 
     /// Whether the pool has a connection idle now.
@@ -263,5 +374,37 @@ impl ConnectionTrait for ReadConn {
 
     fn support_returning(&self) -> bool {
         self.pool.support_returning()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each request reads once and ends; the next takes its connection
+    /// from the shelf while it is fresh, else from the pool.
+    #[tokio::test]
+    async fn a_connection_waits_on_the_shelf_while_it_is_fresh() {
+        let pool = sea_orm::Database::connect("sqlite::memory:").await.expect("an in-memory database");
+        for (fresh_for, reused, returned) in [(Duration::MAX, 2, 0), (Duration::ZERO, 0, 2)] {
+            let holds = Holds::new(8, fresh_for);
+            for _ in 0..3 {
+                let conn = ReadConn::new(pool.clone(), Some(Hold::new(&holds)), Arc::default());
+                conn.query_one_raw(Statement::from_string(DbBackend::Sqlite, "SELECT 1")).await.expect("a read");
+            }
+            assert_eq!((holds.reused(), holds.returned()), (reused, returned), "fresh for {fresh_for:?}");
+            assert_eq!(holds.available(), 4, "one connection on the shelf, with its permit");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_failed_statement_gives_its_connection_to_the_pool() {
+        let pool = sea_orm::Database::connect("sqlite::memory:").await.expect("an in-memory database");
+        let holds = Holds::new(8, Duration::MAX);
+        let conn = ReadConn::new(pool.clone(), Some(Hold::new(&holds)), Arc::default());
+        let wrong = conn.query_one_raw(Statement::from_string(DbBackend::Sqlite, "SELECT * FROM nowhere")).await;
+        assert!(wrong.is_err());
+        drop(conn);
+        assert_eq!((holds.reused(), holds.returned(), holds.available()), (0, 1, 4), "not shelved");
     }
 }

@@ -155,7 +155,7 @@ impl Db {
             writes,
             sqlite_writer: sqlite.then(|| Arc::new(Mutex::new(()))),
             writer: if sqlite { Some(Arc::new(writer::Writer::start()?)) } else { None },
-            holds: held::Holds::new(pool_size),
+            holds: held::Holds::new(pool_size, if sqlite { Duration::MAX } else { PING_IF_IDLE_FOR }),
             counts,
             access: Arc::default(),
             configs: Arc::default(),
@@ -276,6 +276,11 @@ impl Db {
     /// How many more requests may start holding a connection now.
     pub fn holds_available(&self) -> usize {
         self.holds.available()
+    }
+
+    /// How many requests took the connection an earlier one held (see [`held`]).
+    pub fn holds_reused(&self) -> u64 {
+        self.holds.reused()
     }
 
     /// Runs `work` in a write transaction scoped to the actor's tenant, where

@@ -236,6 +236,13 @@ async fn a_requests_reads_share_one_connection(app: TestApp) {
     // `statements_for` sent one request before the page (its `__typename`
     // runs no statement).
     assert_eq!(app.db.read_checkouts() - checkouts, 1, "one connection for the page's two statements");
+    // A request that ends leaves its connection to the next one, instead of
+    // giving it back to the pool, whose ping is a round trip.
+    let reused = app.db.holds_reused();
+    for _ in 0..3 {
+        app.gql(Some(t), page, json!({})).await.data();
+    }
+    assert_eq!(app.db.holds_reused() - reused, 3, "each request took the one before's connection");
 
     // Root fields run concurrently: a statement that finds the held
     // connection busy runs on the pool or waits for it.
