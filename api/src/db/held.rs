@@ -5,8 +5,8 @@
 //! holds the connection until the answer comes. Run one statement at a time
 //! through the pool, a page of contacts with its accounts' names paid a ping
 //! per statement; the first statement of an HTTP request's reads now takes a
-//! connection and the request keeps it for its other reads, so the request
-//! pays one ping, when it ends.
+//! connection and the request keeps it for its other reads, then leaves it
+//! to the next request (see the shelf below).
 //!
 //! Keeping idle connections must not starve anyone of one, so:
 //! - at most half the pool is held at once (a [`Holds`] permit each); a
@@ -19,9 +19,11 @@
 //!   fields run concurrently) runs on the pool when a connection is idle
 //!   there (checked for a dead peer as any checkout is), else waits for its
 //!   request's own;
-//! - a request gives its connection back before it begins a transaction or
-//!   signs in ([`Hold::release`]), and so does a statement that failed or
-//!   was dropped half-way, whose connection the pool's ping then checks;
+//! - a request gives its connection up before it begins a transaction or
+//!   signs in ([`Hold::release`]; to the shelf below), so that it holds
+//!   none while it waits for another; a statement that failed or was
+//!   dropped half-way gives its connection back to the pool, whose ping
+//!   then checks it;
 //! - WebSocket operations hold nothing: a subscription lives for hours.
 //!
 //! sqlx's ping as a connection goes back to its pool was still a round trip
