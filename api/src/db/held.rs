@@ -27,7 +27,7 @@
 //! - WebSocket operations hold nothing: a subscription lives for hours.
 //!
 //! sqlx's ping as a connection goes back to its pool was still a round trip
-//! per request (a twentieth of a list read's CPU on PostgreSQL), so a request
+//! per request (3% of a list read's perf samples on PostgreSQL), so a request
 //! whose reads all ended cleanly leaves its connection, with its permit, on a
 //! [`Shelf`] for the next request to take instead of the pool. A connection
 //! left there longer than the pool lets one sit idle unchecked goes back to
