@@ -315,5 +315,3 @@ decode!(entity::app_user::Model {
     updated_at,
     deleted_at,
 });
-
-decode!(entity::adoption_rollup::Model { tenant_id, week, actor_kind, actor_id, counter, value });

@@ -663,7 +663,6 @@ async fn rows_decode_as_sea_orm_decodes_them(app: TestApp) {
     same!(entity::opportunity::Entity);
     same!(entity::activity::Entity);
     same!(entity::app_user::Entity);
-    same!(entity::adoption_rollup::Entity);
 }
 
 const FRAGMENTS: &str = "fragment C on Contact { email phone } fragment A on Account { id name }";
